@@ -1,0 +1,98 @@
+//! HDR histograms as skubench uses them: nanosecond values, 3 significant
+//! digits, interchange as HdrHistogram V2 + DEFLATE in base64 (the form the
+//! Java, Python, Go and JS libraries read).
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+
+/// The histogram type used for every latency.
+pub type Hist = hdrhistogram::Histogram<u64>;
+
+/// Highest trackable value: one hour in nanoseconds; larger values saturate.
+pub const HIGHEST_NS: u64 = 3_600_000_000_000;
+
+/// Significant digits kept (relative error ≤ 0.1%).
+pub const SIGFIG: u8 = 3;
+
+/// The percentiles reported as metrics, with their metric-name suffixes.
+pub const REPORTED_PERCENTILES: &[(f64, &str)] = &[
+    (50.0, "p50"),
+    (90.0, "p90"),
+    (99.0, "p99"),
+    (99.9, "p99_9"),
+    (99.99, "p99_99"),
+];
+
+/// A new, empty latency histogram.
+pub fn new_hist() -> Hist {
+    Hist::new_with_bounds(1, HIGHEST_NS, SIGFIG).expect("constant histogram bounds are valid")
+}
+
+/// Encodes a histogram as base64 of its V2+DEFLATE serialization.
+pub fn encode(h: &Hist) -> Result<String, String> {
+    let mut buf = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut buf)
+        .map_err(|e| format!("histogram serialization failed: {e:?}"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(buf))
+}
+
+/// Decodes a base64 V2 (optionally DEFLATE-compressed) histogram.
+///
+/// The input is untrusted: sizes are bounded so a crafted blob cannot make
+/// the decoder allocate without limit.
+pub fn decode(s: &str) -> Result<Hist, String> {
+    if s.len() > 64 << 20 {
+        return Err("histogram blob larger than 64 MiB".into());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .map_err(|e| format!("histogram is not valid base64: {e}"))?;
+    if bytes.len() < 8 {
+        return Err("histogram blob too short".into());
+    }
+    let mut h: Hist = Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| format!("histogram does not decode as HdrHistogram V2: {e:?}"))?;
+    h.auto(false);
+    Ok(h)
+}
+
+/// The metric-name suffix of a percentile, e.g. 99.9 → `p99_9`.
+pub fn percentile_suffix(p: f64) -> String {
+    let s = format!("{p}");
+    format!("p{}", s.replace('.', "_"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_preserves_counts_and_percentiles() {
+        let mut h = new_hist();
+        for v in 1..=10_000u64 {
+            h.record(v * 37).unwrap();
+        }
+        let back = decode(&encode(&h).unwrap()).unwrap();
+        assert_eq!(back.len(), h.len());
+        for q in [0.5, 0.9, 0.99, 0.999] {
+            assert_eq!(back.value_at_quantile(q), h.value_at_quantile(q));
+        }
+        assert_eq!(back.max(), h.max());
+    }
+
+    #[test]
+    fn bad_blobs_are_errors_not_panics() {
+        assert!(decode("not base64!").is_err());
+        assert!(decode("AAAA").is_err());
+        assert!(decode(&base64::engine::general_purpose::STANDARD.encode([0u8; 64])).is_err());
+    }
+
+    #[test]
+    fn suffixes() {
+        assert_eq!(percentile_suffix(99.9), "p99_9");
+        assert_eq!(percentile_suffix(50.0), "p50");
+        assert_eq!(percentile_suffix(99.99), "p99_99");
+    }
+}

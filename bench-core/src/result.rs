@@ -1,0 +1,344 @@
+//! The result file, schema v1: the only thing that crosses from "measure" to
+//! "analyse". Written atomically (temporary file, fsync, rename); read back
+//! with validation, since a result file from another machine is untrusted.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::disturb::Disturbance;
+use crate::error::CoreError;
+use crate::hist::{self, Hist, REPORTED_PERCENTILES};
+use crate::host::HostInfo;
+use crate::workload::{IntervalPoint, StepResult};
+
+/// Which direction of a metric is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    /// Larger values are better (throughput).
+    Higher,
+    /// Smaller values are better (latency).
+    Lower,
+}
+
+/// One named figure of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    /// Stable name ending in its unit, e.g. `disk.randread.iops`.
+    pub name: String,
+    /// The value, in `unit`.
+    pub value: f64,
+    /// Raw unit: `ops/s`, `bytes/s`, `ns`, `ratio` …
+    pub unit: String,
+    /// Which direction is better.
+    pub better: Better,
+}
+
+impl Metric {
+    /// Builds a metric.
+    pub fn new(name: impl Into<String>, value: f64, unit: &str, better: Better) -> Self {
+        Self {
+            name: name.into(),
+            value,
+            unit: unit.to_string(),
+            better,
+        }
+    }
+}
+
+/// A named per-interval series.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    /// Metric-name prefix of the step the series belongs to.
+    pub name: String,
+    /// The points, one per interval.
+    pub points: Vec<IntervalPoint>,
+}
+
+/// What a workload reports for one run: metrics, histograms, series, notes.
+#[derive(Clone, Debug, Default)]
+pub struct RunOutput {
+    /// Named figures.
+    pub metrics: Vec<Metric>,
+    /// Named latency histograms (names end in `.lat_ns` or similar).
+    pub histograms: Vec<(String, Hist)>,
+    /// Per-interval series.
+    pub series: Vec<Series>,
+    /// Free-form facts worth keeping (conventions, engine used …).
+    pub notes: BTreeMap<String, serde_json::Value>,
+}
+
+impl RunOutput {
+    /// Adds a metric.
+    pub fn metric(&mut self, name: impl Into<String>, value: f64, unit: &str, better: Better) {
+        self.metrics.push(Metric::new(name, value, unit, better));
+    }
+
+    /// Adds latency percentile metrics (`<name>.p50` … `.max`) and the histogram itself.
+    pub fn latency(&mut self, name: &str, h: &Hist) {
+        if h.is_empty() {
+            return;
+        }
+        for (p, suffix) in REPORTED_PERCENTILES {
+            self.metric(
+                format!("{name}.{suffix}"),
+                h.value_at_quantile(p / 100.0) as f64,
+                "ns",
+                Better::Lower,
+            );
+        }
+        self.metric(format!("{name}.max"), h.max() as f64, "ns", Better::Lower);
+        self.histograms.push((name.to_string(), h.clone()));
+    }
+
+    /// The standard figures of a step: `<prefix>.ops_per_s`, `.bytes_per_s`
+    /// when bytes moved, latency percentiles under `<prefix>.lat_ns`, and
+    /// the series.
+    pub fn standard(&mut self, prefix: &str, s: &StepResult) {
+        self.metric(format!("{prefix}.ops_per_s"), s.ops_per_s(), "ops/s", Better::Higher);
+        if s.bytes > 0 {
+            self.metric(format!("{prefix}.bytes_per_s"), s.bytes_per_s(), "bytes/s", Better::Higher);
+        }
+        self.latency(&format!("{prefix}.lat_ns"), &s.merged);
+        self.series.push(Series {
+            name: prefix.to_string(),
+            points: s.series.clone(),
+        });
+    }
+}
+
+/// Status of a run or of the whole invocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Completed.
+    Ok,
+    /// Failed with an error.
+    Failed,
+    /// Stopped by Ctrl-C / SIGTERM.
+    Interrupted,
+    /// Never started (an earlier failure or interrupt).
+    Skipped,
+}
+
+/// Identity of the tool that wrote the file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    /// `skubench`, or the peer tool a file was imported from.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Git revision of the build, `unknown` when built outside git.
+    pub git_revision: String,
+}
+
+/// One workload × repetition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Unique within the file: `<label>#<repetition>`.
+    pub id: String,
+    /// Workload kind.
+    pub workload: String,
+    /// Label (metric prefix / name given in the suite).
+    pub label: String,
+    /// Repetition number, from 1.
+    pub repetition: u32,
+    /// The spec as run: every parameter, defaults filled in.
+    pub spec: serde_json::Value,
+    /// Outcome.
+    pub status: Status,
+    /// Error text when failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// RFC 3339 end time.
+    pub finished_at: String,
+    /// Warm-up length, s.
+    pub warmup_s: f64,
+    /// Measured length actually run (longest step sum), s.
+    pub measured_s: f64,
+    /// Figures.
+    pub metrics: Vec<Metric>,
+    /// Histograms: name → base64 HdrHistogram V2+DEFLATE.
+    pub histograms: BTreeMap<String, String>,
+    /// Per-interval series.
+    pub series: Vec<Series>,
+    /// Foreign load seen during the run.
+    pub disturbance: Disturbance,
+    /// Facts the workload recorded (conventions, engine used …).
+    #[serde(default)]
+    pub notes: BTreeMap<String, serde_json::Value>,
+}
+
+impl RunRecord {
+    /// Decodes one of the run's histograms.
+    pub fn histogram(&self, name: &str) -> Option<Result<Hist, String>> {
+        self.histograms.get(name).map(|s| hist::decode(s))
+    }
+
+    /// Looks up a metric by name.
+    pub fn metric(&self, name: &str) -> Option<&Metric> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+}
+
+/// How the invocation was asked for.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Invocation {
+    /// Command-line arguments.
+    pub argv: Vec<String>,
+    /// Suite name.
+    pub suite: String,
+    /// Suite file path, when run from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite_file: Option<String>,
+    /// Suite file text, so the run can be repeated exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite_text: Option<String>,
+    /// Repetitions asked for.
+    pub repetitions: u32,
+}
+
+/// A whole result file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultFile {
+    /// Always [`crate::RESULT_SCHEMA`].
+    pub schema: String,
+    /// Who wrote it.
+    pub tool: ToolInfo,
+    /// Overall status: the worst of the runs'.
+    pub status: Status,
+    /// Error of the invocation, if it failed or was interrupted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// RFC 3339.
+    pub started_at: String,
+    /// RFC 3339.
+    pub finished_at: String,
+    /// The measuring host.
+    pub host: HostInfo,
+    /// The request.
+    pub invocation: Invocation,
+    /// The runs, in execution order.
+    pub runs: Vec<RunRecord>,
+}
+
+/// Size limit for result files read back (they are untrusted input).
+pub const MAX_RESULT_BYTES: u64 = 512 << 20;
+
+impl ResultFile {
+    /// Reads and validates a result file.
+    pub fn read(path: &Path) -> Result<Self, CoreError> {
+        let meta = std::fs::metadata(path).map_err(|e| CoreError::File {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        if meta.len() > MAX_RESULT_BYTES {
+            return Err(CoreError::BadResult {
+                path: path.to_path_buf(),
+                message: format!("{} bytes is over the {} byte limit", meta.len(), MAX_RESULT_BYTES),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| CoreError::File {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        Self::parse(&text).map_err(|message| CoreError::BadResult {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses and validates result-file text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+        match v.get("schema").and_then(|s| s.as_str()) {
+            Some(crate::RESULT_SCHEMA) => {}
+            Some(other) => return Err(format!("unsupported schema `{other}` (expected `{}`)", crate::RESULT_SCHEMA)),
+            None => return Err("no `schema` field: not a skubench result file".into()),
+        }
+        let f: ResultFile =
+            serde_json::from_value(v).map_err(|e| format!("does not match schema v1: {e}"))?;
+        f.validate()?;
+        Ok(f)
+    }
+
+    /// Semantic checks the JSON shape cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut ids = std::collections::HashSet::new();
+        for (i, r) in self.runs.iter().enumerate() {
+            if !ids.insert(&r.id) {
+                return Err(format!("runs[{i}]: duplicate run id `{}`", r.id));
+            }
+            for (j, m) in r.metrics.iter().enumerate() {
+                if !m.value.is_finite() {
+                    return Err(format!("runs[{i}].metrics[{j}] `{}`: value is not finite", m.name));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Serializes to pretty JSON.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self)
+    }
+
+    /// Writes atomically: a temporary file beside `path`, fsync, rename,
+    /// then fsync of the directory. An existing file is never truncated in place.
+    pub fn write_atomic(&self, path: &Path) -> Result<(), CoreError> {
+        let json = self.to_json().map_err(|e| CoreError::File {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e),
+        })?;
+        write_atomic(path, json.as_bytes())
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temp file in the same directory,
+/// fsync, rename, fsync of the directory).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CoreError> {
+    let err = |p: &Path, e: std::io::Error| CoreError::File {
+        path: p.to_path_buf(),
+        source: e,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| err(&dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "result".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err(path, e));
+    }
+    Ok(())
+}
+
+/// Current UTC time in RFC 3339 with milliseconds.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}

@@ -1,0 +1,390 @@
+//! The runner: warm-up, measured phase, worker threads, interval series,
+//! interleaved repetitions, events.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::disturb::{Disturbance, Monitor, MonitorConfig};
+use crate::error::WorkloadError;
+use crate::events::{EventSink, RunEvent};
+use crate::hist::{encode, new_hist, Hist};
+use crate::result::{now_rfc3339, RunRecord, Status};
+use crate::suite::{Suite, Timing};
+use crate::workload::{
+    IntervalPoint, IntervalReport, PhasePlan, PrepareEnv, Step, StepResult, Workload, WorkerCtx,
+};
+
+/// Runner settings.
+#[derive(Clone)]
+pub struct Runner {
+    /// The measurement clock.
+    pub clock: Clock,
+    /// Set by Ctrl-C / SIGTERM: stop as soon as possible and keep what was measured.
+    pub stop: Arc<AtomicBool>,
+    /// Disturbance monitoring; `None` turns it off (tests with fake clocks).
+    pub monitor: Option<MonitorConfig>,
+    /// Online vCPUs.
+    pub vcpus: usize,
+}
+
+impl Runner {
+    /// A runner with the real clock and monitoring on.
+    pub fn new(stop: Arc<AtomicBool>) -> Self {
+        Self {
+            clock: Clock::new(),
+            stop,
+            monitor: Some(MonitorConfig::default()),
+            vcpus: crate::affinity::online_vcpus(),
+        }
+    }
+
+    /// Runs one step of `workload`: spawns its workers, collects the
+    /// per-interval reports as they come, merges the histograms.
+    pub fn run_step(
+        &self,
+        workload: &dyn Workload,
+        step: &Step,
+        timing: &Timing,
+        on_interval: &mut dyn FnMut(&IntervalPoint),
+    ) -> Result<StepResult, WorkloadError> {
+        let threads = step.threads.max(1);
+        let mut workers = Vec::with_capacity(threads);
+        for i in 0..threads {
+            workers.push(workload.worker(step, i)?);
+        }
+        let duration = step.duration.or(timing.duration);
+        let step_stop = AtomicBool::new(false);
+        let ready = Barrier::new(threads + 1);
+        let go = Barrier::new(threads + 1);
+        let t0 = AtomicU64::new(0);
+        let (tx, rx) = mpsc::channel::<IntervalReport>();
+        let clock = &self.clock;
+
+        let results = std::thread::scope(|s| {
+            let mut handles = Vec::with_capacity(threads);
+            for (i, mut w) in workers.into_iter().enumerate() {
+                let tx = tx.clone();
+                let (ready, go, t0, step_stop) = (&ready, &go, &t0, &step_stop);
+                let cpu = step.cpu_of(i);
+                let ops = timing.ops.map(|n| n / threads as u64 + u64::from((i as u64) < n % threads as u64));
+                let plan = PhasePlan {
+                    warmup: timing.warmup,
+                    duration,
+                    ops,
+                    interval: timing.interval,
+                };
+                let h = std::thread::Builder::new()
+                    .name(format!("skubench-w{i}"))
+                    .spawn_scoped(s, move || {
+                        let pinned = cpu.map(crate::affinity::pin_current_thread);
+                        ready.wait();
+                        go.wait();
+                        if let Some(Err(e)) = pinned {
+                            step_stop.store(true, Ordering::Relaxed);
+                            return Err(WorkloadError::Other(format!(
+                                "cannot pin worker {i} to vCPU {}: {e}",
+                                cpu.unwrap_or_default()
+                            )));
+                        }
+                        let mut ctx = WorkerCtx::new(clock, step_stop, Some(tx), i, t0.load(Ordering::Acquire), plan);
+                        let r = w.run(&mut ctx);
+                        let extra = match r {
+                            Ok(x) => x,
+                            Err(e) => {
+                                step_stop.store(true, Ordering::Relaxed);
+                                return Err(e);
+                            }
+                        };
+                        Ok(ctx.into_result(cpu, extra))
+                    });
+                match h {
+                    Ok(h) => handles.push(h),
+                    Err(e) => {
+                        // Release the threads already waiting, then report.
+                        step_stop.store(true, Ordering::Relaxed);
+                        return Err(WorkloadError::io("spawn worker thread", e));
+                    }
+                }
+            }
+            drop(tx);
+            ready.wait();
+            t0.store(clock.raw(), Ordering::Release);
+            go.wait();
+
+            let mut pending: BTreeMap<u64, (usize, u64, u64, u64, Hist)> = BTreeMap::new();
+            let mut series = Vec::new();
+            let mut emit = |idx: u64, (_, len_ns, ops, bytes, h): (usize, u64, u64, u64, Hist), series: &mut Vec<IntervalPoint>| {
+                let interval_ns = timing.interval.as_nanos() as u64;
+                let len_s = len_ns as f64 / 1e9;
+                let p = IntervalPoint {
+                    t_s: (idx * interval_ns + len_ns) as f64 / 1e9,
+                    len_s,
+                    ops,
+                    ops_per_s: if len_s > 0.0 { ops as f64 / len_s } else { 0.0 },
+                    bytes_per_s: if len_s > 0.0 { bytes as f64 / len_s } else { 0.0 },
+                    p50_ns: if h.is_empty() { 0 } else { h.value_at_quantile(0.5) },
+                    p99_ns: if h.is_empty() { 0 } else { h.value_at_quantile(0.99) },
+                };
+                on_interval(&p);
+                series.push(p);
+            };
+            loop {
+                match rx.recv_timeout(Duration::from_millis(50)) {
+                    Ok(r) => {
+                        let e = pending.entry(r.index).or_insert_with(|| (0, 0, 0, 0, new_hist()));
+                        e.0 += 1;
+                        e.1 = e.1.max(r.len_ns);
+                        e.2 += r.ops;
+                        e.3 += r.bytes;
+                        let _ = e.4.add(&r.hist);
+                        if e.0 == threads {
+                            if let Some(v) = pending.remove(&r.index) {
+                                emit(r.index, v, &mut series);
+                            }
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                if self.stop.load(Ordering::Relaxed) {
+                    step_stop.store(true, Ordering::Relaxed);
+                }
+            }
+            // Intervals some worker never reached (it stopped early).
+            for (idx, v) in std::mem::take(&mut pending) {
+                emit(idx, v, &mut series);
+            }
+            let mut out = Vec::with_capacity(handles.len());
+            for h in handles {
+                out.push(
+                    h.join()
+                        .unwrap_or_else(|_| Err(WorkloadError::Other("a worker thread panicked".into()))),
+                );
+            }
+            Ok((out, series))
+        })?;
+
+        let (results, series) = results;
+        let mut workers = Vec::with_capacity(threads);
+        let mut elapsed_ns = 0u64;
+        for r in results {
+            let (w, ns) = r?;
+            elapsed_ns = elapsed_ns.max(ns);
+            workers.push(w);
+        }
+        let mut merged = new_hist();
+        for w in &workers {
+            // Both have the same bounds, so adding cannot fail; saturate if it did.
+            if merged.add(&w.hist).is_err() {
+                for v in w.hist.iter_recorded() {
+                    merged.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+                }
+            }
+        }
+        Ok(StepResult {
+            step: step.clone(),
+            ops: workers.iter().map(|w| w.ops).sum(),
+            bytes: workers.iter().map(|w| w.bytes).sum(),
+            elapsed_s: elapsed_ns as f64 / 1e9,
+            workers,
+            merged,
+            series,
+        })
+    }
+
+    /// Runs one repetition of a planned workload (all its steps) into a record.
+    pub fn run_once(
+        &self,
+        index: usize,
+        w: &crate::suite::PlannedWorkload,
+        repetition: u32,
+        threshold: f64,
+        sinks: &mut [&mut dyn EventSink],
+    ) -> RunRecord {
+        let id = format!("{}#{}", w.label, repetition);
+        for s in sinks.iter_mut() {
+            s.event(&RunEvent::RunStarted {
+                index,
+                id: &id,
+                planned: w.planned(),
+            });
+        }
+        let started_at = now_rfc3339();
+        let monitor = self.monitor.clone().map(|mut m| {
+            m.threshold_vcpus = threshold;
+            Monitor::start(m)
+        });
+        let mut steps = Vec::new();
+        let mut error = None;
+        let mut measured_s = 0.0;
+        for step in w.workload.steps() {
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let label = step.label.clone();
+            let mut on_interval = |p: &IntervalPoint| {
+                for s in sinks.iter_mut() {
+                    s.event(&RunEvent::Interval {
+                        index,
+                        step: &label,
+                        point: p,
+                    });
+                }
+            };
+            match self.run_step(w.workload.as_ref(), &step, &w.timing, &mut on_interval) {
+                Ok(r) => {
+                    measured_s += r.elapsed_s;
+                    steps.push(r);
+                }
+                Err(e) => {
+                    error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let disturbance = monitor.map(Monitor::finish).unwrap_or_else(|| Disturbance {
+            threshold_vcpus: threshold,
+            ..Disturbance::default()
+        });
+        let status = if error.is_some() {
+            Status::Failed
+        } else if self.stop.load(Ordering::Relaxed) {
+            Status::Interrupted
+        } else {
+            Status::Ok
+        };
+        let out = w.workload.metrics(&steps);
+        let mut histograms = BTreeMap::new();
+        for (name, h) in &out.histograms {
+            match encode(h) {
+                Ok(s) => {
+                    histograms.insert(name.clone(), s);
+                }
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
+        }
+        let record = RunRecord {
+            id,
+            workload: w.kind.clone(),
+            label: w.label.clone(),
+            repetition,
+            spec: w.spec_json(),
+            status,
+            error,
+            started_at,
+            finished_at: now_rfc3339(),
+            warmup_s: w.timing.warmup.as_secs_f64(),
+            measured_s,
+            metrics: out.metrics.into_iter().filter(|m| m.value.is_finite()).collect(),
+            histograms,
+            series: out.series,
+            disturbance,
+            notes: out.notes,
+        };
+        for s in sinks.iter_mut() {
+            s.event(&RunEvent::RunFinished {
+                index,
+                record: &record,
+            });
+        }
+        record
+    }
+
+    /// Runs a suite: repetitions interleaved across workloads (A B C A B C …),
+    /// each workload prepared before its first run and torn down at the end
+    /// (also after a failure or Ctrl-C). Returns the records and the overall status.
+    pub fn run_suite(&self, suite: &mut Suite, sinks: &mut [&mut dyn EventSink]) -> (Vec<RunRecord>, Status) {
+        let total = suite.workloads.len() * suite.settings.repetitions as usize;
+        for s in sinks.iter_mut() {
+            s.event(&RunEvent::SuiteStarted {
+                suite: &suite.name,
+                total_runs: total,
+                planned: suite.planned(),
+            });
+        }
+        let env = PrepareEnv {
+            vcpus: self.vcpus,
+            stop: self.stop.clone(),
+        };
+        let mut prepared: Vec<Option<Result<(), String>>> = vec![None; suite.workloads.len()];
+        let mut records = Vec::new();
+        let mut index = 0;
+        'reps: for rep in 1..=suite.settings.repetitions {
+            for (wi, w) in suite.workloads.iter_mut().enumerate() {
+                if self.stop.load(Ordering::Relaxed) {
+                    break 'reps;
+                }
+                let prep = prepared[wi]
+                    .get_or_insert_with(|| w.workload.prepare(&env).map_err(|e| e.to_string()))
+                    .clone();
+                let record = match prep {
+                    Ok(()) => self.run_once(index, w, rep, suite.settings.disturbance_threshold, sinks),
+                    Err(e) => {
+                        let r = failed_record(w, rep, format!("prepare failed: {e}"));
+                        for s in sinks.iter_mut() {
+                            s.event(&RunEvent::RunFinished { index, record: &r });
+                        }
+                        r
+                    }
+                };
+                records.push(record);
+                index += 1;
+            }
+        }
+        for (wi, w) in suite.workloads.iter_mut().enumerate() {
+            if prepared[wi].is_some() {
+                if let Err(e) = w.workload.teardown() {
+                    // Keep going: the other workloads still need tearing down.
+                    if let Some(r) = records.iter_mut().rev().find(|r| r.label == w.label) {
+                        r.error.get_or_insert(format!("teardown failed: {e}"));
+                        r.status = Status::Failed;
+                    }
+                }
+            }
+        }
+        let status = overall_status(&records, self.stop.load(Ordering::Relaxed));
+        for s in sinks.iter_mut() {
+            s.event(&RunEvent::SuiteFinished { status });
+        }
+        (records, status)
+    }
+}
+
+fn failed_record(w: &crate::suite::PlannedWorkload, rep: u32, error: String) -> RunRecord {
+    let now = now_rfc3339();
+    RunRecord {
+        id: format!("{}#{}", w.label, rep),
+        workload: w.kind.clone(),
+        label: w.label.clone(),
+        repetition: rep,
+        spec: w.spec_json(),
+        status: Status::Failed,
+        error: Some(error),
+        started_at: now.clone(),
+        finished_at: now,
+        warmup_s: 0.0,
+        measured_s: 0.0,
+        metrics: Vec::new(),
+        histograms: BTreeMap::new(),
+        series: Vec::new(),
+        disturbance: Disturbance::default(),
+        notes: BTreeMap::new(),
+    }
+}
+
+/// The invocation's status from its runs: interrupted beats failed beats ok.
+pub fn overall_status(records: &[RunRecord], stopped: bool) -> Status {
+    if stopped || records.iter().any(|r| r.status == Status::Interrupted) {
+        Status::Interrupted
+    } else if records.iter().any(|r| r.status == Status::Failed) {
+        Status::Failed
+    } else {
+        Status::Ok
+    }
+}

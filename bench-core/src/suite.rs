@@ -1,0 +1,582 @@
+//! Suite files (TOML) and their validation into a runnable plan.
+//!
+//! Top-level keys are defaults; each `[[workload]]` names its `kind` and its
+//! own parameters flat. Every error names the file, line, column and key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use crate::error::SpecError;
+use crate::params::{parse_value, ParamDef, ParamKind, Params, RawValue, Value};
+use crate::workload::{Registry, Workload};
+
+/// Timing of a workload's runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timing {
+    /// Warm-up before each step (not recorded).
+    pub warmup: Duration,
+    /// Measured phase per step; `None` when bounded by `ops` alone.
+    pub duration: Option<Duration>,
+    /// Operations per step (split across workers).
+    pub ops: Option<u64>,
+    /// Series interval.
+    pub interval: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            warmup: Duration::from_secs(1),
+            duration: Some(Duration::from_secs(5)),
+            ops: None,
+            interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Suite-wide settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// Runs of each workload, interleaved A B C A B C …
+    pub repetitions: u32,
+    /// Default timing.
+    pub timing: Timing,
+    /// Foreign-CPU threshold for the `disturbed` flag, vCPUs.
+    pub disturbance_threshold: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            repetitions: 1,
+            timing: Timing::default(),
+            disturbance_threshold: crate::disturb::DEFAULT_THRESHOLD_VCPUS,
+        }
+    }
+}
+
+/// One validated workload of a suite.
+pub struct PlannedWorkload {
+    /// Kind.
+    pub kind: String,
+    /// Label: the suite's `name` key, or the workload's first step label.
+    pub label: String,
+    /// Validated parameters.
+    pub params: Params,
+    /// Timing.
+    pub timing: Timing,
+    /// Where it was declared (`file:line`), for messages.
+    pub origin: String,
+    /// The configured workload.
+    pub workload: Box<dyn Workload>,
+}
+
+impl std::fmt::Debug for PlannedWorkload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlannedWorkload")
+            .field("kind", &self.kind)
+            .field("label", &self.label)
+            .field("params", &self.params)
+            .field("timing", &self.timing)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PlannedWorkload {
+    /// The spec as run, for the result file.
+    pub fn spec_json(&self) -> serde_json::Value {
+        let mut m = self.params.to_json();
+        m.insert("kind".into(), self.kind.clone().into());
+        m.insert("warmup_s".into(), self.timing.warmup.as_secs_f64().into());
+        if let Some(d) = self.timing.duration {
+            m.insert("duration_s".into(), d.as_secs_f64().into());
+        }
+        if let Some(o) = self.timing.ops {
+            m.insert("ops".into(), o.into());
+        }
+        m.insert("interval_s".into(), self.timing.interval.as_secs_f64().into());
+        serde_json::Value::Object(m)
+    }
+
+    /// Expected wall time of one run (all steps).
+    pub fn planned(&self) -> Duration {
+        let steps = self.workload.steps();
+        steps
+            .iter()
+            .map(|s| self.timing.warmup + s.duration.or(self.timing.duration).unwrap_or_default())
+            .sum()
+    }
+}
+
+/// A validated suite, ready to run.
+#[derive(Debug)]
+pub struct Suite {
+    /// Suite name.
+    pub name: String,
+    /// The file it came from.
+    pub path: Option<PathBuf>,
+    /// The file's text.
+    pub text: Option<String>,
+    /// Settings.
+    pub settings: Settings,
+    /// Workloads in declaration order.
+    pub workloads: Vec<PlannedWorkload>,
+}
+
+impl Suite {
+    /// Expected wall time of the whole suite.
+    pub fn planned(&self) -> Duration {
+        self.workloads.iter().map(|w| w.planned()).sum::<Duration>() * self.settings.repetitions
+    }
+}
+
+const SETTING_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "repetitions",
+    "warmup",
+    "duration",
+    "ops",
+    "interval",
+    "disturbance_threshold",
+    "workload",
+];
+
+/// Keys every `[[workload]]` table accepts besides its kind's parameters.
+pub const WORKLOAD_COMMON_KEYS: &[ParamDef] = &[
+    ParamDef {
+        name: "name",
+        kind: ParamKind::Str,
+        default: None,
+        help: "label of the workload in results (default: its metric prefix)",
+    },
+    ParamDef {
+        name: "warmup",
+        kind: ParamKind::Duration,
+        default: None,
+        help: "warm-up before each measured phase (not recorded)",
+    },
+    ParamDef {
+        name: "duration",
+        kind: ParamKind::Duration,
+        default: None,
+        help: "measured phase per step",
+    },
+    ParamDef {
+        name: "ops",
+        kind: ParamKind::U64 { min: 1, max: u64::MAX },
+        default: None,
+        help: "measured operations per step instead of a duration",
+    },
+    ParamDef {
+        name: "interval",
+        kind: ParamKind::Duration,
+        default: None,
+        help: "length of one point of the per-interval series",
+    },
+];
+
+/// Maps a byte offset in `text` to 1-based (line, column).
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    (line, col)
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn loc(&self, span: std::ops::Range<usize>) -> String {
+        let (l, c) = line_col(self.text, span.start);
+        format!("{}:{l}:{c}", self.file)
+    }
+}
+
+type SpannedTable = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
+
+#[derive(serde::Deserialize)]
+struct WorkloadsOnly {
+    #[serde(default)]
+    workload: Vec<Spanned<SpannedTable>>,
+}
+
+/// Applies a timing/common key to `timing`.
+fn apply_timing(
+    timing: &mut Timing,
+    key: &str,
+    raw: &toml::Value,
+    loc: &str,
+) -> Result<bool, SpecError> {
+    let def = match WORKLOAD_COMMON_KEYS.iter().find(|d| d.name == key) {
+        Some(d) if key != "name" => d,
+        _ => return Ok(false),
+    };
+    let v = parse_value(def, &RawValue::Toml(raw.clone()))
+        .map_err(|m| SpecError::new(loc, format!("key `{key}`: {m}")))?;
+    match (key, v) {
+        ("warmup", Value::Duration(d)) => timing.warmup = d,
+        ("duration", Value::Duration(d)) => {
+            if d.is_zero() {
+                return Err(SpecError::new(loc, "key `duration`: must be greater than 0"));
+            }
+            timing.duration = Some(d);
+            timing.ops = None;
+        }
+        ("ops", Value::U64(n)) => {
+            timing.ops = Some(n);
+            timing.duration = None;
+        }
+        ("interval", Value::Duration(d)) => {
+            if d < Duration::from_millis(10) {
+                return Err(SpecError::new(loc, "key `interval`: must be at least 10ms"));
+            }
+            timing.interval = d;
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Parses and validates suite text. `file` is used in messages.
+pub fn parse_suite(text: &str, file: &str, registry: &Registry, vcpus: usize) -> Result<Suite, SpecError> {
+    let cx = Ctx { file, text };
+    let toml_err = |e: toml::de::Error| {
+        let loc = e.span().map_or_else(|| file.to_string(), |s| cx.loc(s));
+        SpecError::new(loc, e.message().trim().to_string())
+    };
+    let top: SpannedTable = toml::from_str(text).map_err(toml_err)?;
+    let workloads: WorkloadsOnly = toml::from_str(text).map_err(toml_err)?;
+
+    let mut settings = Settings::default();
+    let mut name = Path::new(file)
+        .file_stem()
+        .map_or_else(|| "suite".to_string(), |s| s.to_string_lossy().into_owned());
+    // Top-level keys that are workload parameters: defaults for every
+    // workload that has such a parameter.
+    let mut param_defaults: Vec<(String, toml::Value, String)> = Vec::new();
+
+    for (k, v) in &top {
+        let key = k.get_ref().as_str();
+        let loc = cx.loc(k.span());
+        let raw = v.get_ref();
+        match key {
+            "workload" => {}
+            "name" => {
+                name = raw
+                    .as_str()
+                    .ok_or_else(|| SpecError::new(&loc, "key `name`: expected text"))?
+                    .to_string();
+            }
+            "description" => {}
+            "repetitions" => {
+                let n = raw
+                    .as_integer()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| {
+                        SpecError::new(&loc, format!("key `repetitions`: expected an integer 1..=10000, got {raw}"))
+                    })?;
+                settings.repetitions = n as u32;
+            }
+            "disturbance_threshold" => {
+                let x = raw
+                    .as_float()
+                    .or_else(|| raw.as_integer().map(|i| i as f64))
+                    .filter(|x| x.is_finite() && *x >= 0.0)
+                    .ok_or_else(|| {
+                        SpecError::new(&loc, format!("key `disturbance_threshold`: expected vCPUs ≥ 0, got {raw}"))
+                    })?;
+                settings.disturbance_threshold = x;
+            }
+            _ => {
+                if apply_timing(&mut settings.timing, key, raw, &loc)? {
+                    continue;
+                }
+                let used_by_some = registry
+                    .kinds()
+                    .any(|f| f.params().iter().any(|d| d.name == key));
+                if !used_by_some {
+                    return Err(SpecError::new(
+                        loc,
+                        format!(
+                            "unknown top-level key `{key}` (suite keys: {}; or a workload parameter)",
+                            SETTING_KEYS.join(", ")
+                        ),
+                    ));
+                }
+                param_defaults.push((key.to_string(), raw.clone(), loc));
+            }
+        }
+    }
+
+    if workloads.workload.is_empty() {
+        return Err(SpecError::new(file, "the suite has no [[workload]] tables"));
+    }
+
+    let mut planned = Vec::new();
+    let mut labels: BTreeMap<String, usize> = BTreeMap::new();
+    for w in &workloads.workload {
+        let table = w.get_ref();
+        let origin = cx.loc(w.span());
+        let kind_entry = table.iter().find(|(k, _)| k.get_ref() == "kind");
+        let Some((_, kind_v)) = kind_entry else {
+            return Err(SpecError::new(origin, "[[workload]] has no `kind` key"));
+        };
+        let kind_loc = cx.loc(kind_v.span());
+        let kind = kind_v
+            .get_ref()
+            .as_str()
+            .ok_or_else(|| SpecError::new(&kind_loc, "key `kind`: expected text"))?;
+        let factory = registry.get(kind).ok_or_else(|| {
+            let known: Vec<&str> = registry.kinds().map(|f| f.kind()).collect();
+            SpecError::new(
+                &kind_loc,
+                format!("key `kind`: unknown workload `{kind}` (known: {})", known.join(", ")),
+            )
+        })?;
+        let mut timing = settings.timing;
+        let mut label = None;
+        let mut given: Vec<(String, RawValue, String)> = Vec::new();
+        for (k, d, loc) in &param_defaults {
+            if factory.params().iter().any(|p| p.name == k) {
+                given.push((k.clone(), RawValue::Toml(d.clone()), loc.clone()));
+            }
+        }
+        for (k, v) in table {
+            let key = k.get_ref().as_str();
+            let loc = cx.loc(k.span());
+            if key == "kind" {
+                continue;
+            }
+            if key == "name" {
+                label = Some(
+                    v.get_ref()
+                        .as_str()
+                        .filter(|s| !s.trim().is_empty())
+                        .ok_or_else(|| SpecError::new(&loc, "key `name`: expected non-empty text"))?
+                        .to_string(),
+                );
+                continue;
+            }
+            if apply_timing(&mut timing, key, v.get_ref(), &loc)? {
+                continue;
+            }
+            given.retain(|(gk, _, _)| gk != key);
+            given.push((key.to_string(), RawValue::Toml(v.get_ref().clone()), loc));
+        }
+        let params = Params::from_raw(factory.params(), &given, kind)?;
+        let workload = factory.build(&params, vcpus).map_err(|e| {
+            // Errors from build name a key; point at the workload table.
+            if e.location.contains(':') {
+                e
+            } else {
+                SpecError::new(origin.clone(), format!("{kind}: {}", e.message))
+            }
+        })?;
+        let base = label.unwrap_or_else(|| {
+            workload
+                .steps()
+                .first()
+                .map(|s| s.label.clone())
+                .unwrap_or_else(|| kind.to_string())
+        });
+        let n = labels.entry(base.clone()).or_insert(0);
+        *n += 1;
+        let label = if *n == 1 { base } else { format!("{base}~{n}") };
+        planned.push(PlannedWorkload {
+            kind: kind.to_string(),
+            label,
+            params,
+            timing,
+            origin,
+            workload,
+        });
+    }
+    Ok(Suite {
+        name,
+        path: Some(PathBuf::from(file)),
+        text: Some(text.to_string()),
+        settings,
+        workloads: planned,
+    })
+}
+
+/// Reads and validates a suite file.
+pub fn load_suite(path: &Path, registry: &Registry, vcpus: usize) -> Result<Suite, SpecError> {
+    let file = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| SpecError::new(&file, format!("cannot read suite: {e}")))?;
+    if meta.len() > 4 << 20 {
+        return Err(SpecError::new(&file, "suite file larger than 4 MiB"));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SpecError::new(&file, format!("cannot read suite: {e}")))?;
+    parse_suite(&text, &file, registry, vcpus)
+}
+
+/// Builds a one-workload suite from command-line `--key value` pairs.
+pub fn single_workload(
+    kind: &str,
+    args: &[(String, String)],
+    registry: &Registry,
+    vcpus: usize,
+) -> Result<Suite, SpecError> {
+    let factory = registry.get(kind).ok_or_else(|| {
+        let known: Vec<&str> = registry.kinds().map(|f| f.kind()).collect();
+        SpecError::new(kind, format!("unknown workload `{kind}` (known: {})", known.join(", ")))
+    })?;
+    let mut settings = Settings::default();
+    let mut label = None;
+    let mut given = Vec::new();
+    for (k, v) in args {
+        let loc = format!("--{k}");
+        match k.as_str() {
+            "repetitions" => {
+                settings.repetitions = v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| SpecError::new(&loc, format!("expected an integer 1..=10000, got `{v}`")))?;
+            }
+            "disturbance_threshold" => {
+                settings.disturbance_threshold = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite() && *x >= 0.0)
+                    .ok_or_else(|| SpecError::new(&loc, format!("expected vCPUs ≥ 0, got `{v}`")))?;
+            }
+            "name" => label = Some(v.clone()),
+            _ => {
+                if apply_timing(&mut settings.timing, k, &toml::Value::String(v.clone()), &loc)? {
+                    continue;
+                }
+                given.push((k.clone(), RawValue::Text(v.clone()), loc));
+            }
+        }
+    }
+    let params = Params::from_raw(factory.params(), &given, kind)?;
+    let workload = factory.build(&params, vcpus)?;
+    let label = label.unwrap_or_else(|| {
+        workload
+            .steps()
+            .first()
+            .map(|s| s.label.clone())
+            .unwrap_or_else(|| kind.to_string())
+    });
+    Ok(Suite {
+        name: kind.to_string(),
+        path: None,
+        text: None,
+        workloads: vec![PlannedWorkload {
+            kind: kind.to_string(),
+            label,
+            params,
+            timing: settings.timing,
+            origin: "command line".into(),
+            workload,
+        }],
+        settings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::null::NullFactory;
+
+    fn reg() -> Registry {
+        let mut r = Registry::new();
+        r.add(Box::new(NullFactory));
+        r
+    }
+
+    #[test]
+    fn parses_defaults_and_overrides() {
+        let text = r#"
+name = "t"
+repetitions = 3
+warmup = "0.5s"
+duration = 2
+threads = 2
+
+[[workload]]
+kind = "null"
+
+[[workload]]
+kind = "null"
+name = "second"
+threads = 1
+ops = 100
+"#;
+        let s = parse_suite(text, "t.toml", &reg(), 2).unwrap();
+        assert_eq!(s.name, "t");
+        assert_eq!(s.settings.repetitions, 3);
+        assert_eq!(s.workloads.len(), 2);
+        let a = &s.workloads[0];
+        assert_eq!(a.label, "null");
+        assert_eq!(a.timing.warmup, Duration::from_millis(500));
+        assert_eq!(a.timing.duration, Some(Duration::from_secs(2)));
+        assert_eq!(a.workload.steps()[0].threads, 2);
+        let b = &s.workloads[1];
+        assert_eq!(b.label, "second");
+        assert_eq!(b.timing.ops, Some(100));
+        assert_eq!(b.timing.duration, None);
+        assert_eq!(b.workload.steps()[0].threads, 1);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let text = "repetitions = 2\n\n[[workload]]\nkind = \"null\"\nthreds = 4\n";
+        let e = parse_suite(text, "bad.toml", &reg(), 2).unwrap_err();
+        assert_eq!(e.location, "bad.toml:5:1", "{e}");
+        assert!(e.message.contains("threds"), "{e}");
+
+        let text = "[[workload]]\nkind = \"null\"\nthreads = -1\n";
+        let e = parse_suite(text, "bad.toml", &reg(), 2).unwrap_err();
+        assert_eq!(e.location, "bad.toml:3:1", "{e}");
+        assert!(e.message.contains("threads"), "{e}");
+
+        let text = "bogus = 1\n[[workload]]\nkind = \"null\"\n";
+        let e = parse_suite(text, "bad.toml", &reg(), 2).unwrap_err();
+        assert!(e.to_string().starts_with("bad.toml:1:1"), "{e}");
+        assert!(e.message.contains("bogus"), "{e}");
+
+        let text = "[[workload]]\nkind = \"nope\"\n";
+        let e = parse_suite(text, "bad.toml", &reg(), 2).unwrap_err();
+        assert!(e.to_string().starts_with("bad.toml:2:"), "{e}");
+        assert!(e.message.contains("nope"), "{e}");
+
+        let text = "[[workload]\nkind = 1\n";
+        let e = parse_suite(text, "bad.toml", &reg(), 2).unwrap_err();
+        assert!(e.to_string().starts_with("bad.toml:1:"), "{e}");
+
+        let e = parse_suite("name = \"x\"\n", "empty.toml", &reg(), 2).unwrap_err();
+        assert!(e.message.contains("no [[workload]]"), "{e}");
+
+        let text = "[[workload]]\nkind = \"null\"\nduration = \"fast\"\n";
+        let e = parse_suite(text, "bad.toml", &reg(), 2).unwrap_err();
+        assert_eq!(e.location, "bad.toml:3:1", "{e}");
+        assert!(e.message.contains("duration"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_labels_are_made_unique() {
+        let text = "[[workload]]\nkind = \"null\"\n[[workload]]\nkind = \"null\"\n";
+        let s = parse_suite(text, "d.toml", &reg(), 2).unwrap();
+        assert_eq!(s.workloads[0].label, "null");
+        assert_eq!(s.workloads[1].label, "null~2");
+    }
+
+    #[test]
+    fn line_col_maps_offsets() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+}

@@ -1,0 +1,267 @@
+//! Runner tests with exact expectations: a mock clock and the `null` workload.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bench_core::clock::Clock;
+use bench_core::events::Collect;
+use bench_core::hist::new_hist;
+use bench_core::null::NullFactory;
+use bench_core::result::Status;
+use bench_core::runner::Runner;
+use bench_core::suite::{parse_suite, Timing};
+use bench_core::workload::{Registry, Resources, Step, Workload, Worker, WorkerCtx};
+use bench_core::WorkloadError;
+
+fn runner(clock: Clock) -> Runner {
+    Runner {
+        clock,
+        stop: Arc::new(AtomicBool::new(false)),
+        monitor: None,
+        vcpus: 2,
+    }
+}
+
+/// Each operation advances the mock clock by `step`: time is exact.
+struct Ticking {
+    mock: Arc<quanta_mock::Mock>,
+    step: Duration,
+}
+
+mod quanta_mock {
+    pub use quanta::Mock;
+}
+
+impl Workload for Ticking {
+    fn resources(&self) -> Resources {
+        Resources::default()
+    }
+    fn steps(&self) -> Vec<Step> {
+        vec![Step::new("tick", 1, None)]
+    }
+    fn worker(&self, _: &Step, _: usize) -> Result<Box<dyn Worker>, WorkloadError> {
+        Ok(Box::new(TickWorker {
+            mock: self.mock.clone(),
+            step: self.step,
+            total: 0,
+        }))
+    }
+}
+
+struct TickWorker {
+    mock: Arc<quanta::Mock>,
+    step: Duration,
+    total: u64,
+}
+
+impl Worker for TickWorker {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+        while ctx.running() {
+            self.mock.increment(self.step);
+            ctx.op_done(10);
+            self.total += 1;
+        }
+        Ok(vec![("total".into(), self.total as f64)])
+    }
+}
+
+#[test]
+fn warmup_is_excluded_and_intervals_are_exact() {
+    let (clock, mock) = Clock::mock();
+    let r = runner(clock);
+    let w = Ticking {
+        mock,
+        step: Duration::from_millis(1),
+    };
+    let timing = Timing {
+        warmup: Duration::from_millis(10),
+        duration: Some(Duration::from_millis(100)),
+        ops: None,
+        interval: Duration::from_millis(25),
+    };
+    let mut seen = Vec::new();
+    let s = r
+        .run_step(&w, &w.steps()[0], &timing, &mut |p| seen.push(p.clone()))
+        .unwrap();
+    // Ops complete at t = 1, 2, 3 … ms; measured are those completing in [10, 110).
+    assert_eq!(s.ops, 100);
+    assert_eq!(s.bytes, 1000);
+    assert_eq!(s.merged.len(), 100);
+    assert!(s.merged.equivalent(s.merged.min(), s.merged.max()));
+    assert!(s.merged.equivalent(s.merged.value_at_quantile(0.5), 1_000_000));
+    assert!((s.elapsed_s - 0.1).abs() < 1e-9, "{}", s.elapsed_s);
+    assert!((s.ops_per_s() - 1000.0).abs() < 1e-6);
+    // 9 warm-up ops (t = 1..9 ms) and the one completing at the end (110 ms) were not recorded.
+    assert_eq!(s.extra_sum("total"), 110.0);
+    assert_eq!(s.series.len(), 4);
+    assert!(s.series.iter().all(|p| p.ops == 25), "{:?}", s.series);
+    assert_eq!(seen, s.series);
+    assert!((s.series[3].t_s - 0.1).abs() < 1e-9);
+}
+
+fn null_suite(text: &str) -> bench_core::suite::Suite {
+    let mut reg = Registry::new();
+    reg.add(Box::new(NullFactory));
+    parse_suite(text, "t.toml", &reg, 2).unwrap()
+}
+
+#[test]
+fn op_count_mode_is_exact_and_merge_equals_reference() {
+    let (clock, _mock) = Clock::mock();
+    let r = runner(clock);
+    let mut suite = null_suite(
+        "warmup = 0\nops = 1003\n[[workload]]\nkind = \"null\"\nthreads = 4\nlatency_ns = [100, 2000, 30000, 400000, 5000000]\n",
+    );
+    let mut c = Collect::default();
+    let (recs, status) = r.run_suite(&mut suite, &mut [&mut c]);
+    assert_eq!(status, Status::Ok);
+    let rec = &recs[0];
+    let h = rec.histogram("null.lat_ns").unwrap().unwrap();
+    assert_eq!(h.len(), 1003);
+    // Reference: worker i starts at latency entry i and does 1003/4 ops (+1 for the first 3).
+    let lats = [100u64, 2000, 30000, 400000, 5000000];
+    let mut reference = new_hist();
+    for i in 0..4usize {
+        let n = 1003 / 4 + usize::from(i < 1003 % 4);
+        for k in 0..n {
+            reference.record(lats[(i + k) % lats.len()]).unwrap();
+        }
+    }
+    for q in [0.0, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0] {
+        assert_eq!(h.value_at_quantile(q), reference.value_at_quantile(q), "q={q}");
+    }
+    let p99 = rec.metric("null.lat_ns.p99").unwrap().value;
+    assert_eq!(p99 as u64, reference.value_at_quantile(0.99));
+}
+
+#[test]
+fn repetitions_are_interleaved() {
+    let (clock, _mock) = Clock::mock();
+    let r = runner(clock);
+    let mut suite = null_suite(
+        "repetitions = 3\nwarmup = 0\nops = 10\nlatency_ns = [5]\n\
+         [[workload]]\nkind = \"null\"\nname = \"A\"\n\
+         [[workload]]\nkind = \"null\"\nname = \"B\"\n\
+         [[workload]]\nkind = \"null\"\nname = \"C\"\n",
+    );
+    let mut c = Collect::default();
+    let (recs, _) = r.run_suite(&mut suite, &mut [&mut c]);
+    let order: Vec<&str> = recs.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(order, ["A#1", "B#1", "C#1", "A#2", "B#2", "C#2", "A#3", "B#3", "C#3"]);
+    assert_eq!(c.records.len(), 9);
+    assert!(recs.iter().all(|r| r.metric("null.ops_per_s").is_some()));
+}
+
+#[test]
+fn real_clock_duration_run_is_bounded_and_sane() {
+    let r = Runner {
+        monitor: None,
+        ..Runner::new(Arc::new(AtomicBool::new(false)))
+    };
+    let mut suite = null_suite(
+        "warmup = \"100ms\"\nduration = \"300ms\"\ninterval = \"100ms\"\n[[workload]]\nkind = \"null\"\nthreads = 2\n",
+    );
+    let start = std::time::Instant::now();
+    let (recs, status) = r.run_suite(&mut suite, &mut []);
+    let took = start.elapsed();
+    assert_eq!(status, Status::Ok);
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let rec = &recs[0];
+    assert!((rec.measured_s - 0.3).abs() < 0.05, "{}", rec.measured_s);
+    let ops = rec.metric("null.ops_per_s").unwrap().value;
+    assert!(ops > 100_000.0, "the harness alone should do >100k ops/s per run, got {ops}");
+    let warm: f64 = rec.notes["ops_including_warmup"].as_f64().unwrap();
+    let h = rec.histogram("null.lat_ns").unwrap().unwrap();
+    assert!(warm > h.len() as f64, "warm-up ops must not be recorded");
+    assert_eq!(rec.series.len(), 1);
+    assert!((3..=4).contains(&rec.series[0].points.len()), "{:?}", rec.series[0].points);
+}
+
+#[test]
+fn stop_flag_interrupts_and_keeps_partial_results() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let r = Runner {
+        monitor: None,
+        ..Runner::new(stop.clone())
+    };
+    let mut suite = null_suite(
+        "repetitions = 2\nwarmup = 0\nduration = 30\n[[workload]]\nkind = \"null\"\n[[workload]]\nkind = \"null\"\n",
+    );
+    let s2 = stop.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        s2.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let start = std::time::Instant::now();
+    let (recs, status) = r.run_suite(&mut suite, &mut []);
+    t.join().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(status, Status::Interrupted);
+    assert_eq!(recs.len(), 1, "later runs are not started");
+    assert_eq!(recs[0].status, Status::Interrupted);
+    assert!(recs[0].metric("null.ops_per_s").unwrap().value > 0.0);
+}
+
+struct Failing;
+impl Workload for Failing {
+    fn resources(&self) -> Resources {
+        Resources::default()
+    }
+    fn steps(&self) -> Vec<Step> {
+        vec![Step::new("fail", 2, None)]
+    }
+    fn worker(&self, _: &Step, i: usize) -> Result<Box<dyn Worker>, WorkloadError> {
+        Ok(Box::new(FailWorker(i)))
+    }
+}
+struct FailWorker(usize);
+impl Worker for FailWorker {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+        if self.0 == 1 {
+            return Err(WorkloadError::Other("device on fire at offset 4096".into()));
+        }
+        while ctx.running() {
+            ctx.op_done(0);
+        }
+        Ok(vec![])
+    }
+}
+
+#[test]
+fn a_failing_worker_stops_the_step_with_its_error() {
+    let r = Runner {
+        monitor: None,
+        ..Runner::new(Arc::new(AtomicBool::new(false)))
+    };
+    let timing = Timing {
+        warmup: Duration::ZERO,
+        duration: Some(Duration::from_secs(30)),
+        ops: None,
+        interval: Duration::from_secs(1),
+    };
+    let start = std::time::Instant::now();
+    let e = r
+        .run_step(&Failing, &Failing.steps()[0], &timing, &mut |_| {})
+        .unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(e.to_string().contains("offset 4096"), "{e}");
+}
+
+#[test]
+fn pinned_workers_run_on_their_vcpu() {
+    let r = Runner {
+        monitor: None,
+        ..Runner::new(Arc::new(AtomicBool::new(false)))
+    };
+    let last = *bench_core::affinity::allowed_cpus().last().unwrap();
+    let mut suite = null_suite(&format!(
+        "warmup = 0\nduration = \"100ms\"\n[[workload]]\nkind = \"null\"\npin = [{last}]\n"
+    ));
+    let (recs, status) = r.run_suite(&mut suite, &mut []);
+    assert_eq!(status, Status::Ok, "{:?}", recs[0].error);
+    let mut bad = null_suite("warmup = 0\nduration = \"100ms\"\n[[workload]]\nkind = \"null\"\npin = [4000]\n");
+    let (recs, status) = r.run_suite(&mut bad, &mut []);
+    assert_eq!(status, Status::Failed);
+    assert!(recs[0].error.as_deref().unwrap().contains("vCPU 4000"), "{:?}", recs[0].error);
+}
