@@ -172,7 +172,11 @@ impl Accumulator {
                 let steal = b.0.steal.saturating_sub(a.0.steal);
                 (
                     self.foreign_vcpus(a, b),
-                    if total > 0 { 100.0 * steal as f64 / total as f64 } else { 0.0 },
+                    if total > 0 {
+                        100.0 * steal as f64 / total as f64
+                    } else {
+                        0.0
+                    },
                 )
             }
             _ => (0.0, 0.0),
@@ -354,7 +358,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("self")).unwrap();
         std::fs::write(dir.path().join("stat"), stat(0, 0, 0, 1)).unwrap();
-        std::fs::write(dir.path().join("self/stat"), "1 (x) R 1 2 3 4 5 6 7 8 9 10 0 0").unwrap();
+        std::fs::write(
+            dir.path().join("self/stat"),
+            "1 (x) R 1 2 3 4 5 6 7 8 9 10 0 0",
+        )
+        .unwrap();
         let m = Monitor::start(MonitorConfig {
             proc_root: dir.path().to_path_buf(),
             interval: Duration::from_millis(20),

@@ -69,7 +69,9 @@ impl EventSink for Collect {
     fn event(&mut self, e: &RunEvent<'_>) {
         match e {
             RunEvent::RunFinished { record, .. } => self.records.push((*record).clone()),
-            RunEvent::Interval { index, point, .. } => self.intervals.push((*index, (*point).clone())),
+            RunEvent::Interval { index, point, .. } => {
+                self.intervals.push((*index, (*point).clone()))
+            }
             _ => {}
         }
     }

@@ -53,7 +53,9 @@ pub fn parse_os_release(text: &str) -> (String, String, String) {
     let mut ver = String::new();
     let mut pretty = String::new();
     for line in text.lines() {
-        let Some((k, v)) = line.split_once('=') else { continue };
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
         let v = v.trim().trim_matches('"').trim_matches('\'').to_string();
         match k.trim() {
             "ID" => id = v,
@@ -86,7 +88,9 @@ pub fn llc_bytes() -> u64 {
     let mut best = 0;
     for i in 0..8 {
         let p = format!("/sys/devices/system/cpu/cpu0/cache/index{i}/size");
-        let Ok(s) = std::fs::read_to_string(&p) else { break };
+        let Ok(s) = std::fs::read_to_string(&p) else {
+            break;
+        };
         if let Ok(b) = crate::units::parse_size(s.trim()) {
             best = best.max(b);
         }
@@ -173,7 +177,9 @@ impl HostInfo {
             memory_bytes,
             hypervisor: hypervisor(&cpuinfo),
             system,
-            clocksource: read_trim("/sys/devices/system/clocksource/clocksource0/current_clocksource"),
+            clocksource: read_trim(
+                "/sys/devices/system/clocksource/clocksource0/current_clocksource",
+            ),
             timer: timer.to_string(),
             boot_id: read_trim("/proc/sys/kernel/random/boot_id"),
             llc_bytes: llc_bytes(),
@@ -191,7 +197,11 @@ mod tests {
         let t = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n";
         assert_eq!(
             parse_os_release(t),
-            ("debian".into(), "12".into(), "Debian GNU/Linux 12 (bookworm)".into())
+            (
+                "debian".into(),
+                "12".into(),
+                "Debian GNU/Linux 12 (bookworm)".into()
+            )
         );
     }
 

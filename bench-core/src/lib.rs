@@ -25,7 +25,9 @@ pub mod workload;
 
 pub use error::{CoreError, SpecError, WorkloadError};
 pub use params::{ParamDef, ParamKind, Params, Value};
-pub use workload::{Registry, Resources, Step, StepResult, Workload, WorkloadFactory, Worker, WorkerCtx};
+pub use workload::{
+    Registry, Resources, Step, StepResult, Worker, WorkerCtx, Workload, WorkloadFactory,
+};
 
 /// The schema identifier written into every result file.
 pub const RESULT_SCHEMA: &str = "skubench.result.v1";

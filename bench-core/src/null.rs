@@ -5,7 +5,7 @@
 use crate::error::{SpecError, WorkloadError};
 use crate::params::{ParamDef, ParamKind, Params};
 use crate::result::RunOutput;
-use crate::workload::{Resources, Step, StepResult, Workload, WorkloadFactory, Worker, WorkerCtx};
+use crate::workload::{Resources, Step, StepResult, Worker, WorkerCtx, Workload, WorkloadFactory};
 
 const PARAMS: &[ParamDef] = &[
     ParamDef {
@@ -66,7 +66,9 @@ impl WorkloadFactory for NullFactory {
     fn build(&self, p: &Params, vcpus: usize) -> Result<Box<dyn Workload>, SpecError> {
         Ok(Box::new(NullWorkload {
             threads: p.threads("threads")?.resolve(vcpus),
-            pin: p.list("pin").map(|l| l.into_iter().map(|c| c as usize).collect()),
+            pin: p
+                .list("pin")
+                .map(|l| l.into_iter().map(|c| c as usize).collect()),
             latencies: p.list("latency_ns"),
             spin: p.bool("spin")?,
             bytes: p.u64("bytes")?,

@@ -172,7 +172,11 @@ impl Params {
                     loc.clone(),
                     format!(
                         "unknown key `{key}` for workload `{kind}` (known: {})",
-                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
                     ),
                 ));
             };
@@ -246,7 +250,10 @@ impl Params {
             .ok_or_else(|| SpecError::new(key, format!("required key `{key}` is missing")))?;
         match v {
             Value::Str(s) => Ok(s),
-            _ => Err(SpecError::new(key, format!("key `{key}` has the wrong type"))),
+            _ => Err(SpecError::new(
+                key,
+                format!("key `{key}` has the wrong type"),
+            )),
         }
     }
     /// A thread-count parameter.
@@ -287,9 +294,8 @@ pub fn parse_value(def: &ParamDef, raw: &RawValue) -> Result<Value, String> {
                     .trim()
                     .parse::<u64>()
                     .map_err(|_| format!("expected an integer, got `{t}`"))?,
-                (RawValue::Toml(toml::Value::Integer(i)), _) => {
-                    u64::try_from(*i).map_err(|_| format!("expected a non-negative integer, got {i}"))?
-                }
+                (RawValue::Toml(toml::Value::Integer(i)), _) => u64::try_from(*i)
+                    .map_err(|_| format!("expected a non-negative integer, got {i}"))?,
                 (RawValue::Toml(v), _) => {
                     return Err(format!("expected an integer, got a {}", toml_type(v)))
                 }
@@ -328,7 +334,9 @@ pub fn parse_value(def: &ParamDef, raw: &RawValue) -> Result<Value, String> {
             (RawValue::Toml(toml::Value::Integer(i)), _) if *i == 0 || *i == 1 => {
                 Ok(Value::Bool(*i == 1))
             }
-            (RawValue::Toml(v), _) => Err(format!("expected true or false, got a {}", toml_type(v))),
+            (RawValue::Toml(v), _) => {
+                Err(format!("expected true or false, got a {}", toml_type(v)))
+            }
             _ => Err("expected true or false".into()),
         },
         ParamKind::Duration => match (raw, text) {
@@ -336,7 +344,9 @@ pub fn parse_value(def: &ParamDef, raw: &RawValue) -> Result<Value, String> {
             (RawValue::Toml(toml::Value::Integer(i)), _) if *i >= 0 => {
                 Ok(Value::Duration(Duration::from_secs(*i as u64)))
             }
-            (RawValue::Toml(toml::Value::Float(f)), _) if *f >= 0.0 && f.is_finite() && *f < 1e9 => {
+            (RawValue::Toml(toml::Value::Float(f)), _)
+                if *f >= 0.0 && f.is_finite() && *f < 1e9 =>
+            {
                 Ok(Value::Duration(Duration::from_secs_f64(*f)))
             }
             (RawValue::Toml(v), _) => Err(format!("expected a duration like \"5s\", got {v}")),
@@ -360,12 +370,16 @@ pub fn parse_value(def: &ParamDef, raw: &RawValue) -> Result<Value, String> {
             (_, Some(t)) if t.trim() == "all" => Ok(Value::Threads(Threads::All)),
             (_, Some(t)) => match t.trim().parse::<usize>() {
                 Ok(n) if (1..=4096).contains(&n) => Ok(Value::Threads(Threads::Count(n))),
-                _ => Err(format!("expected a thread count 1..=4096 or \"all\", got `{t}`")),
+                _ => Err(format!(
+                    "expected a thread count 1..=4096 or \"all\", got `{t}`"
+                )),
             },
             (RawValue::Toml(toml::Value::Integer(i)), _) if (1..=4096).contains(i) => {
                 Ok(Value::Threads(Threads::Count(*i as usize)))
             }
-            (RawValue::Toml(v), _) => Err(format!("expected a thread count 1..=4096 or \"all\", got {v}")),
+            (RawValue::Toml(v), _) => Err(format!(
+                "expected a thread count 1..=4096 or \"all\", got {v}"
+            )),
             _ => Err("expected a thread count".into()),
         },
         ParamKind::CpuList | ParamKind::U64List => {
@@ -379,7 +393,11 @@ pub fn parse_value(def: &ParamDef, raw: &RawValue) -> Result<Value, String> {
                     for x in a {
                         match x {
                             toml::Value::Integer(i) if *i >= 0 => out.push(*i as u64),
-                            other => return Err(format!("expected non-negative integers, found {other}")),
+                            other => {
+                                return Err(format!(
+                                    "expected non-negative integers, found {other}"
+                                ))
+                            }
                         }
                     }
                     out
@@ -410,8 +428,14 @@ pub fn parse_list(t: &str) -> Result<Vec<u64>, String> {
     let mut out = Vec::new();
     for part in t.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         if let Some((a, b)) = part.split_once('-') {
-            let a: u64 = a.trim().parse().map_err(|_| format!("bad range `{part}`"))?;
-            let b: u64 = b.trim().parse().map_err(|_| format!("bad range `{part}`"))?;
+            let a: u64 = a
+                .trim()
+                .parse()
+                .map_err(|_| format!("bad range `{part}`"))?;
+            let b: u64 = b
+                .trim()
+                .parse()
+                .map_err(|_| format!("bad range `{part}`"))?;
             if a > b || b - a > 65_536 {
                 return Err(format!("bad range `{part}`"));
             }
@@ -457,9 +481,11 @@ mod tests {
         let p = Params::from_raw(DEFS, &[], "x").unwrap();
         assert_eq!(p.u64("iodepth").unwrap(), 1);
         assert!(p.list("pin").is_none());
-        let p = Params::from_raw(DEFS, &given("iodepth", RawValue::Text("32".into())), "x").unwrap();
+        let p =
+            Params::from_raw(DEFS, &given("iodepth", RawValue::Text("32".into())), "x").unwrap();
         assert_eq!(p.u64("iodepth").unwrap(), 32);
-        let p = Params::from_raw(DEFS, &given("threads", RawValue::Text("all".into())), "x").unwrap();
+        let p =
+            Params::from_raw(DEFS, &given("threads", RawValue::Text("all".into())), "x").unwrap();
         assert_eq!(p.threads("threads").unwrap(), Threads::All);
         let p = Params::from_raw(DEFS, &given("pin", RawValue::Text("0,2-3".into())), "x").unwrap();
         assert_eq!(p.list("pin").unwrap(), vec![0, 2, 3]);
@@ -467,13 +493,22 @@ mod tests {
 
     #[test]
     fn errors_name_the_key_and_place() {
-        let e = Params::from_raw(DEFS, &given("iodepht", RawValue::Text("3".into())), "disk").unwrap_err();
-        assert_eq!(e.location, "here");
-        assert!(e.message.contains("iodepht") && e.message.contains("iodepth"), "{e}");
-        let e = Params::from_raw(DEFS, &given("iodepth", RawValue::Toml(toml::Value::Integer(-3))), "d")
+        let e = Params::from_raw(DEFS, &given("iodepht", RawValue::Text("3".into())), "disk")
             .unwrap_err();
+        assert_eq!(e.location, "here");
+        assert!(
+            e.message.contains("iodepht") && e.message.contains("iodepth"),
+            "{e}"
+        );
+        let e = Params::from_raw(
+            DEFS,
+            &given("iodepth", RawValue::Toml(toml::Value::Integer(-3))),
+            "d",
+        )
+        .unwrap_err();
         assert!(e.message.contains("iodepth"), "{e}");
-        let e = Params::from_raw(DEFS, &given("iodepth", RawValue::Text("99999".into())), "d").unwrap_err();
+        let e = Params::from_raw(DEFS, &given("iodepth", RawValue::Text("99999".into())), "d")
+            .unwrap_err();
         assert!(e.message.contains("out of range"), "{e}");
     }
 }

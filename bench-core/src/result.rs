@@ -98,9 +98,19 @@ impl RunOutput {
     /// when bytes moved, latency percentiles under `<prefix>.lat_ns`, and
     /// the series.
     pub fn standard(&mut self, prefix: &str, s: &StepResult) {
-        self.metric(format!("{prefix}.ops_per_s"), s.ops_per_s(), "ops/s", Better::Higher);
+        self.metric(
+            format!("{prefix}.ops_per_s"),
+            s.ops_per_s(),
+            "ops/s",
+            Better::Higher,
+        );
         if s.bytes > 0 {
-            self.metric(format!("{prefix}.bytes_per_s"), s.bytes_per_s(), "bytes/s", Better::Higher);
+            self.metric(
+                format!("{prefix}.bytes_per_s"),
+                s.bytes_per_s(),
+                "bytes/s",
+                Better::Higher,
+            );
         }
         self.latency(&format!("{prefix}.lat_ns"), &s.merged);
         self.series.push(Series {
@@ -240,7 +250,11 @@ impl ResultFile {
         if meta.len() > MAX_RESULT_BYTES {
             return Err(CoreError::BadResult {
                 path: path.to_path_buf(),
-                message: format!("{} bytes is over the {} byte limit", meta.len(), MAX_RESULT_BYTES),
+                message: format!(
+                    "{} bytes is over the {} byte limit",
+                    meta.len(),
+                    MAX_RESULT_BYTES
+                ),
             });
         }
         let text = std::fs::read_to_string(path).map_err(|e| CoreError::File {
@@ -259,7 +273,12 @@ impl ResultFile {
             serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
         match v.get("schema").and_then(|s| s.as_str()) {
             Some(crate::RESULT_SCHEMA) => {}
-            Some(other) => return Err(format!("unsupported schema `{other}` (expected `{}`)", crate::RESULT_SCHEMA)),
+            Some(other) => {
+                return Err(format!(
+                    "unsupported schema `{other}` (expected `{}`)",
+                    crate::RESULT_SCHEMA
+                ))
+            }
             None => return Err("no `schema` field: not a skubench result file".into()),
         }
         let f: ResultFile =
@@ -277,7 +296,10 @@ impl ResultFile {
             }
             for (j, m) in r.metrics.iter().enumerate() {
                 if !m.value.is_finite() {
-                    return Err(format!("runs[{i}].metrics[{j}] `{}`: value is not finite", m.name));
+                    return Err(format!(
+                        "runs[{i}].metrics[{j}] `{}`: value is not finite",
+                        m.name
+                    ));
                 }
             }
         }

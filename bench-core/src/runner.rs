@@ -15,7 +15,7 @@ use crate::hist::{encode, new_hist, Hist};
 use crate::result::{now_rfc3339, RunRecord, Status};
 use crate::suite::{Suite, Timing};
 use crate::workload::{
-    IntervalPoint, IntervalReport, PhasePlan, PrepareEnv, Step, StepResult, Workload, WorkerCtx,
+    IntervalPoint, IntervalReport, PhasePlan, PrepareEnv, Step, StepResult, WorkerCtx, Workload,
 };
 
 /// Runner settings.
@@ -70,7 +70,9 @@ impl Runner {
                 let tx = tx.clone();
                 let (ready, go, t0, step_stop) = (&ready, &go, &t0, &step_stop);
                 let cpu = step.cpu_of(i);
-                let ops = timing.ops.map(|n| n / threads as u64 + u64::from((i as u64) < n % threads as u64));
+                let ops = timing
+                    .ops
+                    .map(|n| n / threads as u64 + u64::from((i as u64) < n % threads as u64));
                 let plan = PhasePlan {
                     warmup: timing.warmup,
                     duration,
@@ -90,7 +92,14 @@ impl Runner {
                                 cpu.unwrap_or_default()
                             )));
                         }
-                        let mut ctx = WorkerCtx::new(clock, step_stop, Some(tx), i, t0.load(Ordering::Acquire), plan);
+                        let mut ctx = WorkerCtx::new(
+                            clock,
+                            step_stop,
+                            Some(tx),
+                            i,
+                            t0.load(Ordering::Acquire),
+                            plan,
+                        );
                         let r = w.run(&mut ctx);
                         let extra = match r {
                             Ok(x) => x,
@@ -117,7 +126,9 @@ impl Runner {
 
             let mut pending: BTreeMap<u64, (usize, u64, u64, u64, Hist)> = BTreeMap::new();
             let mut series = Vec::new();
-            let mut emit = |idx: u64, (_, len_ns, ops, bytes, h): (usize, u64, u64, u64, Hist), series: &mut Vec<IntervalPoint>| {
+            let mut emit = |idx: u64,
+                            (_, len_ns, ops, bytes, h): (usize, u64, u64, u64, Hist),
+                            series: &mut Vec<IntervalPoint>| {
                 let interval_ns = timing.interval.as_nanos() as u64;
                 let len_s = len_ns as f64 / 1e9;
                 let p = IntervalPoint {
@@ -125,9 +136,21 @@ impl Runner {
                     len_s,
                     ops,
                     ops_per_s: if len_s > 0.0 { ops as f64 / len_s } else { 0.0 },
-                    bytes_per_s: if len_s > 0.0 { bytes as f64 / len_s } else { 0.0 },
-                    p50_ns: if h.is_empty() { 0 } else { h.value_at_quantile(0.5) },
-                    p99_ns: if h.is_empty() { 0 } else { h.value_at_quantile(0.99) },
+                    bytes_per_s: if len_s > 0.0 {
+                        bytes as f64 / len_s
+                    } else {
+                        0.0
+                    },
+                    p50_ns: if h.is_empty() {
+                        0
+                    } else {
+                        h.value_at_quantile(0.5)
+                    },
+                    p99_ns: if h.is_empty() {
+                        0
+                    } else {
+                        h.value_at_quantile(0.99)
+                    },
                 };
                 on_interval(&p);
                 series.push(p);
@@ -135,7 +158,9 @@ impl Runner {
             loop {
                 match rx.recv_timeout(Duration::from_millis(50)) {
                     Ok(r) => {
-                        let e = pending.entry(r.index).or_insert_with(|| (0, 0, 0, 0, new_hist()));
+                        let e = pending
+                            .entry(r.index)
+                            .or_insert_with(|| (0, 0, 0, 0, new_hist()));
                         e.0 += 1;
                         e.1 = e.1.max(r.len_ns);
                         e.2 += r.ops;
@@ -160,10 +185,9 @@ impl Runner {
             }
             let mut out = Vec::with_capacity(handles.len());
             for h in handles {
-                out.push(
-                    h.join()
-                        .unwrap_or_else(|_| Err(WorkloadError::Other("a worker thread panicked".into()))),
-                );
+                out.push(h.join().unwrap_or_else(|_| {
+                    Err(WorkloadError::Other("a worker thread panicked".into()))
+                }));
             }
             Ok((out, series))
         })?;
@@ -281,7 +305,11 @@ impl Runner {
             finished_at: now_rfc3339(),
             warmup_s: w.timing.warmup.as_secs_f64(),
             measured_s,
-            metrics: out.metrics.into_iter().filter(|m| m.value.is_finite()).collect(),
+            metrics: out
+                .metrics
+                .into_iter()
+                .filter(|m| m.value.is_finite())
+                .collect(),
             histograms,
             series: out.series,
             disturbance,
@@ -299,7 +327,11 @@ impl Runner {
     /// Runs a suite: repetitions interleaved across workloads (A B C A B C …),
     /// each workload prepared before its first run and torn down at the end
     /// (also after a failure or Ctrl-C). Returns the records and the overall status.
-    pub fn run_suite(&self, suite: &mut Suite, sinks: &mut [&mut dyn EventSink]) -> (Vec<RunRecord>, Status) {
+    pub fn run_suite(
+        &self,
+        suite: &mut Suite,
+        sinks: &mut [&mut dyn EventSink],
+    ) -> (Vec<RunRecord>, Status) {
         let total = suite.workloads.len() * suite.settings.repetitions as usize;
         for s in sinks.iter_mut() {
             s.event(&RunEvent::SuiteStarted {
@@ -324,7 +356,9 @@ impl Runner {
                     .get_or_insert_with(|| w.workload.prepare(&env).map_err(|e| e.to_string()))
                     .clone();
                 let record = match prep {
-                    Ok(()) => self.run_once(index, w, rep, suite.settings.disturbance_threshold, sinks),
+                    Ok(()) => {
+                        self.run_once(index, w, rep, suite.settings.disturbance_threshold, sinks)
+                    }
                     Err(e) => {
                         let r = failed_record(w, rep, format!("prepare failed: {e}"));
                         for s in sinks.iter_mut() {

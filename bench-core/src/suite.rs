@@ -98,7 +98,10 @@ impl PlannedWorkload {
         if let Some(o) = self.timing.ops {
             m.insert("ops".into(), o.into());
         }
-        m.insert("interval_s".into(), self.timing.interval.as_secs_f64().into());
+        m.insert(
+            "interval_s".into(),
+            self.timing.interval.as_secs_f64().into(),
+        );
         serde_json::Value::Object(m)
     }
 
@@ -168,7 +171,10 @@ pub const WORKLOAD_COMMON_KEYS: &[ParamDef] = &[
     },
     ParamDef {
         name: "ops",
-        kind: ParamKind::U64 { min: 1, max: u64::MAX },
+        kind: ParamKind::U64 {
+            min: 1,
+            max: u64::MAX,
+        },
         default: None,
         help: "measured operations per step instead of a duration",
     },
@@ -226,7 +232,10 @@ fn apply_timing(
         ("warmup", Value::Duration(d)) => timing.warmup = d,
         ("duration", Value::Duration(d)) => {
             if d.is_zero() {
-                return Err(SpecError::new(loc, "key `duration`: must be greater than 0"));
+                return Err(SpecError::new(
+                    loc,
+                    "key `duration`: must be greater than 0",
+                ));
             }
             timing.duration = Some(d);
             timing.ops = None;
@@ -247,7 +256,12 @@ fn apply_timing(
 }
 
 /// Parses and validates suite text. `file` is used in messages.
-pub fn parse_suite(text: &str, file: &str, registry: &Registry, vcpus: usize) -> Result<Suite, SpecError> {
+pub fn parse_suite(
+    text: &str,
+    file: &str,
+    registry: &Registry,
+    vcpus: usize,
+) -> Result<Suite, SpecError> {
     let cx = Ctx { file, text };
     let toml_err = |e: toml::de::Error| {
         let loc = e.span().map_or_else(|| file.to_string(), |s| cx.loc(s));
@@ -282,7 +296,10 @@ pub fn parse_suite(text: &str, file: &str, registry: &Registry, vcpus: usize) ->
                     .as_integer()
                     .filter(|n| (1..=10_000).contains(n))
                     .ok_or_else(|| {
-                        SpecError::new(&loc, format!("key `repetitions`: expected an integer 1..=10000, got {raw}"))
+                        SpecError::new(
+                            &loc,
+                            format!("key `repetitions`: expected an integer 1..=10000, got {raw}"),
+                        )
                     })?;
                 settings.repetitions = n as u32;
             }
@@ -292,7 +309,10 @@ pub fn parse_suite(text: &str, file: &str, registry: &Registry, vcpus: usize) ->
                     .or_else(|| raw.as_integer().map(|i| i as f64))
                     .filter(|x| x.is_finite() && *x >= 0.0)
                     .ok_or_else(|| {
-                        SpecError::new(&loc, format!("key `disturbance_threshold`: expected vCPUs ≥ 0, got {raw}"))
+                        SpecError::new(
+                            &loc,
+                            format!("key `disturbance_threshold`: expected vCPUs ≥ 0, got {raw}"),
+                        )
                     })?;
                 settings.disturbance_threshold = x;
             }
@@ -339,7 +359,10 @@ pub fn parse_suite(text: &str, file: &str, registry: &Registry, vcpus: usize) ->
             let known: Vec<&str> = registry.kinds().map(|f| f.kind()).collect();
             SpecError::new(
                 &kind_loc,
-                format!("key `kind`: unknown workload `{kind}` (known: {})", known.join(", ")),
+                format!(
+                    "key `kind`: unknown workload `{kind}` (known: {})",
+                    known.join(", ")
+                ),
             )
         })?;
         let mut timing = settings.timing;
@@ -412,7 +435,8 @@ pub fn parse_suite(text: &str, file: &str, registry: &Registry, vcpus: usize) ->
 /// Reads and validates a suite file.
 pub fn load_suite(path: &Path, registry: &Registry, vcpus: usize) -> Result<Suite, SpecError> {
     let file = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|e| SpecError::new(&file, format!("cannot read suite: {e}")))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| SpecError::new(&file, format!("cannot read suite: {e}")))?;
     if meta.len() > 4 << 20 {
         return Err(SpecError::new(&file, "suite file larger than 4 MiB"));
     }
@@ -430,7 +454,10 @@ pub fn single_workload(
 ) -> Result<Suite, SpecError> {
     let factory = registry.get(kind).ok_or_else(|| {
         let known: Vec<&str> = registry.kinds().map(|f| f.kind()).collect();
-        SpecError::new(kind, format!("unknown workload `{kind}` (known: {})", known.join(", ")))
+        SpecError::new(
+            kind,
+            format!("unknown workload `{kind}` (known: {})", known.join(", ")),
+        )
     })?;
     let mut settings = Settings::default();
     let mut label = None;
@@ -443,18 +470,27 @@ pub fn single_workload(
                     .parse::<u32>()
                     .ok()
                     .filter(|n| (1..=10_000).contains(n))
-                    .ok_or_else(|| SpecError::new(&loc, format!("expected an integer 1..=10000, got `{v}`")))?;
+                    .ok_or_else(|| {
+                    SpecError::new(&loc, format!("expected an integer 1..=10000, got `{v}`"))
+                })?;
             }
             "disturbance_threshold" => {
                 settings.disturbance_threshold = v
                     .parse::<f64>()
                     .ok()
                     .filter(|x| x.is_finite() && *x >= 0.0)
-                    .ok_or_else(|| SpecError::new(&loc, format!("expected vCPUs ≥ 0, got `{v}`")))?;
+                    .ok_or_else(|| {
+                        SpecError::new(&loc, format!("expected vCPUs ≥ 0, got `{v}`"))
+                    })?;
             }
             "name" => label = Some(v.clone()),
             _ => {
-                if apply_timing(&mut settings.timing, k, &toml::Value::String(v.clone()), &loc)? {
+                if apply_timing(
+                    &mut settings.timing,
+                    k,
+                    &toml::Value::String(v.clone()),
+                    &loc,
+                )? {
                     continue;
                 }
                 given.push((k.clone(), RawValue::Text(v.clone()), loc));

@@ -511,7 +511,11 @@ impl<'a> WorkerCtx<'a> {
     }
 
     /// Consumes the context into this worker's result.
-    pub fn into_result(mut self, cpu: Option<usize>, extra: Vec<(String, f64)>) -> (WorkerResult, u64) {
+    pub fn into_result(
+        mut self,
+        cpu: Option<usize>,
+        extra: Vec<(String, f64)>,
+    ) -> (WorkerResult, u64) {
         if self.phase != Phase::Done {
             // The worker returned early (error or its own end): close the
             // series at its last operation.
@@ -552,7 +556,10 @@ impl Registry {
 
     /// Looks up a kind.
     pub fn get(&self, kind: &str) -> Option<&dyn WorkloadFactory> {
-        self.factories.iter().find(|f| f.kind() == kind).map(|b| b.as_ref())
+        self.factories
+            .iter()
+            .find(|f| f.kind() == kind)
+            .map(|b| b.as_ref())
     }
 
     /// All kinds, in registration order.

@@ -11,7 +11,7 @@ use bench_core::null::NullFactory;
 use bench_core::result::Status;
 use bench_core::runner::Runner;
 use bench_core::suite::{parse_suite, Timing};
-use bench_core::workload::{Registry, Resources, Step, Workload, Worker, WorkerCtx};
+use bench_core::workload::{Registry, Resources, Step, Worker, WorkerCtx, Workload};
 use bench_core::WorkloadError;
 
 fn runner(clock: Clock) -> Runner {
@@ -89,7 +89,9 @@ fn warmup_is_excluded_and_intervals_are_exact() {
     assert_eq!(s.bytes, 1000);
     assert_eq!(s.merged.len(), 100);
     assert!(s.merged.equivalent(s.merged.min(), s.merged.max()));
-    assert!(s.merged.equivalent(s.merged.value_at_quantile(0.5), 1_000_000));
+    assert!(s
+        .merged
+        .equivalent(s.merged.value_at_quantile(0.5), 1_000_000));
     assert!((s.elapsed_s - 0.1).abs() < 1e-9, "{}", s.elapsed_s);
     assert!((s.ops_per_s() - 1000.0).abs() < 1e-6);
     // 9 warm-up ops (t = 1..9 ms) and the one completing at the end (110 ms) were not recorded.
@@ -129,7 +131,11 @@ fn op_count_mode_is_exact_and_merge_equals_reference() {
         }
     }
     for q in [0.0, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0] {
-        assert_eq!(h.value_at_quantile(q), reference.value_at_quantile(q), "q={q}");
+        assert_eq!(
+            h.value_at_quantile(q),
+            reference.value_at_quantile(q),
+            "q={q}"
+        );
     }
     let p99 = rec.metric("null.lat_ns.p99").unwrap().value;
     assert_eq!(p99 as u64, reference.value_at_quantile(0.99));
@@ -148,7 +154,10 @@ fn repetitions_are_interleaved() {
     let mut c = Collect::default();
     let (recs, _) = r.run_suite(&mut suite, &mut [&mut c]);
     let order: Vec<&str> = recs.iter().map(|r| r.id.as_str()).collect();
-    assert_eq!(order, ["A#1", "B#1", "C#1", "A#2", "B#2", "C#2", "A#3", "B#3", "C#3"]);
+    assert_eq!(
+        order,
+        ["A#1", "B#1", "C#1", "A#2", "B#2", "C#2", "A#3", "B#3", "C#3"]
+    );
     assert_eq!(c.records.len(), 9);
     assert!(recs.iter().all(|r| r.metric("null.ops_per_s").is_some()));
 }
@@ -170,12 +179,19 @@ fn real_clock_duration_run_is_bounded_and_sane() {
     let rec = &recs[0];
     assert!((rec.measured_s - 0.3).abs() < 0.05, "{}", rec.measured_s);
     let ops = rec.metric("null.ops_per_s").unwrap().value;
-    assert!(ops > 100_000.0, "the harness alone should do >100k ops/s per run, got {ops}");
+    assert!(
+        ops > 100_000.0,
+        "the harness alone should do >100k ops/s per run, got {ops}"
+    );
     let warm: f64 = rec.notes["ops_including_warmup"].as_f64().unwrap();
     let h = rec.histogram("null.lat_ns").unwrap().unwrap();
     assert!(warm > h.len() as f64, "warm-up ops must not be recorded");
     assert_eq!(rec.series.len(), 1);
-    assert!((3..=4).contains(&rec.series[0].points.len()), "{:?}", rec.series[0].points);
+    assert!(
+        (3..=4).contains(&rec.series[0].points.len()),
+        "{:?}",
+        rec.series[0].points
+    );
 }
 
 #[test]
@@ -260,8 +276,14 @@ fn pinned_workers_run_on_their_vcpu() {
     ));
     let (recs, status) = r.run_suite(&mut suite, &mut []);
     assert_eq!(status, Status::Ok, "{:?}", recs[0].error);
-    let mut bad = null_suite("warmup = 0\nduration = \"100ms\"\n[[workload]]\nkind = \"null\"\npin = [4000]\n");
+    let mut bad = null_suite(
+        "warmup = 0\nduration = \"100ms\"\n[[workload]]\nkind = \"null\"\npin = [4000]\n",
+    );
     let (recs, status) = r.run_suite(&mut bad, &mut []);
     assert_eq!(status, Status::Failed);
-    assert!(recs[0].error.as_deref().unwrap().contains("vCPU 4000"), "{:?}", recs[0].error);
+    assert!(
+        recs[0].error.as_deref().unwrap().contains("vCPU 4000"),
+        "{:?}",
+        recs[0].error
+    );
 }
