@@ -92,6 +92,8 @@ pub struct WorkerResult {
     pub hist: Hist,
     /// Named figures the worker reported itself (e.g. checksums, errors).
     pub extra: Vec<(String, f64)>,
+    /// Auxiliary histograms (see [`WorkerCtx::aux_hist`]), measured phase only.
+    pub aux: Vec<(String, Hist)>,
 }
 
 /// One interval of the per-interval series, merged across workers.
@@ -149,6 +151,22 @@ impl StepResult {
             0.0
         }
     }
+    /// An auxiliary histogram merged over all workers, if any worker kept one.
+    pub fn merged_aux(&self, name: &str) -> Option<Hist> {
+        let mut out: Option<Hist> = None;
+        for (n, h) in self.workers.iter().flat_map(|w| w.aux.iter()) {
+            if n == name {
+                match out.as_mut() {
+                    None => out = Some(h.clone()),
+                    Some(m) => {
+                        let _ = m.add(h);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Sum of a worker-reported extra figure over all workers.
     pub fn extra_sum(&self, name: &str) -> f64 {
         self.workers
@@ -260,6 +278,7 @@ pub struct WorkerCtx<'a> {
     ops: u64,
     bytes: u64,
     last_op_ns: u64,
+    aux: Vec<(String, Hist)>,
 }
 
 /// Timing of a step as the runner hands it to each worker.
@@ -317,6 +336,7 @@ impl<'a> WorkerCtx<'a> {
             ops: 0,
             bytes: 0,
             last_op_ns: warmup_ns,
+            aux: Vec::new(),
         };
         ctx.next_boundary_ns = ctx.compute_next_boundary();
         ctx
@@ -435,6 +455,29 @@ impl<'a> WorkerCtx<'a> {
         }
     }
 
+    /// Registers an auxiliary histogram (e.g. per direction, or response
+    /// time from the intended start) and returns its slot for
+    /// [`WorkerCtx::record_aux`]. Registering the same name twice returns
+    /// the same slot.
+    pub fn aux_hist(&mut self, name: &str) -> usize {
+        if let Some(i) = self.aux.iter().position(|(n, _)| n == name) {
+            return i;
+        }
+        self.aux.push((name.to_string(), new_hist()));
+        self.aux.len() - 1
+    }
+
+    /// Records into an auxiliary histogram, during the measured phase only.
+    /// Call it before the operation's `op_done`/`record`, which may end the phase.
+    #[inline(always)]
+    pub fn record_aux(&mut self, slot: usize, value_ns: u64) {
+        if self.phase == Phase::Measure {
+            if let Some((_, h)) = self.aux.get_mut(slot) {
+                h.saturating_record(value_ns);
+            }
+        }
+    }
+
     /// Polls the clock for phase changes without recording an operation;
     /// for workers that wait (sleep, poll) between operations.
     pub fn tick(&mut self) {
@@ -530,6 +573,7 @@ impl<'a> WorkerCtx<'a> {
                 bytes: self.bytes,
                 hist: self.hist,
                 extra,
+                aux: self.aux,
             },
             measured_ns,
         )
