@@ -38,6 +38,109 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Keep results in the store.
+    Store {
+        /// Store location.
+        #[command(flatten)]
+        store: StoreArg,
+        /// What to do.
+        #[command(subcommand)]
+        cmd: StoreCmd,
+    },
+    /// Named baselines in the store.
+    Baseline {
+        /// Store location.
+        #[command(flatten)]
+        store: StoreArg,
+        /// What to do.
+        #[command(subcommand)]
+        cmd: BaselineCmd,
+    },
+    /// Compare a candidate with a baseline: per metric n, median, ratio with its
+    /// interval, p-value and verdict. Exit 1 on a regression or a failed spec limit.
+    ///
+    /// Each side is result files (comma-separated, or a directory of them), a
+    /// baseline name, or a store query (`sku=…,distro=…,last=N`).
+    Compare {
+        /// Baseline side.
+        base: String,
+        /// Candidate side.
+        cand: String,
+        /// SKU spec limits (TOML).
+        #[arg(long)]
+        spec: Option<PathBuf>,
+        /// Policy: thresholds and alpha (TOML).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Output formats, comma-separated: terminal, json.
+        #[arg(long, default_value = "terminal", value_delimiter = ',')]
+        format: Vec<String>,
+        /// Write each format to a file in this directory instead of stdout.
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+        /// Keep runs flagged `disturbed`.
+        #[arg(long)]
+        include_disturbed: bool,
+        /// Store location (for baseline names and queries).
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Per-metric history from the store with change points (E-divisive + t-test).
+    History {
+        /// SKU.
+        #[arg(long)]
+        sku: Option<String>,
+        /// Distro ID.
+        #[arg(long)]
+        distro: Option<String>,
+        /// Metric name or glob (`disk.*.iops`).
+        #[arg(long)]
+        metric: Option<String>,
+        /// Workload label.
+        #[arg(long)]
+        workload: Option<String>,
+        /// Alert only on change points among the latest K runs.
+        #[arg(long, default_value_t = 5)]
+        latest: usize,
+        /// t-test significance threshold.
+        #[arg(long, default_value_t = 0.001)]
+        p: f64,
+        /// Window of points around a candidate.
+        #[arg(long, default_value_t = 50)]
+        window: usize,
+        /// Smallest relative change reported.
+        #[arg(long, default_value_t = 0.02)]
+        floor: f64,
+        /// Keep runs flagged `disturbed`.
+        #[arg(long)]
+        include_disturbed: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Store location.
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Convert a peer tool's JSON output into a result file.
+    Import {
+        /// fio (json / json+) or iperf3 (-J).
+        #[arg(value_parser = ["fio", "iperf3"])]
+        tool: String,
+        /// The peer's output file.
+        file: PathBuf,
+        /// Result file to write (default: next to the input, .skubench.json).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// SKU of the machine that produced it.
+        #[arg(long)]
+        sku: Option<String>,
+        /// Distro ID of that machine.
+        #[arg(long)]
+        distro: Option<String>,
+        /// Host name of that machine.
+        #[arg(long)]
+        hostname: Option<String>,
+    },
     /// Summarise a result file; --hgrm prints a histogram's percentile distribution.
     Show {
         /// Result file.
@@ -48,6 +151,55 @@ pub enum Command {
         /// Run id for --hgrm (default: every run that has the histogram).
         #[arg(long)]
         run: Option<String>,
+    },
+}
+
+/// Where the result store lives.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoreArg {
+    /// Result store directory.
+    #[arg(long, env = "SKUBENCH_STORE", default_value = "skubench-store")]
+    pub store: PathBuf,
+}
+
+/// `skubench store …`
+#[derive(Subcommand, Debug)]
+pub enum StoreCmd {
+    /// Add result files to the store (content-addressed; never overwritten).
+    Add {
+        /// Result files.
+        #[arg(required = true)]
+        results: Vec<PathBuf>,
+    },
+    /// List stored results.
+    List,
+    /// Merge the per-result history files into one (faster history queries).
+    Compact,
+}
+
+/// `skubench baseline …`
+#[derive(Subcommand, Debug)]
+pub enum BaselineCmd {
+    /// Save a named baseline from result files or a store query.
+    Save {
+        /// Baseline name (letters, digits, `.`, `_`, `-`).
+        name: String,
+        /// Result files (added to the store).
+        #[arg(long, num_args = 1.., conflicts_with = "query")]
+        from: Vec<PathBuf>,
+        /// Store query, e.g. `sku=Standard_D2s_v5,distro=ubuntu,last=5`.
+        #[arg(long)]
+        query: Option<String>,
+        /// Overwrite an existing baseline of that name.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List baselines.
+    List,
+    /// Show a baseline's results.
+    Show {
+        /// Baseline name.
+        name: String,
     },
 }
 

@@ -35,6 +35,65 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Command::Show { result, hgrm, run } => cmd_show(&result, hgrm.as_deref(), run.as_deref()),
+        Command::Store { store, cmd } => crate::analyse::store(&store.store, cmd),
+        Command::Baseline { store, cmd } => crate::analyse::baseline(&store.store, cmd),
+        Command::Compare {
+            base,
+            cand,
+            spec,
+            policy,
+            format,
+            output_dir,
+            include_disturbed,
+            store,
+        } => crate::analyse::compare(crate::analyse::CompareArgs {
+            base,
+            cand,
+            spec,
+            policy,
+            formats: format,
+            output_dir,
+            include_disturbed,
+            store: store.store,
+        }),
+        Command::History {
+            sku,
+            distro,
+            metric,
+            workload,
+            latest,
+            p,
+            window,
+            floor,
+            include_disturbed,
+            json,
+            store,
+        } => crate::analyse::history(
+            &store.store,
+            baselines::history::HistoryQuery {
+                sku,
+                distro,
+                metric,
+                workload,
+                include_disturbed,
+            },
+            baselines::changepoint::CpConfig {
+                p_value: p,
+                window,
+                magnitude_floor: floor,
+                ..Default::default()
+            },
+            latest,
+            json,
+        ),
+        Command::Import {
+            tool,
+            file,
+            output,
+            sku,
+            distro,
+            hostname,
+        } => crate::analyse::import(&tool, &file, output, sku, distro, hostname),
     }
 }
 

@@ -396,14 +396,18 @@ pub fn compare(base: Samples, cand: Samples, policy: &Policy, spec: Option<&Spec
     for (k, &i) in tested.iter().enumerate() {
         rows[i].p_adjusted = Some(adj[k]);
     }
+    let family = if policy.holm {
+        policy.family_alpha
+    } else {
+        1.0
+    };
     for r in &mut rows {
         let t = r.threshold;
-        match (r.p_adjusted, r.ratio_ci) {
-            (Some(p), Some((lo, hi))) => {
+        match (r.p_value.zip(r.p_adjusted), r.ratio_ci) {
+            (Some((p, p_adj)), Some((lo, hi))) => {
+                let significant = p <= policy.alpha && p_adj <= family;
                 r.verdict = match classify(r.better, lo, hi, t) {
-                    Some(v @ (Verdict::Regression | Verdict::Improvement)) if p <= policy.alpha => {
-                        v
-                    }
+                    Some(v @ (Verdict::Regression | Verdict::Improvement)) if significant => v,
                     Some(Verdict::Unchanged) => Verdict::Unchanged,
                     _ => Verdict::Inconclusive,
                 };

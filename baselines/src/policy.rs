@@ -11,9 +11,17 @@ use crate::error::BaselineError;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
-    /// Significance level per metric, before Holm correction.
+    /// Significance level per metric: no metric is called a change unless
+    /// its own p-value is at most α.
     #[serde(default = "default_alpha")]
     pub alpha: f64,
+    /// Family-wise level across the metrics of one comparison (Holm): the
+    /// chance that a comparison with no real change flags anything. Both
+    /// levels must be met. Holm at α itself would make 5–7 runs a side
+    /// useless once a comparison has more than a few metrics (the exact
+    /// test cannot go below p = 2/C(2n, n)).
+    #[serde(default = "default_family_alpha")]
+    pub family_alpha: f64,
     /// Confidence of the interval of the ratio (default 0.95, as criterion).
     /// The test controls false alarms at α; the interval decides whether a
     /// significant change is larger than the noise threshold.
@@ -56,6 +64,9 @@ pub struct Rule {
 fn default_alpha() -> f64 {
     0.01
 }
+fn default_family_alpha() -> f64 {
+    0.05
+}
 fn yes() -> bool {
     true
 }
@@ -63,10 +74,10 @@ fn default_min_runs() -> usize {
     4
 }
 fn default_reps() -> u32 {
-    5
+    7
 }
 fn default_max_reps() -> u32 {
-    10
+    15
 }
 fn default_ignore() -> Vec<String> {
     // The maximum is one sample: too noisy to gate on (it is still shown by `show`).
@@ -93,6 +104,7 @@ impl Default for Policy {
     fn default() -> Self {
         Self {
             alpha: default_alpha(),
+            family_alpha: default_family_alpha(),
             confidence: None,
             holm: true,
             min_runs: default_min_runs(),
@@ -147,6 +159,12 @@ impl Policy {
     pub fn validate(&self) -> Result<(), String> {
         if !(self.alpha > 0.0 && self.alpha < 0.5) {
             return Err(format!("alpha = {} must be in (0, 0.5)", self.alpha));
+        }
+        if !(self.family_alpha > 0.0 && self.family_alpha < 0.5) {
+            return Err(format!(
+                "family_alpha = {} must be in (0, 0.5)",
+                self.family_alpha
+            ));
         }
         if let Some(c) = self.confidence {
             if !(c > 0.5 && c < 1.0) {

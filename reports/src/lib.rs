@@ -2,4 +2,7 @@
 //! bytes; none does I/O. The CLI decides where the output goes.
 
 pub mod hgrm;
+pub mod history;
+pub mod json;
 pub mod show;
+pub mod terminal;
