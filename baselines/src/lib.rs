@@ -10,6 +10,7 @@ pub mod error;
 pub mod history;
 pub mod import;
 pub mod policy;
+pub mod simulate;
 pub mod stats;
 pub mod store;
 

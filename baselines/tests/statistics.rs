@@ -1,117 +1,37 @@
-//! Statistical properties of the comparison, by simulation (seeded) and by
+//! Statistical properties of the comparison, by seeded simulation and by
 //! property tests.
 
-use baselines::compare::{compare, Samples, SideInfo, Verdict};
+use baselines::compare::{compare, Verdict};
 use baselines::policy::Policy;
+use baselines::simulate::{detection_rate, false_alarm_rate, side};
 use bench_core::result::Better;
 use proptest::prelude::*;
-use rand::{rngs::StdRng, SeedableRng};
-use rand_distr::{Distribution, LogNormal};
-
-fn samples(metrics: &[(String, Vec<f64>)], better: Better) -> Samples {
-    let mut s = Samples {
-        info: SideInfo::default(),
-        ..Samples::default()
-    };
-    for (m, v) in metrics {
-        s.values
-            .insert(("w".into(), m.clone()), ("ops/s".into(), better, v.clone()));
-    }
-    s
-}
-
-fn lognormal(rng: &mut StdRng, n: usize, median: f64, cv: f64) -> Vec<f64> {
-    // For small CV, sigma of the log ≈ CV.
-    let sigma = (1.0 + cv * cv).ln().sqrt();
-    let d = LogNormal::new(median.ln(), sigma).unwrap();
-    (0..n).map(|_| d.sample(rng)).collect()
-}
 
 #[test]
 fn aa_false_alarm_rate_is_below_alpha() {
     let policy = Policy::default();
     assert_eq!(policy.alpha, 0.01);
-    let mut rng = StdRng::seed_from_u64(7);
-    let sims = 10_000;
-    let mut single_alarms = 0;
-    let mut family_alarms = 0;
-    for i in 0..sims {
-        // Per metric, without Holm: one metric per comparison.
-        let a = lognormal(&mut rng, 5, 1000.0, 0.03);
-        let b = lognormal(&mut rng, 5, 1000.0, 0.03);
-        let single = Policy {
-            holm: false,
-            ..policy.clone()
-        };
-        let c = compare(
-            samples(&[("m".into(), a)], Better::Higher),
-            samples(&[("m".into(), b)], Better::Higher),
-            &single,
-            None,
-        );
-        if matches!(
-            c.rows[0].verdict,
-            Verdict::Regression | Verdict::Improvement
-        ) {
-            single_alarms += 1;
-        }
-        // 20 metrics with Holm: any alarm counts against the comparison.
-        if i < 2_000 {
-            let mk = |rng: &mut StdRng| -> Vec<(String, Vec<f64>)> {
-                (0..20)
-                    .map(|k| (format!("m{k}"), lognormal(rng, 5, 1000.0, 0.03)))
-                    .collect()
-            };
-            let a = mk(&mut rng);
-            let b = mk(&mut rng);
-            let c = compare(
-                samples(&a, Better::Higher),
-                samples(&b, Better::Higher),
-                &policy,
-                None,
-            );
-            if c.counts.regression + c.counts.improvement > 0 {
-                family_alarms += 1;
-            }
-        }
-    }
-    let rate = single_alarms as f64 / sims as f64;
-    let family = family_alarms as f64 / 2_000.0;
-    eprintln!("A/A: per-metric false alarms {rate:.4}, per 20-metric comparison {family:.4}");
-    assert!(rate <= 0.01, "per-metric false-alarm rate {rate}");
-    assert!(family <= 0.05, "family-wise false-alarm rate {family}");
-}
-
-/// Detection rate of a shift (candidate = baseline × (1 − shift), higher is better).
-pub fn power(n: usize, cv: f64, shift: f64, sims: usize, seed: u64) -> f64 {
-    let policy = Policy {
+    let single = Policy {
         holm: false,
-        ..Policy::default()
+        ..policy.clone()
     };
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut hits = 0;
-    for _ in 0..sims {
-        let a = lognormal(&mut rng, n, 1000.0, cv);
-        let b = lognormal(&mut rng, n, 1000.0 * (1.0 - shift), cv);
-        let c = compare(
-            samples(&[("m".into(), a)], Better::Higher),
-            samples(&[("m".into(), b)], Better::Higher),
-            &policy,
-            None,
-        );
-        let r = &c.rows[0];
-        if r.verdict == Verdict::Regression
-            || (r.verdict == Verdict::LowConfidence && r.hint == Some(Verdict::Regression))
-        {
-            hits += 1;
-        }
-    }
-    hits as f64 / sims as f64
+    let per_metric = false_alarm_rate(&single, 5, 0.03, 1, 10_000, 7);
+    let family = false_alarm_rate(&policy, 5, 0.03, 20, 2_000, 8);
+    eprintln!("A/A: per-metric false alarms {per_metric:.4}, per 20-metric comparison {family:.4}");
+    assert!(
+        per_metric <= 0.01,
+        "per-metric false-alarm rate {per_metric}"
+    );
+    assert!(family <= 0.05, "family-wise false-alarm rate {family}");
 }
 
 #[test]
 fn ten_percent_shift_at_cv3_with_seven_runs_is_caught_99_percent() {
-    let p = power(7, 0.03, 0.10, 2_000, 11);
+    let policy = Policy {
+        holm: false,
+        ..Policy::default()
+    };
+    let p = detection_rate(&policy, 7, 0.03, 0.10, 1, 2_000, 11);
     eprintln!("power n=7 cv=3% shift=10%: {p:.3}");
     assert!(p >= 0.99, "{p}");
 }
@@ -121,13 +41,14 @@ fn verdict_of(a: &[f64], b: &[f64], better: Better) -> Verdict {
         holm: false,
         ..Policy::default()
     };
-    let c = compare(
-        samples(&[("m".into(), a.to_vec())], better),
-        samples(&[("m".into(), b.to_vec())], better),
-        &policy,
-        None,
-    );
-    c.rows[0].verdict
+    let mut sa = side(vec![("m".into(), a.to_vec())]);
+    let mut sb = side(vec![("m".into(), b.to_vec())]);
+    for s in [&mut sa, &mut sb] {
+        for v in s.values.values_mut() {
+            v.1 = better;
+        }
+    }
+    compare(sa, sb, &policy, None).rows[0].verdict
 }
 
 fn flip(v: Verdict) -> Verdict {
@@ -146,9 +67,7 @@ proptest! {
         a in proptest::collection::vec(50.0f64..150.0, 4..9),
         b in proptest::collection::vec(50.0f64..150.0, 4..9),
     ) {
-        let ab = verdict_of(&a, &b, Better::Higher);
-        let ba = verdict_of(&b, &a, Better::Higher);
-        prop_assert_eq!(ab, flip(ba));
+        prop_assert_eq!(verdict_of(&a, &b, Better::Higher), flip(verdict_of(&b, &a, Better::Higher)));
     }
 
     #[test]
@@ -171,7 +90,7 @@ proptest! {
     }
 
     #[test]
-    fn p_values_are_probabilities(
+    fn p_values_are_probabilities_and_symmetric(
         a in proptest::collection::vec(-1e6f64..1e6, 1..30),
         b in proptest::collection::vec(-1e6f64..1e6, 1..30),
     ) {
