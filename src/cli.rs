@@ -141,6 +141,13 @@ pub enum Command {
         #[arg(long)]
         hostname: Option<String>,
     },
+    /// Pipeline gate: run a suite, store the results, compare with a baseline
+    /// (or the history), write every report, exit 0 pass / 1 regression or
+    /// spec failure / 2 input error / 3 the run failed or was interrupted.
+    ///
+    /// Inconclusive metrics get more repetitions of just their workloads,
+    /// up to the policy's max_repetitions.
+    Gate(GateArgs),
     /// Summarise a result file; --hgrm prints a histogram's percentile distribution.
     Show {
         /// Result file.
@@ -201,6 +208,44 @@ pub enum BaselineCmd {
         /// Baseline name.
         name: String,
     },
+}
+
+/// Arguments of `skubench gate`.
+#[derive(clap::Args, Debug)]
+pub struct GateArgs {
+    /// Suite file.
+    #[arg(long)]
+    pub suite: PathBuf,
+    /// Baseline: a name in the store, result files, or a store query.
+    #[arg(long, required_unless_present = "history", conflicts_with = "history")]
+    pub baseline: Option<String>,
+    /// Compare against the store's history (change points among the latest runs).
+    #[arg(long)]
+    pub history: bool,
+    /// With --history: alert on change points among the latest K runs.
+    #[arg(long, default_value_t = 5)]
+    pub latest: usize,
+    /// SKU spec limits (TOML).
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
+    /// Policy: thresholds, alpha, repetitions (TOML).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Where reports, result files and the gate summary go.
+    #[arg(long)]
+    pub report_dir: PathBuf,
+    /// SKU name recorded (`auto`: ask the instance metadata service).
+    #[arg(long)]
+    pub sku: Option<String>,
+    /// Repetitions of the first round (default: the policy's).
+    #[arg(long)]
+    pub repetitions: Option<u32>,
+    /// No progress display.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Store location.
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 /// Arguments of `skubench run`.

@@ -3,6 +3,7 @@
 
 mod analyse;
 mod cli;
+mod gate;
 mod progress;
 mod run;
 

@@ -26,7 +26,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Command::Sysinfo { sku, json } => {
-            let h = HostInfo::detect(sku, bench_core::clock::Clock::new().source());
+            let h = detect_host(sku, &Runner::new(Arc::new(AtomicBool::new(false))))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&h)?);
             } else {
@@ -35,6 +35,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Command::Show { result, hgrm, run } => cmd_show(&result, hgrm.as_deref(), run.as_deref()),
+        Command::Gate(g) => crate::gate::gate(g),
         Command::Store { store, cmd } => crate::analyse::store(&store.store, cmd),
         Command::Baseline { store, cmd } => crate::analyse::baseline(&store.store, cmd),
         Command::Compare {
@@ -151,7 +152,7 @@ fn default_output(host: &HostInfo) -> PathBuf {
     PathBuf::from("skubench-results").join(format!("{t}-{host}.json"))
 }
 
-fn load_target(
+pub(crate) fn load_target(
     target: Option<&str>,
     pairs: &[(String, String)],
     vcpus: usize,
@@ -176,7 +177,7 @@ fn load_target(
 }
 
 /// Applies `--repetitions`, `--duration` … to a suite loaded from a file.
-fn override_suite(suite: &mut Suite, pairs: &[(String, String)]) -> anyhow::Result<()> {
+pub(crate) fn override_suite(suite: &mut Suite, pairs: &[(String, String)]) -> anyhow::Result<()> {
     for (k, v) in pairs {
         let loc = format!("--{k}");
         match k.as_str() {
@@ -212,6 +213,78 @@ fn override_suite(suite: &mut Suite, pairs: &[(String, String)]) -> anyhow::Resu
     Ok(())
 }
 
+/// SIGINT/SIGTERM set the returned stop flag; a second signal exits at once.
+pub fn install_signal_handlers() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(
+            sig,
+            exit::RUN_FAILED as i32,
+            stop.clone(),
+        )
+        .context("installing signal handler")?;
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
+    }
+    Ok(stop)
+}
+
+/// The host fingerprint; `--sku auto` asks the instance metadata service
+/// (endpoint from `SKUBENCH_IMDS_ENDPOINT`, default Azure's).
+pub fn detect_host(sku: Option<String>, runner: &Runner) -> anyhow::Result<HostInfo> {
+    if sku.as_deref() == Some("auto") {
+        let endpoint = std::env::var("SKUBENCH_IMDS_ENDPOINT")
+            .unwrap_or_else(|_| skubench_ci::imds::AZURE_ENDPOINT.into());
+        let i = skubench_ci::imds::discover(&endpoint, std::time::Duration::from_secs(2))
+            .map_err(|e| usage(format!("--sku auto: {e}")))?;
+        let mut h = HostInfo::detect(Some(i.vm_size), runner.clock.source());
+        h.region = i.region;
+        h.image = i.image;
+        return Ok(h);
+    }
+    Ok(HostInfo::detect(sku, runner.clock.source()))
+}
+
+/// Refuses a directory or an existing file as output: results are data.
+pub fn check_output(output: &Path) -> anyhow::Result<()> {
+    if output.is_dir() {
+        return Err(usage(format!(
+            "--output {}: is a directory",
+            output.display()
+        )));
+    }
+    if output.exists() {
+        return Err(usage(format!(
+            "--output {}: file exists; choose another name or remove it yourself",
+            output.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Runs a suite into `output` (written after every run); returns the file and status.
+pub fn execute(
+    runner: &Runner,
+    suite: &mut Suite,
+    output: &Path,
+    host: HostInfo,
+    quiet: bool,
+) -> anyhow::Result<(ResultFile, Status)> {
+    let invocation = Invocation {
+        argv: std::env::args().collect(),
+        suite: suite.name.clone(),
+        suite_file: suite.path.as_ref().map(|p| p.display().to_string()),
+        suite_text: suite.text.clone(),
+        repetitions: suite.settings.repetitions,
+    };
+    let mut writer = ResultWriter::new(output.to_path_buf(), tool_info(), host, invocation);
+    let mut progress = crate::progress::Progress::new(quiet);
+    let (_records, status) = runner.run_suite(suite, &mut [&mut progress, &mut writer]);
+    if let Some(e) = writer.error.take() {
+        return Err(Exit(exit::RUN_FAILED, format!("writing the result file: {e}")).into());
+    }
+    Ok((writer.file().clone(), status))
+}
+
 fn cmd_run(a: RunArgs) -> anyhow::Result<u8> {
     let mut pairs = parse_pairs(&a.rest)?;
     // Global flags may also follow the workload name.
@@ -243,46 +316,11 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<u8> {
         override_suite(&mut suite, &pairs)?;
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal while the first is being handled exits at once.
-        signal_hook::flag::register_conditional_shutdown(
-            sig,
-            exit::RUN_FAILED as i32,
-            stop.clone(),
-        )
-        .context("installing signal handler")?;
-        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
-    }
-    let runner = Runner::new(stop.clone());
-    let host = HostInfo::detect(sku, runner.clock.source());
+    let runner = Runner::new(install_signal_handlers()?);
+    let host = detect_host(sku, &runner)?;
     let output = output.unwrap_or_else(|| default_output(&host));
-    if output.is_dir() {
-        return Err(usage(format!(
-            "--output {}: is a directory",
-            output.display()
-        )));
-    }
-    if output.exists() {
-        // Never overwrite a result silently: results are data.
-        return Err(usage(format!(
-            "--output {}: file exists; choose another name or remove it yourself",
-            output.display()
-        )));
-    }
-    let invocation = Invocation {
-        argv: std::env::args().collect(),
-        suite: suite.name.clone(),
-        suite_file: suite.path.as_ref().map(|p| p.display().to_string()),
-        suite_text: suite.text.clone(),
-        repetitions: suite.settings.repetitions,
-    };
-    let mut writer = ResultWriter::new(output.clone(), tool_info(), host, invocation);
-    let mut progress = crate::progress::Progress::new(quiet);
-    let (_records, status) = runner.run_suite(&mut suite, &mut [&mut progress, &mut writer]);
-    if let Some(e) = writer.error.take() {
-        return Err(Exit(exit::RUN_FAILED, format!("writing the result file: {e}")).into());
-    }
+    check_output(&output)?;
+    let (_file, status) = execute(&runner, &mut suite, &output, host, quiet)?;
     eprintln!("skubench: result written to {}", output.display());
     Ok(match status {
         Status::Ok => exit::OK,
