@@ -52,7 +52,7 @@ h3{font-size:14px;margin:12px 0 4px}
 .sub{color:var(--muted);margin:0 0 8px}
 .top{display:grid;grid-template-columns:minmax(380px,1fr) 620px;gap:16px;align-items:start}
 .grid{display:flex;flex-wrap:wrap;gap:16px}
-figure.plot{margin:0;background:#fff;border:1px solid var(--line);border-radius:6px;padding:6px}
+figure.plot{flex:1 1 560px;max-width:620px;margin:0;background:#fff;border:1px solid var(--line);border-radius:6px;padding:6px}
 figure.plot svg{display:block;max-width:100%;height:auto}
 figcaption{font-size:12px;color:var(--muted);padding:4px 2px 0}
 table{border-collapse:collapse;background:#fff;font-size:13px}
@@ -502,7 +502,10 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
             esc_html(&cv)
         );
     }
-    let _ = writeln!(o, "</tbody></table>");
+    let _ = writeln!(
+        o,
+        "</tbody></table><p class=\"sub\">Highlighted: fields that differ between the sides.</p>"
+    );
 
     let _ = writeln!(o, "<h2>Runs</h2><div class=\"hosts\">");
     for (side, files) in [("baseline", inp.baseline), ("candidate", inp.candidate)] {

@@ -304,9 +304,10 @@ impl Plotter for SvgPlotter {
         let span = (hi.max(0.0) - lo.min(0.0)).max(2.0);
         let (xlo, xhi) = (lo.min(0.0) - span * 0.08, hi.max(0.0) + span * 0.08);
         let n = p.items.len();
-        let h = 70 + 34 * n as u32;
+        // One spare row on top holds the legend, clear of the whiskers.
+        let h = 104 + 34 * n as u32;
         let labels: Vec<String> = p.items.iter().map(|w| w.label.clone()).collect();
-        let label_w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(8) as u32 * 7 + 12;
+        let label_w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(8) as u32 * 8 + 16;
         canvas(self.width, h, |root| {
             let mut chart = ChartBuilder::on(root)
                 .caption(&p.title, (FONT, 15))
@@ -320,9 +321,9 @@ impl Plotter for SvgPlotter {
                 .bold_line_style(GRID)
                 .x_desc("change vs baseline median (%)")
                 .x_label_formatter(&|x| format!("{x:+.0}%"))
-                .y_labels(n)
+                .y_labels(n + 1)
                 .y_label_formatter(&|y| {
-                    if (y - y.round()).abs() > 1e-6 || *y < -0.1 {
+                    if (y - y.round()).abs() > 1e-6 || *y < -0.1 || *y > n as f64 - 0.9 {
                         return String::new();
                     }
                     // Row 0 is drawn at the top.
@@ -376,7 +377,7 @@ impl Plotter for SvgPlotter {
             }
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
+                .position(SeriesLabelPosition::UpperRight)
                 .background_style(WHITE.mix(0.85))
                 .border_style(GRID)
                 .label_font((FONT, 12))
