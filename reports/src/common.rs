@@ -120,21 +120,21 @@ pub fn verdict_text(r: &Row) -> String {
     }
 }
 
-/// The sentence a failing metric is reported with (JUnit, Markdown).
-pub fn regression_message(r: &Row) -> String {
+/// One line about a row: metric, change, medians, ratio with its interval,
+/// p and the threshold (JUnit messages).
+pub fn row_message(r: &Row) -> String {
     let ci = r
         .ratio_ci
         .map(|(lo, hi)| format!(" [{lo:.3}, {hi:.3}]"))
         .unwrap_or_default();
-    let p = r
-        .p_adjusted
-        .or(r.p_value)
-        .map(|p| format!(", p = {p:.2e}"))
-        .unwrap_or_default();
+    let p = if r.p_value.is_some() {
+        format!(", p = {}", p_cell(r))
+    } else {
+        String::new()
+    };
     format!(
-        "{} {} {}: {} → {}, ratio {:.3}{ci}{p} (noise threshold {:.0}%, {} is better)",
+        "{} {}: {} → {}, ratio {:.3}{ci}{p} (noise threshold {:.0}%, {} is better)",
         r.metric,
-        r.verdict.word(),
         delta_cell(r),
         fmt_value(r.baseline.median, &r.unit),
         fmt_value(r.candidate.median, &r.unit),
@@ -142,6 +142,15 @@ pub fn regression_message(r: &Row) -> String {
         r.threshold * 100.0,
         better_word(r),
     )
+}
+
+/// Per-run values with their unit, for failure details.
+pub fn values_text(values: &[f64], unit: &str) -> String {
+    values
+        .iter()
+        .map(|v| fmt_value(*v, unit))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `higher` / `lower`.

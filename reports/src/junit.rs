@@ -6,7 +6,7 @@
 use baselines::compare::{Comparison, Verdict};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::common::{regression_message, spec_message, verdict_text, workloads};
+use crate::common::{row_message, spec_message, values_text, verdict_text, workloads};
 
 /// The name of the suite that holds the spec-limit checks.
 pub const SPEC_SUITE: &str = "spec limits";
@@ -28,11 +28,12 @@ pub fn render(c: &Comparison) -> Result<String, quick_junit::SerializeError> {
         for r in c.rows.iter().filter(|r| r.workload == w) {
             let status = if r.verdict == Verdict::Regression {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_message(regression_message(r));
+                s.set_message(format!("regression: {}", row_message(r)));
                 s.set_type("regression");
                 s.set_description(format!(
-                    "baseline values: {:?}\ncandidate values: {:?}",
-                    r.baseline.values, r.candidate.values
+                    "baseline runs: {}\ncandidate runs: {}",
+                    values_text(&r.baseline.values, &r.unit),
+                    values_text(&r.candidate.values, &r.unit)
                 ));
                 s
             } else {
@@ -43,7 +44,7 @@ pub fn render(c: &Comparison) -> Result<String, quick_junit::SerializeError> {
             // The verdict of passing metrics (improvement, inconclusive,
             // low-confidence hints) stays visible in CI's test output.
             if r.verdict != Verdict::Regression {
-                tc.set_system_out(format!("{}: {}", verdict_text(r), regression_message(r)));
+                tc.set_system_out(format!("{}: {}", verdict_text(r), row_message(r)));
             }
             suite.add_test_case(tc);
         }
