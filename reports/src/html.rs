@@ -266,6 +266,7 @@ impl Ctx<'_> {
             let svg = self.plotter.series(&SeriesPlot {
                 title: format!("{label} · {name}"),
                 y_label: "ops/s".into(),
+                side_labels: ["baseline runs".into(), "candidate runs".into()],
                 lines,
             });
             let mut cap = "ops/s per interval of every run".to_string();

@@ -98,6 +98,8 @@ pub struct SeriesPlot {
     pub title: String,
     /// Y axis description (`ops/s`).
     pub y_label: String,
+    /// Legend text of the baseline-coloured and candidate-coloured lines.
+    pub side_labels: [String; 2],
     /// The lines.
     pub lines: Vec<Line>,
 }
@@ -433,7 +435,7 @@ impl Plotter for SvgPlotter {
                     let text = if l.disturbed {
                         "disturbed run (dashed)".to_string()
                     } else {
-                        format!("{} runs", l.side.word())
+                        p.side_labels[l.side as usize].clone()
                     };
                     let dashed = l.disturbed;
                     ann.label(text).legend(move |(x, y)| {
@@ -558,6 +560,7 @@ mod tests {
         let e = pl.series(&SeriesPlot {
             title: "none".into(),
             y_label: "ops/s".into(),
+            side_labels: ["a".into(), "b".into()],
             lines: vec![],
         });
         assert!(e.contains("no data"));

@@ -413,6 +413,7 @@ pub fn html_with(files: &[(String, ResultFile)], plotter: &dyn Plotter) -> Strin
                 let svg = plotter.series(&SeriesPlot {
                     title: format!("{} · {}", w.label, name),
                     y_label: "ops/s".into(),
+                    side_labels: ["runs".into(), String::new()],
                     lines,
                 });
                 let _ = writeln!(
