@@ -225,6 +225,15 @@ pub fn excluded(n: usize, failed: usize) -> String {
     s
 }
 
+/// Low-confidence rows whose threshold-only hint is a regression: too few
+/// runs to test, but worth rerunning with more repetitions.
+pub fn possible_regressions(c: &Comparison) -> Vec<&Row> {
+    c.rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::LowConfidence && r.hint == Some(Verdict::Regression))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -235,6 +235,7 @@ impl Ctx<'_> {
         for (label, name) in keys {
             let mut lines = Vec::new();
             let mut disturbed = 0;
+            let mut warmup: f64 = 0.0;
             for (side, files) in [
                 (Side::Baseline, self.inp.baseline),
                 (Side::Candidate, self.inp.candidate),
@@ -247,6 +248,7 @@ impl Ctx<'_> {
                     for s in r.series.iter().filter(|s| s.name == name) {
                         let step = s.points.len().div_ceil(MAX_SERIES_POINTS).max(1);
                         disturbed += usize::from(r.disturbance.disturbed);
+                        warmup = warmup.max(r.warmup_s);
                         lines.push(Line {
                             side,
                             disturbed: r.disturbance.disturbed,
@@ -270,6 +272,10 @@ impl Ctx<'_> {
                 lines,
             });
             let mut cap = "ops/s per interval of every run".to_string();
+            if warmup > 0.0 {
+                // The runner does not record intervals during warm-up.
+                let _ = write!(cap, "; t = 0 is the end of a {warmup:.0} s warm-up");
+            }
             if disturbed > 0 {
                 let _ = write!(
                     cap,
@@ -378,6 +384,22 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
             );
         }
         let _ = writeln!(o, "</tbody></table>");
+    }
+    let maybe = crate::common::possible_regressions(c);
+    if !maybe.is_empty() {
+        let _ = writeln!(
+            o,
+            "<p><b>Possible regressions</b>, too few runs to test (rerun with more repetitions): {}</p>",
+            maybe
+                .iter()
+                .map(|r| format!(
+                    "<code>{}</code> {}",
+                    esc_html(&r.metric),
+                    esc_html(&delta_cell(r))
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let _ = writeln!(o, "</div><div>");
     if let Some(f) = fams.first() {

@@ -8,8 +8,8 @@ use baselines::compare::{Comparison, SideInfo, Verdict};
 use bench_core::host::HostInfo;
 
 use crate::common::{
-    delta_cell, esc_md, excluded, interval_cell, p_cell, side_cell, spec_bound, spec_value,
-    verdict_text,
+    delta_cell, esc_md, excluded, interval_cell, p_cell, possible_regressions, side_cell,
+    spec_bound, spec_value, verdict_text,
 };
 
 fn verdict_md(r: &baselines::compare::Row) -> String {
@@ -116,6 +116,18 @@ pub fn render(c: &Comparison) -> String {
             );
         }
         let _ = writeln!(o);
+    }
+    let maybe = possible_regressions(c);
+    if !maybe.is_empty() {
+        let _ = writeln!(
+            o,
+            "Possible regressions, too few runs to test (rerun with more repetitions): {}\n",
+            maybe
+                .iter()
+                .map(|r| format!("`{}` {}", esc_md(&r.metric), delta_cell(r)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let failed: Vec<_> = c.spec.iter().filter(|s| !s.pass).collect();
     if !failed.is_empty() {
