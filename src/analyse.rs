@@ -209,35 +209,34 @@ pub fn comparison(
     baselines::compare::compare(b, c, policy, spec)
 }
 
-/// Writes the comparison in each format, to stdout or files.
-pub fn emit(cmp: &Comparison, formats: &[String], dir: Option<&Path>) -> anyhow::Result<()> {
+/// Writes the comparison in each format (terminal, markdown, html, json,
+/// junit), to stdout or as `comparison.<ext>` files in `dir`. Every format
+/// name is checked before anything is written.
+pub fn emit(
+    input: &reports::html::HtmlInput<'_>,
+    formats: &[String],
+    dir: Option<&Path>,
+) -> anyhow::Result<()> {
+    let cmp = input.comparison;
+    let mut outputs = Vec::new();
     for f in formats {
-        let (bytes, ext) = match f.as_str() {
+        outputs.push(match f.as_str() {
             "terminal" | "text" => (
                 reports::terminal::render(cmp, crate::color_wanted(dir.is_none())).into_bytes(),
                 "txt",
             ),
+            "markdown" | "md" => (reports::markdown::render(cmp).into_bytes(), "md"),
+            "html" => (reports::html::render(input).into_bytes(), "html"),
             "json" => (reports::json::render(cmp)?, "json"),
+            "junit" | "xml" => (reports::junit::render(cmp)?.into_bytes(), "xml"),
             other => {
                 return Err(usage(format!(
-                    "--format: unknown format `{other}` (known: terminal, json)"
-                )))
+                "--format: unknown format `{other}` (known: terminal, markdown, html, json, junit)"
+            )))
             }
-        };
-        match dir {
-            Some(d) => {
-                let path = d.join(format!("comparison.{ext}"));
-                bench_core::result::write_atomic(&path, &bytes)
-                    .map_err(|e| usage(e.to_string()))?;
-                eprintln!("skubench: wrote {}", path.display());
-            }
-            None => {
-                use std::io::Write;
-                std::io::stdout().write_all(&bytes)?;
-            }
-        }
+        });
     }
-    Ok(())
+    crate::run::write_outputs("comparison", &outputs, dir)
 }
 
 /// `skubench compare`
@@ -255,7 +254,13 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<u8> {
     let (bn, base) = load_side(&a.base, &st)?;
     let (cn, cand) = load_side(&a.cand, &st)?;
     let cmp = comparison(&base, &bn, &cand, &cn, &policy, spec.as_ref());
-    emit(&cmp, &a.formats, a.output_dir.as_deref())?;
+    let input = reports::html::HtmlInput {
+        comparison: &cmp,
+        baseline: &base,
+        candidate: &cand,
+        history: &[],
+    };
+    emit(&input, &a.formats, a.output_dir.as_deref())?;
     eprintln!("{}", cmp.headline());
     Ok(if cmp.failed() {
         exit::REGRESSION

@@ -72,10 +72,11 @@ pub enum Command {
         /// Policy: thresholds and alpha (TOML).
         #[arg(long)]
         policy: Option<PathBuf>,
-        /// Output formats, comma-separated: terminal, json.
+        /// Output formats, comma-separated: terminal, markdown, html, json, junit.
         #[arg(long, default_value = "terminal", value_delimiter = ',')]
         format: Vec<String>,
-        /// Write each format to a file in this directory instead of stdout.
+        /// Write each format to a file in this directory (comparison.txt,
+        /// .md, .html, .json, .xml) instead of stdout.
         #[arg(long)]
         output_dir: Option<PathBuf>,
         /// Keep runs flagged `disturbed`.
@@ -148,6 +149,24 @@ pub enum Command {
     /// Inconclusive metrics get more repetitions of just their workloads,
     /// up to the policy's max_repetitions.
     Gate(GateArgs),
+    /// Report single runs without a baseline: each metric's median and range,
+    /// latency percentiles, and in HTML percentile plots and per-interval series.
+    ///
+    /// Examples:
+    ///   skubench report run.json --format markdown
+    ///   skubench report a.json b.json --format markdown,html,json --output-dir report/
+    Report {
+        /// Result files.
+        #[arg(required = true)]
+        results: Vec<PathBuf>,
+        /// Output formats, comma-separated: terminal, markdown, html, json.
+        #[arg(long, default_value = "terminal", value_delimiter = ',')]
+        format: Vec<String>,
+        /// Write each format to a file in this directory (report.txt, .md,
+        /// .html, .json) instead of stdout.
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+    },
     /// Summarise a result file; --hgrm prints a histogram's percentile distribution.
     Show {
         /// Result file.

@@ -16,7 +16,7 @@ use crate::run::{detect_host, execute, install_signal_handlers};
 use crate::{exit, usage, Exit};
 
 /// The formats a gate writes.
-pub const GATE_FORMATS: &[&str] = &["terminal", "json"];
+pub const GATE_FORMATS: &[&str] = &["terminal", "markdown", "html", "json", "junit"];
 
 fn input(e: baselines::BaselineError) -> anyhow::Error {
     usage(e.to_string())
@@ -104,7 +104,7 @@ pub fn gate(a: GateArgs) -> anyhow::Result<u8> {
         });
         let more = needs_more_runs(&cmp, policy.max_repetitions);
         if more.is_empty() {
-            return finish(&a.report_dir, &cmp, rounds);
+            return finish(&a.report_dir, &cmp, bfiles, &cand, rounds);
         }
         // Repeat only the undecided workloads, growing the sample by half
         // each round, up to the cap.
@@ -134,10 +134,18 @@ pub fn gate(a: GateArgs) -> anyhow::Result<u8> {
 fn finish(
     dir: &Path,
     cmp: &baselines::compare::Comparison,
+    base: &[(String, ResultFile)],
+    cand: &[(String, ResultFile)],
     rounds: Vec<Round>,
 ) -> anyhow::Result<u8> {
     let formats: Vec<String> = GATE_FORMATS.iter().map(|s| s.to_string()).collect();
-    emit(cmp, &formats, Some(dir))?;
+    let input = reports::html::HtmlInput {
+        comparison: cmp,
+        baseline: base,
+        candidate: cand,
+        history: &[],
+    };
+    emit(&input, &formats, Some(dir))?;
     let code = exit_code(cmp);
     let summary = GateSummary {
         outcome: if code == 0 {

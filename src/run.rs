@@ -34,6 +34,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(exit::OK)
         }
+        Command::Report {
+            results,
+            format,
+            output_dir,
+        } => cmd_report(&results, &format, output_dir.as_deref()),
         Command::Show { result, hgrm, run } => cmd_show(&result, hgrm.as_deref(), run.as_deref()),
         Command::Gate(g) => crate::gate::gate(g),
         Command::Store { store, cmd } => crate::analyse::store(&store.store, cmd),
@@ -375,4 +380,62 @@ fn cmd_show(path: &Path, hgrm: Option<&str>, run: Option<&str>) -> anyhow::Resul
         )));
     }
     Ok(exit::OK)
+}
+
+/// `skubench report`: single runs, no baseline.
+fn cmd_report(paths: &[PathBuf], formats: &[String], dir: Option<&Path>) -> anyhow::Result<u8> {
+    let mut files = Vec::new();
+    for p in paths {
+        let f = ResultFile::read(p).map_err(|e| usage(e.to_string()))?;
+        files.push((p.display().to_string(), f));
+    }
+    let mut outputs = Vec::new();
+    for f in formats {
+        outputs.push(match f.as_str() {
+            "terminal" | "text" => (
+                files
+                    .iter()
+                    .map(|(_, f)| reports::show::summary(f))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .into_bytes(),
+                "txt",
+            ),
+            "markdown" | "md" => (reports::runs::markdown(&files).into_bytes(), "md"),
+            "html" => (reports::runs::html(&files).into_bytes(), "html"),
+            "json" => (reports::runs::json(&files)?, "json"),
+            other => {
+                return Err(usage(format!(
+                    "--format: unknown format `{other}` (known: terminal, markdown, html, json)"
+                )))
+            }
+        });
+    }
+    write_outputs("report", &outputs, dir)?;
+    // The report itself succeeded; a failed run already got its exit code
+    // from `skubench run`, and the report says so.
+    Ok(exit::OK)
+}
+
+/// Writes rendered outputs: each to `<dir>/<stem>.<ext>` (atomically), or
+/// all to stdout in order.
+pub fn write_outputs(
+    stem: &str,
+    outputs: &[(Vec<u8>, &str)],
+    dir: Option<&Path>,
+) -> anyhow::Result<()> {
+    for (bytes, ext) in outputs {
+        match dir {
+            Some(d) => {
+                let path = d.join(format!("{stem}.{ext}"));
+                bench_core::result::write_atomic(&path, bytes).map_err(|e| usage(e.to_string()))?;
+                eprintln!("skubench: wrote {}", path.display());
+            }
+            None => {
+                use std::io::Write;
+                std::io::stdout().write_all(bytes)?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -84,6 +84,22 @@ fn gate_passes_against_its_baseline_and_fails_on_a_degraded_candidate() {
         .map(|r| r["metric"].as_str().unwrap())
         .collect();
     assert!(regressed.contains(&"null.lat_ns.p50"), "{regressed:?}");
+    // The JUnit file names the failing metric in a <failure>, and every report format was written.
+    let junit = std::fs::read_to_string(bad_dir.join("comparison.xml")).unwrap();
+    let case = junit
+        .find("name=\"null.lat_ns.p50\"")
+        .expect("a testcase for the metric");
+    let after = &junit[case..];
+    let end = after.find("</testcase>").unwrap();
+    assert!(after[..end].contains("<failure"), "{}", &after[..end]);
+    for f in [
+        "comparison.md",
+        "comparison.html",
+        "comparison.txt",
+        "gate.json",
+    ] {
+        assert!(bad_dir.join(f).exists(), "{f}");
+    }
     // Both gates stored their runs: 1 baseline + 2 candidates (at least).
     let stored = std::fs::read_dir(store.join("results")).unwrap().count();
     assert!(stored >= 3, "{stored}");

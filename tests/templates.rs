@@ -23,7 +23,9 @@ fn help_of(sub: &str) -> Option<String> {
         .args([sub, "--help"])
         .output()
         .ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[test]
@@ -37,7 +39,8 @@ fn templates_parse_and_reference_existing_commands() {
             continue;
         }
         let text = std::fs::read_to_string(&p).unwrap();
-        let docs = YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let docs =
+            YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         assert!(!docs.is_empty(), "{}: empty", p.display());
         let mut all = Vec::new();
         docs.iter().for_each(|d| strings(d, &mut all));
@@ -48,26 +51,47 @@ fn templates_parse_and_reference_existing_commands() {
                     continue;
                 }
                 let sub = tokens[i + 1];
-                let help = help_of(sub).unwrap_or_else(|| panic!("{}: `skubench {sub}` is not a command", p.display()));
+                let help = help_of(sub).unwrap_or_else(|| {
+                    panic!("{}: `skubench {sub}` is not a command", p.display())
+                });
                 commands.insert(sub.to_string());
                 // Flags up to the end of this command line must be documented.
-                for flag in tokens[i + 2..].iter().take_while(|x| !matches!(**x, "|" | "||" | "&&" | ">>" | ">")) {
+                for flag in tokens[i + 2..]
+                    .iter()
+                    .take_while(|x| !matches!(**x, "|" | "||" | "&&" | ">>" | ">"))
+                {
                     if let Some(f) = flag.strip_prefix("--") {
                         let name = f.split('=').next().unwrap();
                         // `store --store DIR add …`: flags of the nested command are checked too.
-                        let nested = tokens[i + 2..].iter().find(|x| !x.starts_with('-') && help.contains(&format!("  {x} ")));
+                        let nested = tokens[i + 2..]
+                            .iter()
+                            .find(|x| !x.starts_with('-') && help.contains(&format!("  {x} ")));
                         let nested_help = nested.and_then(|n| {
-                            let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("skubench")).args([sub, n, "--help"]).output().ok()?;
+                            let o = std::process::Command::new(assert_cmd::cargo::cargo_bin(
+                                "skubench",
+                            ))
+                            .args([sub, n, "--help"])
+                            .output()
+                            .ok()?;
                             Some(String::from_utf8_lossy(&o.stdout).into_owned())
                         });
-                        let known = help.contains(&format!("--{name}")) || nested_help.is_some_and(|h| h.contains(&format!("--{name}")));
-                        assert!(known, "{}: `skubench {sub}` has no flag --{name}", p.display());
+                        let known = help.contains(&format!("--{name}"))
+                            || nested_help.is_some_and(|h| h.contains(&format!("--{name}")));
+                        assert!(
+                            known,
+                            "{}: `skubench {sub}` has no flag --{name}",
+                            p.display()
+                        );
                     }
                 }
                 // Repository paths it names must exist.
                 for arg in &tokens[i + 2..] {
                     if arg.starts_with("suites/") || arg.starts_with("ci/") {
-                        assert!(Path::new(arg).exists(), "{}: {arg} does not exist", p.display());
+                        assert!(
+                            Path::new(arg).exists(),
+                            "{}: {arg} does not exist",
+                            p.display()
+                        );
                     }
                 }
             }
@@ -76,7 +100,10 @@ fn templates_parse_and_reference_existing_commands() {
     }
     assert!(checked >= 6, "only {checked} templates");
     for c in ["gate", "run", "store"] {
-        assert!(commands.contains(c), "no template uses `skubench {c}`: {commands:?}");
+        assert!(
+            commands.contains(c),
+            "no template uses `skubench {c}`: {commands:?}"
+        );
     }
 }
 
@@ -88,7 +115,11 @@ fn example_policy_and_spec_load() {
 
 #[test]
 fn shipped_suites_validate() {
-    for s in ["suites/quick.toml", "suites/onboarding.toml", "suites/nightly.toml"] {
+    for s in [
+        "suites/quick.toml",
+        "suites/onboarding.toml",
+        "suites/nightly.toml",
+    ] {
         let reg = workloads::registry();
         bench_core::suite::load_suite(Path::new(s), &reg, 2).unwrap_or_else(|e| panic!("{e}"));
     }

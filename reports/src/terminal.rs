@@ -1,11 +1,16 @@
-//! Terminal table of a comparison, benchstat-like: grouped by workload,
-//! regressions first, median ± interval, ratio with its interval, p, verdict.
+//! Terminal table of a comparison, benchstat-like: grouped by workload
+//! (the workload with the worst verdict first, regressions first inside
+//! it), median ± interval per side, the change with its interval, p, verdict.
+//! `~` marks a change inside the noise threshold.
 
 use std::fmt::Write as _;
 
 use baselines::compare::{Comparison, Row, Verdict};
 
-use crate::show::fmt_value;
+use crate::common::{
+    delta_cell, excluded, interval_cell, p_cell, side_cell, spec_bound, spec_value, verdict_text,
+    workloads,
+};
 
 fn paint(s: &str, code: &str, color: bool) -> String {
     if color {
@@ -15,56 +20,79 @@ fn paint(s: &str, code: &str, color: bool) -> String {
     }
 }
 
-fn verdict_cell(r: &Row, color: bool) -> String {
-    let w = match (r.verdict, r.hint) {
-        (Verdict::LowConfidence, Some(h)) => format!("{}? (low confidence)", h.word()),
-        (v, _) => v.word().to_string(),
-    };
-    match r.verdict {
-        Verdict::Regression => paint(&w, "1;31", color),
-        Verdict::Improvement => paint(&w, "32", color),
-        Verdict::Unchanged => paint("~", "2", color),
-        _ => paint(&w, "33", color),
+fn verdict_code(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Regression => "1;31",
+        Verdict::Improvement => "32",
+        Verdict::Unchanged => "2",
+        Verdict::Inconclusive | Verdict::LowConfidence => "33",
     }
 }
 
-fn side_cell(med: f64, ci: Option<(f64, f64)>, unit: &str, n: usize) -> String {
-    let pm = match ci {
-        Some((lo, hi)) if med != 0.0 => {
-            let half = ((hi - med).abs()).max((med - lo).abs()) / med.abs() * 100.0;
-            format!(" ±{half:.0}%")
-        }
-        _ => String::new(),
-    };
-    format!("{}{pm} n={n}", fmt_value(med, unit))
+/// Display width: characters, since every character used here (µ, ±, →)
+/// is one column wide.
+fn width(s: &str) -> usize {
+    s.chars().count()
 }
 
-/// Renders the table; `color` adds ANSI colours.
+fn pad_left(s: &str, w: usize) -> String {
+    format!("{}{s}", " ".repeat(w.saturating_sub(width(s))))
+}
+
+fn pad_right(s: &str, w: usize) -> String {
+    format!("{s}{}", " ".repeat(w.saturating_sub(width(s))))
+}
+
+struct Cells {
+    metric: String,
+    base: String,
+    cand: String,
+    delta: String,
+    interval: String,
+    p: String,
+    n: String,
+    verdict: String,
+}
+
+fn cells(r: &Row) -> Cells {
+    Cells {
+        metric: r.metric.clone(),
+        base: side_cell(&r.baseline, &r.unit),
+        cand: side_cell(&r.candidate, &r.unit),
+        delta: delta_cell(r),
+        interval: interval_cell(r),
+        p: p_cell(r),
+        n: format!("{}+{}", r.baseline.n, r.candidate.n),
+        verdict: verdict_text(r),
+    }
+}
+
+/// Renders the table; `color` adds ANSI colours (the caller decides: a
+/// terminal and `NO_COLOR` unset).
 pub fn render(c: &Comparison, color: bool) -> String {
     let mut o = String::new();
     let head = c.headline();
-    let _ = writeln!(
-        o,
-        "{}",
-        if c.failed() {
-            paint(&head, "1;31", color)
-        } else {
-            paint(&head, "1;32", color)
-        }
-    );
+    let code = if c.failed() { "1;31" } else { "1;32" };
+    let _ = writeln!(o, "{}", paint(&head, code, color));
     let _ = writeln!(
         o,
         "baseline:  {} ({} runs{})",
         c.baseline.name,
         c.baseline.runs_used,
-        excluded(c.baseline.runs_disturbed_excluded)
+        excluded(
+            c.baseline.runs_disturbed_excluded,
+            c.baseline.runs_failed_excluded
+        )
     );
     let _ = writeln!(
         o,
         "candidate: {} ({} runs{})",
         c.candidate.name,
         c.candidate.runs_used,
-        excluded(c.candidate.runs_disturbed_excluded)
+        excluded(
+            c.candidate.runs_disturbed_excluded,
+            c.candidate.runs_failed_excluded
+        )
     );
     let _ = writeln!(
         o,
@@ -75,62 +103,74 @@ pub fn render(c: &Comparison, color: bool) -> String {
         if c.policy.holm { "on" } else { "off" },
         c.policy.confidence() * 100.0
     );
-    let mut workloads: Vec<&str> = Vec::new();
-    for r in &c.rows {
-        if !workloads.contains(&r.workload.as_str()) {
-            workloads.push(&r.workload);
-        }
-    }
-    let mw = c
-        .rows
-        .iter()
-        .map(|r| r.metric.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    for w in workloads {
-        let _ = writeln!(o, "{}", paint(&format!("── {w}"), "1", color));
+
+    let all: Vec<(&Row, Cells)> = c.rows.iter().map(|r| (r, cells(r))).collect();
+    // One set of widths for the whole table so the columns line up across
+    // workload groups, as in benchstat.
+    let w = |f: fn(&Cells) -> &str, title: &str| {
+        all.iter()
+            .map(|(_, c)| width(f(c)))
+            .max()
+            .unwrap_or(0)
+            .max(width(title))
+    };
+    let wm = w(|c| &c.metric, "metric");
+    let wb = w(|c| &c.base, "baseline");
+    let wc = w(|c| &c.cand, "candidate");
+    let wd = w(|c| &c.delta, "change");
+    let wi = w(|c| &c.interval, "interval");
+    let wp = w(|c| &c.p, "p");
+    let wn = w(|c| &c.n, "n");
+
+    for wl in workloads(c) {
+        let _ = writeln!(o, "{}", paint(&format!("── {wl}"), "1", color));
         let _ = writeln!(
             o,
-            "  {:<mw$}  {:>26}  {:>26}  {:>24}  {:>7}  verdict",
-            "metric", "baseline", "candidate", "ratio [interval]", "p"
+            "  {}  {}  {}  {}  {}  {}  {}  verdict",
+            pad_right("metric", wm),
+            pad_left("baseline", wb),
+            pad_left("candidate", wc),
+            pad_left("change", wd),
+            pad_right("interval", wi),
+            pad_left("p", wp),
+            pad_left("n", wn),
         );
-        for r in c.rows.iter().filter(|r| r.workload == w) {
-            let ratio = match r.ratio_ci {
-                Some((lo, hi)) => format!("{:.3} [{:.3}, {:.3}]", r.ratio, lo, hi),
-                None => format!("{:.3}", r.ratio),
-            };
-            let p = r.p_adjusted.or(r.p_value).map_or("-".to_string(), |p| {
-                if p < 0.001 {
-                    format!("{p:.1e}")
-                } else {
-                    format!("{p:.3}")
-                }
-            });
+        for (r, x) in all.iter().filter(|(r, _)| r.workload == wl) {
             let _ = writeln!(
                 o,
-                "  {:<mw$}  {:>26}  {:>26}  {:>24}  {:>7}  {}",
-                r.metric,
-                side_cell(r.baseline.median, r.baseline.ci, &r.unit, r.baseline.n),
-                side_cell(r.candidate.median, r.candidate.ci, &r.unit, r.candidate.n),
-                ratio,
-                p,
-                verdict_cell(r, color)
+                "  {}  {}  {}  {}  {}  {}  {}  {}",
+                pad_right(&x.metric, wm),
+                pad_left(&x.base, wb),
+                pad_left(&x.cand, wc),
+                paint(&pad_left(&x.delta, wd), verdict_code(r.verdict), color),
+                pad_right(&x.interval, wi),
+                pad_left(&x.p, wp),
+                pad_left(&x.n, wn),
+                paint(&x.verdict, verdict_code(r.verdict), color),
             );
         }
         let _ = writeln!(o);
     }
+
     if !c.spec.is_empty() {
         let _ = writeln!(o, "{}", paint("── spec limits", "1", color));
-        for s in &c.spec {
-            let bound = match (s.min, s.max) {
-                (Some(m), _) => format!("≥ {}", fmt_value(m, &s.unit)),
-                (_, Some(m)) => format!("≤ {}", fmt_value(m, &s.unit)),
-                _ => String::new(),
-            };
-            let val = s
-                .value
-                .map_or("not measured".to_string(), |v| fmt_value(v, &s.unit));
+        let sm = c.spec.iter().map(|s| width(&s.metric)).max().unwrap_or(6);
+        let sv = c
+            .spec
+            .iter()
+            .map(|s| width(&spec_value(s)))
+            .max()
+            .unwrap_or(5);
+        let sb = c
+            .spec
+            .iter()
+            .map(|s| width(&spec_bound(s)))
+            .max()
+            .unwrap_or(5);
+        // Failed limits first, like regressions.
+        let mut spec: Vec<_> = c.spec.iter().collect();
+        spec.sort_by_key(|s| s.pass);
+        for s in spec {
             let status = if s.pass {
                 paint("pass", "32", color)
             } else {
@@ -138,11 +178,16 @@ pub fn render(c: &Comparison, color: bool) -> String {
             };
             let _ = writeln!(
                 o,
-                "  {:<mw$}  {:>16}  {bound} (tolerance {:.0}%)  {status}  {}",
-                s.metric,
-                val,
+                "  {}  {}  {}  tolerance {:>3.0}%  {status}{}",
+                pad_right(&s.metric, sm),
+                pad_left(&spec_value(s), sv),
+                pad_right(&spec_bound(s), sb),
                 s.tolerance * 100.0,
-                s.note
+                if s.note.is_empty() {
+                    String::new()
+                } else {
+                    format!("  {}", s.note)
+                }
             );
         }
         let _ = writeln!(o);
@@ -150,17 +195,24 @@ pub fn render(c: &Comparison, color: bool) -> String {
     if !c.unmatched.is_empty() {
         let _ = writeln!(
             o,
-            "{} metrics only on one side (not compared)",
-            c.unmatched.len()
+            "{} metric{} only on one side (not compared):",
+            c.unmatched.len(),
+            if c.unmatched.len() == 1 { "" } else { "s" }
         );
+        for (w, m, side) in &c.unmatched {
+            let _ = writeln!(o, "  {w} / {m} (only in the {side})");
+        }
     }
     o
 }
 
-fn excluded(n: usize) -> String {
-    if n > 0 {
-        format!(", {n} disturbed runs left out")
-    } else {
-        String::new()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_counts_characters_not_bytes() {
+        assert_eq!(pad_left("1 µs", 6), "  1 µs");
+        assert_eq!(pad_right("±", 3), "±  ");
     }
 }
