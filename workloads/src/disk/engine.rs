@@ -799,8 +799,7 @@ impl DiskWorker {
                 continue;
             }
             let now = ctx.now();
-            for i in 0..done_cqes.len() {
-                let (ud, res) = done_cqes[i];
+            for &(ud, res) in &done_cqes {
                 let s = ud as usize;
                 if s >= depth || !busy[s] {
                     continue;

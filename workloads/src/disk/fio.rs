@@ -371,6 +371,8 @@ fn translate(job: &FioJob, file: &str, allow_destructive: bool) -> Result<Transl
                 }
                 set("filename", v, &loc);
             }
+            // An empty directory (e.g. `${DIR}` unset) means the current one.
+            "directory" if o.value.as_deref().is_none_or(str::is_empty) => {}
             "directory" => {
                 let v = val()?;
                 if v.contains(':') {
@@ -490,7 +492,12 @@ fn translate(job: &FioJob, file: &str, allow_destructive: bool) -> Result<Transl
                 set("rate_iops", v, &loc);
             }
             "fsync" | "fdatasync" => set(key, val()?, &loc),
-            "verify" => set("verify", val()?, &loc),
+            "verify" => {
+                let v = val()?;
+                let on = super::parse_verify(&v)
+                    .map_err(|m| SpecError::new(&loc, format!("option `verify`: {m}")))?;
+                set("verify", on.to_string(), &loc);
+            }
             "random_distribution" => {
                 let v = val()?;
                 let mapped = if v == "random" {

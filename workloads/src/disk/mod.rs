@@ -188,9 +188,9 @@ const PARAMS: &[ParamDef] = &[
     },
     ParamDef {
         name: "verify",
-        kind: ParamKind::Str,
+        kind: ParamKind::Bool,
         default: Some("false"),
-        help: "stamp written blocks with offset, seed and CRC-32 and check them on reads: true|false (fio names crc32c, crc32, meta also mean true)",
+        help: "stamp written blocks with offset, seed and CRC-32 and check them on reads (fio job files: crc32c, crc32, meta mean true)",
     },
     ParamDef {
         name: "steadystate",
@@ -401,8 +401,7 @@ pub fn config_from_params(p: &Params, vcpus: usize) -> Result<DiskConfig, SpecEr
             format!("key `random_distribution`: {m}"),
         )
     })?;
-    let verify = parse_verify(p.str("verify")?)
-        .map_err(|m| SpecError::new("verify", format!("key `verify`: {m}")))?;
+    let verify = p.bool("verify")?;
     if verify {
         if engine == EngineChoice::Null {
             return Err(SpecError::new(
