@@ -141,7 +141,6 @@ pub fn explain(what: &str, path: &Path, e: io::Error, direct: bool) -> WorkloadE
 /// with real data, so reads hit the device rather than unwritten extents
 /// (a fallocated file reads at a fake, memory-speed IOPS). With `verify`,
 /// every `unit` block is stamped with `seed`. Removes the file on failure.
-#[allow(clippy::too_many_arguments)]
 pub fn create_and_lay_out(
     path: &Path,
     offset: u64,
