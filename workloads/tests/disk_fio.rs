@@ -93,6 +93,17 @@ fn global_inheritance_env_and_comments() {
 }
 
 #[test]
+fn fio_defaults_apply_where_skubench_differs() {
+    let reg = workloads::registry();
+    let s = suite_from_fio_env("[j]\nsize=16m\n", "d.fio", &reg, 2, false, &env).unwrap();
+    let w = &s.workloads[0];
+    assert_eq!(w.params.get("rw"), Some(&Value::Str("read".into())));
+    assert_eq!(w.params.get("engine"), Some(&Value::Str("sync".into())));
+    let e = err("[j]\nrw=read\n");
+    assert!(e.starts_with("bad.fio:1:") && e.contains("size="), "{e}");
+}
+
+#[test]
 fn second_global_applies_only_to_later_jobs() {
     let jobs = parse_jobs(JOB, "t.fio", &env).unwrap();
     assert_eq!(jobs[0].get("bs").unwrap().value.as_deref(), Some("16k"));
@@ -168,7 +179,7 @@ fn structural_errors_name_the_line() {
     assert!(e.contains("no job sections"), "{e}");
     let e = err("[j\nbs=4k\n");
     assert!(e.starts_with("bad.fio:1:"), "{e}");
-    let e = err("[j]\ntime_based\n");
+    let e = err("[j]\nsize=1m\ntime_based\n");
     assert!(e.contains("time_based needs a runtime"), "{e}");
     let e = err("[j]\nbs=${UNTERMINATED\n");
     assert!(
@@ -177,16 +188,16 @@ fn structural_errors_name_the_line() {
     );
     let e = err("[j]\nbs=4q\n");
     assert!(e.starts_with("bad.fio:2:") && e.contains("bs"), "{e}");
-    let e = err("[j]\niodepth=0\n");
+    let e = err("[j]\niodepth=0\nsize=1m\n");
     assert!(e.starts_with("bad.fio:2:") && e.contains("iodepth"), "{e}");
     // A cross-option error found when building points at an option's line.
-    let e = err("[j]\nioengine=null\nverify=crc32c\n");
+    let e = err("[j]\nioengine=null\nverify=crc32c\nsize=1m\n");
     assert!(e.starts_with("bad.fio:3:") && e.contains("verify"), "{e}");
 }
 
 #[test]
 fn a_job_file_runs_end_to_end() {
-    let text = "[global]\nioengine=null\nruntime=300ms\ntime_based\n\n[a]\nrw=randread\n\n[b]\nrw=randrw\nrwmixread=60\n";
+    let text = "[global]\nioengine=null\nsize=1g\nruntime=300ms\ntime_based\n\n[a]\nrw=randread\n\n[b]\nrw=randrw\nrwmixread=60\n";
     let reg = workloads::registry();
     let mut s = suite_from_fio_env(text, "e2e.fio", &reg, 2, false, &env).unwrap();
     let runner = Runner {

@@ -565,6 +565,22 @@ fn translate(job: &FioJob, file: &str, allow_destructive: bool) -> Result<Transl
         }
     };
     let job_loc = format!("{file}:{}", job.line);
+    // fio's defaults where skubench's differ: sequential reads with psync.
+    if job.get("rw").or(job.get("readwrite")).is_none() {
+        set("rw", "read".into(), &job_loc);
+    }
+    if job.get("ioengine").is_none() {
+        set("engine", "sync".into(), &job_loc);
+    }
+    if job.get("size").is_none() && job.get("filename").is_none() {
+        return Err(SpecError::new(
+            &job_loc,
+            format!(
+                "job `{}` needs size= (or the filename of an existing file), as in fio",
+                job.name
+            ),
+        ));
+    }
     set("allow_destructive", allow_destructive.to_string(), &job_loc);
     set("fio_job", text, &job_loc);
     Ok(Translated {
