@@ -473,7 +473,7 @@ fn steady_state_is_judged_on_the_series() {
     let recs = run(&format!(
         "warmup = 0\nduration = \"3s\"\ninterval = \"0.25s\"\n[[workload]]\nkind = \"disk\"\n\
          engine = \"sync\"\nrw = \"randread\"\nsize = \"8m\"\nrate_iops = 2000\n\
-         steadystate = \"iops:10%\"\nss_dur = \"1s\"\ndir = \"{}\"\n",
+         steadystate = \"iops:20%\"\nss_dur = \"1s\"\ndir = \"{}\"\n",
         dir.path().display()
     ));
     let r = &recs[0];
