@@ -483,7 +483,7 @@ fn steady_state_is_judged_on_the_series() {
     assert!((0.9..=3.0).contains(&at), "{at}");
     assert_eq!(
         r.notes["disk.randread.steadystate"]["criterion"],
-        "iops:10%"
+        "iops:20%"
     );
 }
 
