@@ -689,15 +689,9 @@ impl DiskWorker {
             let mut pushed = 0usize;
             if !stop && !sync_pending {
                 while let Some(&s) = free.last() {
-                    let intended = match pacer.as_mut() {
-                        Some(pc) => {
-                            if pc.wait_ns(ctx) > 0 {
-                                break;
-                            }
-                            pc.take()
-                        }
-                        None => u64::MAX,
-                    };
+                    if pacer.as_ref().is_some_and(|pc| pc.wait_ns(ctx) > 0) {
+                        break;
+                    }
                     let mut io = self.pattern.next_io();
                     if check_overlap {
                         // A read racing a write of the same block would see
@@ -718,6 +712,7 @@ impl DiskWorker {
                         }
                     }
                     free.pop();
+                    let intended = pacer.as_mut().map_or(u64::MAX, Pacer::take);
                     let b = bufs.slice_mut(s * stride, io.len as usize);
                     if io.write && cfg.verify {
                         verify::stamp(b, io.offset, unit, self.wseed);
