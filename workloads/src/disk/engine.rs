@@ -22,6 +22,9 @@ use super::target::{self, DevStat};
 use super::verify;
 use super::{Engine, Prepared, SyncEvery};
 
+/// How long in-flight I/Os may take to complete after a run ends.
+const DRAIN_LIMIT_NS: u64 = 30_000_000_000;
+
 /// Auxiliary histogram: read latency (mixed patterns).
 pub const AUX_READ: &str = "read";
 /// Auxiliary histogram: write latency (mixed patterns).
@@ -680,9 +683,13 @@ impl DiskWorker {
         let mut stop = false;
         let mut error: Option<WorkloadError> = None;
 
+        let mut stop_at: Option<u64> = None;
         loop {
             if !stop && (!ctx.running() || error.is_some()) {
                 stop = true;
+            }
+            if stop && stop_at.is_none() {
+                stop_at = Some(ctx.now());
             }
             self.probe.poll(ctx);
             // Fill the queue.
@@ -799,9 +806,26 @@ impl DiskWorker {
                         ring.submitter().submit_with_args(1, &args)
                     }
                     Some(ns) if ns > 0 => Ok(0),
+                    // Bounded waits, so a stalled device cannot hold the
+                    // run past its end: the phase clock ticks at least every second.
+                    _ if ext_arg => {
+                        let ts = types::Timespec::new().sec(1);
+                        let args = types::SubmitArgs::new().timespec(&ts);
+                        ring.submitter().submit_with_args(1, &args)
+                    }
                     _ => ring.submit_and_wait(1),
                 }
             };
+            if let Some(t) = stop_at {
+                if ctx.clock().delta_ns(t, ctx.now()) > DRAIN_LIMIT_NS {
+                    error.get_or_insert(WorkloadError::Other(format!(
+                        "{inflight} I/Os still in flight {} s after the end of the run \
+                         (the device stalled?)",
+                        DRAIN_LIMIT_NS / 1_000_000_000
+                    )));
+                    break;
+                }
+            }
             if let Err(e) = r {
                 match e.raw_os_error() {
                     Some(libc::EINTR) | Some(libc::ETIME) | Some(libc::EBUSY)
@@ -881,8 +905,15 @@ impl DiskWorker {
                 }
             }
         }
+        let abandoned = inflight > 0;
         drop(ring);
-        drop(bufs);
+        if abandoned {
+            // The kernel may still write into these buffers (unregistered
+            // ones are written through our mappings): never free them.
+            std::mem::forget(bufs);
+        } else {
+            drop(bufs);
+        }
         match error {
             Some(e) => Err(e),
             None => Ok(()),
