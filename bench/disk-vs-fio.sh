@@ -117,8 +117,17 @@ title = {"null": "null engine, 1 job (fio norandommap=1)", "qd1": "4k randread d
          "seq1m": "1M read direct qd16 io_uring"}
 def med(case, tool, col):
     return st.median(float(r[col]) for r in rows if r[0] == case and r[1] == tool)
-print("| case | metric | fio (median) | skubench (median) | skubench / fio |")
-print("|---|---|---:|---:|---:|")
+def paired(case, col):
+    # Ratio within each repetition (the two runs were back to back), then
+    # the median: robust to the machine drifting over the whole bench.
+    by = {}
+    for r in rows:
+        if r[0] == case:
+            by.setdefault(r[2], {})[r[1]] = float(r[col])
+    rs = [v["skubench"] / v["fio"] for v in by.values() if v.get("fio") and "skubench" in v]
+    return st.median(rs) if rs else float("nan")
+print("| case | metric | fio (median) | skubench (median) | ratio of medians | median of paired ratios |")
+print("|---|---|---:|---:|---:|---:|")
 for c in cases:
     n = sum(1 for r in rows if r[0] == c and r[1] == "fio")
     metrics = [("IOPS", 3), ("p50 clat µs", 5), ("p99 clat µs", 6)]
@@ -131,5 +140,5 @@ for c in cases:
         f, s = med(c, "fio", col), med(c, "skubench", col)
         scale = 1e-3 if "µs" in name else (1 / 1048576 if name == "MiB/s" else 1)
         ratio = s / f if f else float("nan")
-        print(f"| {title.get(c, c)} (n={n}) | {name} | {f*scale:,.1f} | {s*scale:,.1f} | {ratio:.3f} |")
+        print(f"| {title.get(c, c)} (n={n}) | {name} | {f*scale:,.1f} | {s*scale:,.1f} | {ratio:.3f} | {paired(c, col):.3f} |")
 EOF

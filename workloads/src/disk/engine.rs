@@ -654,13 +654,8 @@ impl DiskWorker {
             usize::MAX
         };
         let check_overlap = cfg.verify && cfg.rw.writes() && depth > 1;
+        let batch = (cfg.iodepth_batch as usize).clamp(1, depth);
 
-        #[derive(Clone, Copy)]
-        struct Slot {
-            io: Io,
-            submit: u64,
-            intended: u64,
-        }
         let mut slots = vec![
             Slot {
                 io: Io {
@@ -743,25 +738,21 @@ impl DiskWorker {
                     new_slots.push(s);
                     inflight += 1;
                     pushed += 1;
-                }
-            }
-            if pushed > 0 {
-                // Submit now, then start the clocks: latency is measured from
-                // the return of the submission call, as fio's clat.
-                if let Err(e) = ring.submit() {
-                    if !matches!(
-                        e.raw_os_error(),
-                        Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN)
-                    ) {
-                        error
-                            .get_or_insert(WorkloadError::Other(uring_error("io_uring_enter", &e)));
+                    // Like fio's iodepth_batch_submit (default 1): each
+                    // I/O goes to the device as soon as it is ready, not
+                    // held back in a plug until the whole refill is built.
+                    if new_slots.len() >= batch {
+                        if let Some(e) = submit_queued(&ring, &mut new_slots, &mut slots, ctx) {
+                            error.get_or_insert(e);
+                            break;
+                        }
                     }
                 }
-                let now = ctx.now();
-                for &s in &new_slots {
-                    slots[s].submit = now;
+            }
+            if !new_slots.is_empty() {
+                if let Some(e) = submit_queued(&ring, &mut new_slots, &mut slots, ctx) {
+                    error.get_or_insert(e);
                 }
-                new_slots.clear();
             }
             if inflight == 0 {
                 if sync_pending {
@@ -943,6 +934,40 @@ fn new_ring(entries: u32, defer: bool) -> std::io::Result<(IoUring, &'static str
         return Ok((r, "single_issuer,coop_taskrun"));
     }
     Ok((IoUring::builder().build(entries)?, "plain"))
+}
+
+/// One io_uring queue slot: its I/O, when it was submitted (raw clock) and
+/// when it was meant to start (ns since the pacer's base, or `u64::MAX`).
+#[derive(Clone, Copy)]
+struct Slot {
+    io: Io,
+    submit: u64,
+    intended: u64,
+}
+
+/// Submits what is queued and starts the clocks of those slots: latency is
+/// measured from the return of the submission call, as fio's clat.
+fn submit_queued(
+    ring: &IoUring,
+    new_slots: &mut Vec<usize>,
+    slots: &mut [Slot],
+    ctx: &WorkerCtx,
+) -> Option<WorkloadError> {
+    let mut err = None;
+    if let Err(e) = ring.submit() {
+        if !matches!(
+            e.raw_os_error(),
+            Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN)
+        ) {
+            err = Some(WorkloadError::Other(uring_error("io_uring_enter", &e)));
+        }
+    }
+    let now = ctx.now();
+    for &s in new_slots.iter() {
+        slots[s].submit = now;
+    }
+    new_slots.clear();
+    err
 }
 
 fn verify_block(buf: &[u8], io: &Io, unit: usize, p: &Prepared) -> Result<(), WorkloadError> {

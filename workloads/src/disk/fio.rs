@@ -42,6 +42,8 @@ pub const SUPPORTED: &[&str] = &[
     "blocksize",
     "bssplit",
     "iodepth",
+    "iodepth_batch",
+    "iodepth_batch_submit",
     "numjobs",
     "direct",
     "buffered",
@@ -447,6 +449,7 @@ fn translate(job: &FioJob, file: &str, allow_destructive: bool) -> Result<Transl
             }
             "bssplit" => set("bssplit", val()?, &loc),
             "iodepth" => set("iodepth", val()?, &loc),
+            "iodepth_batch" | "iodepth_batch_submit" => set("iodepth_batch", val()?, &loc),
             "numjobs" => set("numjobs", val()?, &loc),
             "direct" => set("direct", fio_bool(o, &loc)?.to_string(), &loc),
             "buffered" => set("direct", (!fio_bool(o, &loc)?).to_string(), &loc),

@@ -79,6 +79,12 @@ const PARAMS: &[ParamDef] = &[
         help: "I/Os in flight per job (io_uring); sync does one at a time",
     },
     ParamDef {
+        name: "iodepth_batch",
+        kind: ParamKind::U64 { min: 1, max: 4096 },
+        default: Some("1"),
+        help: "io_uring: submit after this many I/Os are queued (fio's iodepth_batch_submit; 1 = each at once)",
+    },
+    ParamDef {
         name: "numjobs",
         kind: ParamKind::Threads,
         default: Some("1"),
@@ -265,6 +271,8 @@ pub struct DiskConfig {
     pub sizes: BlockSizes,
     /// I/Os in flight per job.
     pub iodepth: u32,
+    /// I/Os queued before each submission (io_uring).
+    pub iodepth_batch: u32,
     /// Jobs.
     pub numjobs: usize,
     /// Pinning.
@@ -478,6 +486,7 @@ pub fn config_from_params(p: &Params, vcpus: usize) -> Result<DiskConfig, SpecEr
         rwmixread: p.u64("rwmixread")? as u32,
         sizes,
         iodepth: p.u64("iodepth")? as u32,
+        iodepth_batch: p.u64("iodepth_batch")? as u32,
         numjobs,
         pin: p
             .list("pin")
