@@ -228,8 +228,11 @@ fn verify_passes_mixed_writes_with_several_jobs() {
 fn rate_holds(engine: &str, rate: u64, depth: u32) {
     let dir = tempfile::tempdir().unwrap();
     let recs = run(&format!(
-        "warmup = \"0.3s\"\nduration = \"2s\"\n[[workload]]\nkind = \"disk\"\nengine = \"{engine}\"\n\
-         rw = \"randread\"\niodepth = {depth}\nsize = \"8m\"\nrate_iops = {rate}\ndir = \"{}\"\n",
+        // A 1 MiB file read buffered: the warm-up pulls every block into the
+        // page cache, so a stall of the shared disk cannot cost the
+        // measured phase its target (the pacing is what is tested).
+        "warmup = \"0.5s\"\nduration = \"2s\"\n[[workload]]\nkind = \"disk\"\nengine = \"{engine}\"\n\
+         rw = \"randread\"\niodepth = {depth}\nsize = \"1m\"\nrate_iops = {rate}\ndir = \"{}\"\n",
         dir.path().display()
     ));
     let r = &recs[0];
@@ -246,6 +249,11 @@ fn rate_holds(engine: &str, rate: u64, depth: u32) {
 #[test]
 fn rate_iops_holds_the_target_sync() {
     rate_holds("sync", 1000, 1);
+}
+
+#[test]
+fn rate_iops_holds_the_target_null() {
+    rate_holds("null", 5000, 1);
 }
 
 #[test]
@@ -527,4 +535,20 @@ fn steady_state_reached_and_left_on_a_synthetic_series() {
         .unwrap()
         .with_window(Duration::from_secs(3), Duration::from_secs(6));
     assert_eq!(ss.judge(&series).reached_at_s, None);
+}
+
+#[test]
+fn verify_refuses_a_file_it_did_not_lay_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("old.dat");
+    std::fs::write(&f, vec![1u8; 1 << 20]).unwrap();
+    let recs = run(&format!(
+        "warmup = 0\nduration = \"0.2s\"\n[[workload]]\nkind = \"disk\"\nengine = \"sync\"\n\
+         rw = \"randrw\"\nverify = true\nallow_destructive = true\nfilename = \"{}\"\n",
+        f.display()
+    ));
+    assert_eq!(recs[0].status, Status::Failed);
+    let e = recs[0].error.clone().unwrap_or_default();
+    assert!(e.contains("verify needs a file skubench lays out"), "{e}");
+    assert!(f.exists());
 }

@@ -297,6 +297,19 @@ impl Pacer {
     }
 }
 
+/// Slots of the response-time histograms (from the intended start), by
+/// direction; unused (`usize::MAX`) without a rate limit.
+fn resp_slots(ctx: &mut WorkerCtx, paced: bool, mixed: bool) -> [usize; 2] {
+    match (paced, mixed) {
+        (false, _) => [usize::MAX; 2],
+        (true, false) => {
+            let s = ctx.aux_hist(AUX_RESP);
+            [s, s]
+        }
+        (true, true) => [ctx.aux_hist(AUX_READ_RESP), ctx.aux_hist(AUX_WRITE_RESP)],
+    }
+}
+
 /// Per-direction counters of the measured phase.
 #[derive(Default)]
 struct Counts {
@@ -459,17 +472,23 @@ impl DiskWorker {
             return;
         }
         let mut pacer = self.p.cfg.rate_iops.map(|r| Pacer::new(ctx, r));
+        let resp = resp_slots(ctx, pacer.is_some(), self.p.cfg.rw.mixed());
         while ctx.running() {
+            let mut intended = None;
             if let Some(pc) = pacer.as_mut() {
                 if !pc.sleep_until_due(ctx) {
                     break;
                 }
-                pc.take();
+                intended = Some(pc.take());
                 ctx.restart();
             }
             self.probe.poll(ctx);
             let io = self.pattern.next_io();
             std::hint::black_box(io.offset);
+            if let (Some(pc), Some(i)) = (pacer.as_ref(), intended) {
+                let late = pc.now_ns(ctx).saturating_sub(i);
+                ctx.record_aux(resp[usize::from(io.write)], late);
+            }
             let done = self.count(ctx, &io);
             ctx.op_done(io.len);
             if done {
@@ -495,14 +514,7 @@ impl DiskWorker {
             [0, 0]
         };
         let mut pacer = cfg.rate_iops.map(|r| Pacer::new(ctx, r));
-        let resp = match (pacer.is_some(), mixed) {
-            (false, _) => [usize::MAX; 2],
-            (true, false) => {
-                let s = ctx.aux_hist(AUX_RESP);
-                [s, s]
-            }
-            (true, true) => [ctx.aux_hist(AUX_READ_RESP), ctx.aux_hist(AUX_WRITE_RESP)],
-        };
+        let resp = resp_slots(ctx, pacer.is_some(), mixed);
         let sync = self.sync_every();
         let sync_slot = if sync.is_some() {
             ctx.aux_hist(AUX_SYNC)
@@ -639,14 +651,7 @@ impl DiskWorker {
             [0, 0]
         };
         let mut pacer = cfg.rate_iops.map(|r| Pacer::new(ctx, r));
-        let resp = match (pacer.is_some(), mixed) {
-            (false, _) => [usize::MAX; 2],
-            (true, false) => {
-                let s = ctx.aux_hist(AUX_RESP);
-                [s, s]
-            }
-            (true, true) => [ctx.aux_hist(AUX_READ_RESP), ctx.aux_hist(AUX_WRITE_RESP)],
-        };
+        let resp = resp_slots(ctx, pacer.is_some(), mixed);
         let sync = self.sync_every();
         let sync_slot = if sync.is_some() {
             ctx.aux_hist(AUX_SYNC)

@@ -714,10 +714,11 @@ impl DiskWorkload {
                     size
                 }
                 TargetKind::Regular { .. } | TargetKind::BlockDevice => {
-                    if cfg.verify && !cfg.rw.writes() {
+                    if cfg.verify {
+                        // Reads of blocks this run has not stamped would fail.
                         return Err(WorkloadError::Other(format!(
-                            "verify with a read-only pattern needs blocks written by skubench, \
-                             but {} already existed; let skubench create the file (leave filename unset)",
+                            "verify needs a file skubench lays out (every block stamped), \
+                             but {} already existed; leave filename unset or name a new file",
                             path.display()
                         )));
                     }
