@@ -838,8 +838,9 @@ impl Workload for DiskWorkload {
         }
         out.notes.insert(
             "latency".into(),
-            "completion latency, submit to completion, ns; with rate_iops also resp_lat_ns \
-             from each I/O's intended start (coordinated omission)"
+            "lat_ns: completion latency in ns, from the return of the submitting call \
+             (io_uring) or the start of the system call (sync) to completion, as fio's clat; \
+             with rate_iops also resp_lat_ns from each I/O's intended start (coordinated omission)"
                 .into(),
         );
         for s in steps {
