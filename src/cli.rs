@@ -281,6 +281,12 @@ pub struct RunArgs {
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run a fio job file (the options skubench supports; any other is an error naming it).
+    #[arg(long, value_name = "JOB.fio", conflicts_with = "target")]
+    pub fio: Option<PathBuf>,
+    /// Allow writing to a block device or to a file skubench did not create.
+    #[arg(long)]
+    pub allow_destructive: bool,
     /// Workload parameters and run settings as `--key value` (see `skubench list`),
     /// e.g. --threads 2 --duration 5s --repetitions 3.
     #[arg(

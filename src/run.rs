@@ -311,13 +311,36 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<u8> {
         }
         _ => true,
     });
+    if a.allow_destructive && !pairs.iter().any(|(k, _)| k == "allow_destructive") {
+        pairs.push(("allow_destructive".into(), "true".into()));
+    }
     let vcpus = bench_core::affinity::online_vcpus();
     let is_file = a
         .target
         .as_deref()
         .is_none_or(|t| t.ends_with(".toml") || t.contains('/') || Path::new(t).is_file());
-    let mut suite = load_target(a.target.as_deref(), &pairs, vcpus)?;
-    if is_file {
+    let mut suite = match &a.fio {
+        Some(job) => {
+            let text = baselines::read_limited(job, 1 << 20).map_err(|e| usage(e.to_string()))?;
+            let allow = pairs
+                .iter()
+                .any(|(k, v)| k == "allow_destructive" && v != "false");
+            pairs.retain(|(k, _)| k != "allow_destructive");
+            let s = workloads::disk::fio::suite_from_fio(
+                &text,
+                &job.display().to_string(),
+                &workloads::registry(),
+                vcpus,
+                allow,
+            )
+            .map_err(|e| usage(e.to_string()))?;
+            let mut s = s;
+            override_suite(&mut s, &pairs)?;
+            s
+        }
+        None => load_target(a.target.as_deref(), &pairs, vcpus)?,
+    };
+    if is_file && a.fio.is_none() {
         override_suite(&mut suite, &pairs)?;
     }
 
