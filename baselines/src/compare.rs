@@ -185,6 +185,25 @@ pub struct Counts {
     pub spec_passed: usize,
 }
 
+impl Counts {
+    /// Counts the verdicts of `rows` and the outcomes of `spec`.
+    pub fn tally(rows: &[Row], spec: &[SpecRow]) -> Self {
+        let mut c = Counts::default();
+        for r in rows {
+            match r.verdict {
+                Verdict::Regression => c.regression += 1,
+                Verdict::Improvement => c.improvement += 1,
+                Verdict::Unchanged => c.unchanged += 1,
+                Verdict::Inconclusive => c.inconclusive += 1,
+                Verdict::LowConfidence => c.low_confidence += 1,
+            }
+        }
+        c.spec_failed = spec.iter().filter(|s| !s.pass).count();
+        c.spec_passed = spec.iter().filter(|s| s.pass).count();
+        c
+    }
+}
+
 /// A whole comparison: the data structure every report renders.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Comparison {
@@ -436,18 +455,7 @@ pub fn compare(base: Samples, cand: Samples, policy: &Policy, spec: Option<&Spec
     });
 
     let spec_rows = spec.map(|s| check_spec(s, &cand)).unwrap_or_default();
-    let mut counts = Counts::default();
-    for r in &rows {
-        match r.verdict {
-            Verdict::Regression => counts.regression += 1,
-            Verdict::Improvement => counts.improvement += 1,
-            Verdict::Unchanged => counts.unchanged += 1,
-            Verdict::Inconclusive => counts.inconclusive += 1,
-            Verdict::LowConfidence => counts.low_confidence += 1,
-        }
-    }
-    counts.spec_failed = spec_rows.iter().filter(|s| !s.pass).count();
-    counts.spec_passed = spec_rows.iter().filter(|s| s.pass).count();
+    let counts = Counts::tally(&rows, &spec_rows);
     Comparison {
         schema: COMPARISON_SCHEMA.into(),
         baseline: base.info,

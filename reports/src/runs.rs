@@ -219,7 +219,8 @@ fn status_word(s: Status) -> &'static str {
     }
 }
 
-fn host_line(h: &HostInfo) -> String {
+/// One line describing a host: name, SKU, distro, kernel, vCPUs, CPU model.
+pub(crate) fn host_line(h: &HostInfo) -> String {
     format!(
         "{} · sku {} · {} {} · kernel {} · {} vCPU · {}",
         h.hostname,

@@ -324,18 +324,7 @@ pub fn comparison() -> Comparison {
             note: "metric not measured by the candidate".into(),
         },
     ];
-    let mut counts = Counts::default();
-    for r in &rows {
-        match r.verdict {
-            Verdict::Regression => counts.regression += 1,
-            Verdict::Improvement => counts.improvement += 1,
-            Verdict::Unchanged => counts.unchanged += 1,
-            Verdict::Inconclusive => counts.inconclusive += 1,
-            Verdict::LowConfidence => counts.low_confidence += 1,
-        }
-    }
-    counts.spec_failed = spec.iter().filter(|s| !s.pass).count();
-    counts.spec_passed = spec.iter().filter(|s| s.pass).count();
+    let counts = Counts::tally(&rows, &spec);
     Comparison {
         schema: COMPARISON_SCHEMA.into(),
         baseline: SideInfo {

@@ -135,17 +135,7 @@ pub fn summary(f: &ResultFile) -> String {
         f.started_at,
         f.finished_at
     );
-    let _ = writeln!(
-        o,
-        "host {} · sku {} · {} {} · kernel {} · {} vCPU · {}",
-        h.hostname,
-        h.sku.as_deref().unwrap_or("-"),
-        h.distro,
-        h.distro_version,
-        h.kernel,
-        h.vcpus,
-        h.cpu_model
-    );
+    let _ = writeln!(o, "host {}", crate::runs::host_line(h));
     if let Some(e) = &f.error {
         let _ = writeln!(o, "error: {e}");
     }
