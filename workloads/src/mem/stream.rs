@@ -15,7 +15,7 @@
 //!
 //! Code generation, checked with `cargo rustc --release -p workloads --
 //! --emit asm` (x86-64 baseline target): scale, add and triad compile to
-//! packed SSE2 loops (`mulpd`/`addpd` on xmm, two lines per trip, no
+//! packed SSE2 loops (`mulpd`/`addpd`, two xmm = 32 bytes per array per trip, no
 //! bounds checks); copy becomes a `memcpy` call, as gcc -O3 turns STREAM's
 //! own copy loop into one (glibc then picks its large-copy path). A
 //! wider ISA (AVX2/AVX-512) does not move DRAM bandwidth; the kernels are
