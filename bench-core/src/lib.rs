@@ -22,6 +22,7 @@ pub mod runner;
 pub mod suite;
 pub mod units;
 pub mod workload;
+pub mod writer;
 
 pub use error::{CoreError, SpecError, WorkloadError};
 pub use params::{ParamDef, ParamKind, Params, Value};

@@ -404,13 +404,7 @@ pub fn parse_suite(
                 SpecError::new(origin.clone(), format!("{kind}: {}", e.message))
             }
         })?;
-        let base = label.unwrap_or_else(|| {
-            workload
-                .steps()
-                .first()
-                .map(|s| s.label.clone())
-                .unwrap_or_else(|| kind.to_string())
-        });
+        let base = label.unwrap_or_else(|| default_label(kind, workload.as_ref()));
         let n = labels.entry(base.clone()).or_insert(0);
         *n += 1;
         let label = if *n == 1 { base } else { format!("{base}~{n}") };
@@ -430,6 +424,15 @@ pub fn parse_suite(
         settings,
         workloads: planned,
     })
+}
+
+/// The label of a workload without a `name`: its step's metric prefix when
+/// it has one step (`cpu.int`), else the kind (`cpu`).
+fn default_label(kind: &str, w: &dyn Workload) -> String {
+    match w.steps().as_slice() {
+        [one] => one.label.clone(),
+        _ => kind.to_string(),
+    }
 }
 
 /// Reads and validates a suite file.
@@ -499,13 +502,7 @@ pub fn single_workload(
     }
     let params = Params::from_raw(factory.params(), &given, kind)?;
     let workload = factory.build(&params, vcpus)?;
-    let label = label.unwrap_or_else(|| {
-        workload
-            .steps()
-            .first()
-            .map(|s| s.label.clone())
-            .unwrap_or_else(|| kind.to_string())
-    });
+    let label = label.unwrap_or_else(|| default_label(kind, workload.as_ref()));
     Ok(Suite {
         name: kind.to_string(),
         path: None,

@@ -1,0 +1,281 @@
+//! Command implementations: thin glue from flags to library calls.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use bench_core::host::HostInfo;
+use bench_core::result::{Invocation, ResultFile, Status, ToolInfo};
+use bench_core::runner::Runner;
+use bench_core::suite::{load_suite, parse_suite, single_workload, Suite};
+use bench_core::writer::ResultWriter;
+
+use crate::cli::{Cli, Command, RunArgs};
+use crate::{exit, usage, Exit};
+
+/// The default suite, compiled in so the binary runs from any directory.
+const QUICK_SUITE: &str = include_str!("../suites/quick.toml");
+
+/// Runs the parsed command; returns the exit code.
+pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Run(a) => cmd_run(a),
+        Command::List => {
+            print!("{}", reports::show::workload_list(&workloads::registry()));
+            Ok(exit::OK)
+        }
+        Command::Sysinfo { sku, json } => {
+            let h = HostInfo::detect(sku, bench_core::clock::Clock::new().source());
+            if json {
+                println!("{}", serde_json::to_string_pretty(&h)?);
+            } else {
+                print!("{}", reports::show::sysinfo(&h));
+            }
+            Ok(exit::OK)
+        }
+        Command::Show { result, hgrm, run } => cmd_show(&result, hgrm.as_deref(), run.as_deref()),
+    }
+}
+
+fn tool_info() -> ToolInfo {
+    ToolInfo {
+        name: "skubench".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        git_revision: env!("SKUBENCH_GIT_REV").into(),
+    }
+}
+
+/// Splits `--key value` / `--key=value` / bare `--flag` into pairs.
+fn parse_pairs(rest: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < rest.len() {
+        let tok = &rest[i];
+        let Some(key) = tok.strip_prefix("--") else {
+            return Err(usage(format!(
+                "unexpected argument `{tok}`: workload parameters are given as `--key value`"
+            )));
+        };
+        if key.is_empty() {
+            return Err(usage("empty flag `--`"));
+        }
+        if let Some((k, v)) = key.split_once('=') {
+            out.push((k.replace('-', "_"), v.to_string()));
+            i += 1;
+        } else if i + 1 < rest.len() && !rest[i + 1].starts_with("--") {
+            out.push((key.replace('-', "_"), rest[i + 1].clone()));
+            i += 2;
+        } else {
+            out.push((key.replace('-', "_"), "true".into()));
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+fn default_output(host: &HostInfo) -> PathBuf {
+    let t = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace([':', '-'], "");
+    let host: String = host
+        .hostname
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    PathBuf::from("skubench-results").join(format!("{t}-{host}.json"))
+}
+
+fn load_target(
+    target: Option<&str>,
+    pairs: &[(String, String)],
+    vcpus: usize,
+) -> anyhow::Result<Suite> {
+    let reg = workloads::registry();
+    let looks_like_file =
+        |t: &str| t.ends_with(".toml") || t.contains('/') || Path::new(t).is_file();
+    let suite = match target {
+        None => {
+            let p = Path::new("suites/quick.toml");
+            if p.is_file() {
+                load_suite(p, &reg, vcpus)
+            } else {
+                parse_suite(QUICK_SUITE, "suites/quick.toml (built in)", &reg, vcpus)
+            }
+        }
+        Some(t) if looks_like_file(t) => load_suite(Path::new(t), &reg, vcpus),
+        Some(kind) => single_workload(kind, pairs, &reg, vcpus),
+    }
+    .map_err(|e| usage(e.to_string()))?;
+    Ok(suite)
+}
+
+/// Applies `--repetitions`, `--duration` … to a suite loaded from a file.
+fn override_suite(suite: &mut Suite, pairs: &[(String, String)]) -> anyhow::Result<()> {
+    for (k, v) in pairs {
+        let loc = format!("--{k}");
+        match k.as_str() {
+            "repetitions" => {
+                suite.settings.repetitions = v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| {
+                        usage(format!("{loc}: expected an integer 1..=10000, got `{v}`"))
+                    })?;
+            }
+            "duration" | "warmup" => {
+                let d = bench_core::units::parse_duration(v)
+                    .map_err(|e| usage(format!("{loc}: {e}")))?;
+                for w in &mut suite.workloads {
+                    if k == "duration" {
+                        w.timing.duration = Some(d);
+                        w.timing.ops = None;
+                    } else {
+                        w.timing.warmup = d;
+                    }
+                }
+            }
+            _ => {
+                return Err(usage(format!(
+                    "{loc}: only --repetitions, --duration and --warmup can override a suite file; \
+                     workload parameters belong in the suite"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn cmd_run(a: RunArgs) -> anyhow::Result<u8> {
+    let mut pairs = parse_pairs(&a.rest)?;
+    // Global flags may also follow the workload name.
+    let mut output = a.output;
+    let mut sku = a.sku;
+    let mut quiet = a.quiet;
+    pairs.retain(|(k, v)| match k.as_str() {
+        "output" => {
+            output = Some(PathBuf::from(v));
+            false
+        }
+        "sku" => {
+            sku = Some(v.clone());
+            false
+        }
+        "quiet" => {
+            quiet = v != "false";
+            false
+        }
+        _ => true,
+    });
+    let vcpus = bench_core::affinity::online_vcpus();
+    let is_file = a
+        .target
+        .as_deref()
+        .is_none_or(|t| t.ends_with(".toml") || t.contains('/') || Path::new(t).is_file());
+    let mut suite = load_target(a.target.as_deref(), &pairs, vcpus)?;
+    if is_file {
+        override_suite(&mut suite, &pairs)?;
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while the first is being handled exits at once.
+        signal_hook::flag::register_conditional_shutdown(
+            sig,
+            exit::RUN_FAILED as i32,
+            stop.clone(),
+        )
+        .context("installing signal handler")?;
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
+    }
+    let runner = Runner::new(stop.clone());
+    let host = HostInfo::detect(sku, runner.clock.source());
+    let output = output.unwrap_or_else(|| default_output(&host));
+    if output.is_dir() {
+        return Err(usage(format!(
+            "--output {}: is a directory",
+            output.display()
+        )));
+    }
+    if output.exists() {
+        // Never overwrite a result silently: results are data.
+        return Err(usage(format!(
+            "--output {}: file exists; choose another name or remove it yourself",
+            output.display()
+        )));
+    }
+    let invocation = Invocation {
+        argv: std::env::args().collect(),
+        suite: suite.name.clone(),
+        suite_file: suite.path.as_ref().map(|p| p.display().to_string()),
+        suite_text: suite.text.clone(),
+        repetitions: suite.settings.repetitions,
+    };
+    let mut writer = ResultWriter::new(output.clone(), tool_info(), host, invocation);
+    let mut progress = crate::progress::Progress::new(quiet);
+    let (_records, status) = runner.run_suite(&mut suite, &mut [&mut progress, &mut writer]);
+    if let Some(e) = writer.error.take() {
+        return Err(Exit(exit::RUN_FAILED, format!("writing the result file: {e}")).into());
+    }
+    eprintln!("skubench: result written to {}", output.display());
+    Ok(match status {
+        Status::Ok => exit::OK,
+        Status::Interrupted => {
+            eprintln!("skubench: interrupted; the result file holds what was measured (status `interrupted`)");
+            exit::RUN_FAILED
+        }
+        _ => {
+            eprintln!("skubench: one or more runs failed (see the result file)");
+            exit::RUN_FAILED
+        }
+    })
+}
+
+fn cmd_show(path: &Path, hgrm: Option<&str>, run: Option<&str>) -> anyhow::Result<u8> {
+    let f = ResultFile::read(path).map_err(|e| usage(e.to_string()))?;
+    let Some(name) = hgrm else {
+        print!("{}", reports::show::summary(&f));
+        return Ok(exit::OK);
+    };
+    let mut printed = 0;
+    for r in f.runs.iter().filter(|r| run.is_none_or(|id| r.id == id)) {
+        for (hname, blob) in &r.histograms {
+            if name != "all" && hname != name {
+                continue;
+            }
+            let h = bench_core::hist::decode(blob).map_err(|e| {
+                usage(format!(
+                    "{}: run {} histogram {hname}: {e}",
+                    path.display(),
+                    r.id
+                ))
+            })?;
+            println!("# run {} · histogram {hname} · values in µs", r.id);
+            print!("{}", reports::hgrm::render(&h, 1000.0));
+            println!();
+            printed += 1;
+        }
+    }
+    if printed == 0 {
+        let names: std::collections::BTreeSet<&String> =
+            f.runs.iter().flat_map(|r| r.histograms.keys()).collect();
+        return Err(usage(format!(
+            "{}: no histogram `{name}`{} (available: {})",
+            path.display(),
+            run.map(|r| format!(" in run {r}")).unwrap_or_default(),
+            names
+                .into_iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(exit::OK)
+}

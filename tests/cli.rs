@@ -1,0 +1,327 @@
+//! End-to-end tests of the `skubench` binary.
+
+use std::path::Path;
+use std::process::Command as StdCommand;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn skubench() -> Command {
+    Command::cargo_bin("skubench").unwrap()
+}
+
+fn validate_against_schema(path: &Path) -> serde_json::Value {
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("schema/result.v1.schema.json").unwrap())
+            .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&v)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "schema violations: {errors:#?}");
+    v
+}
+
+#[test]
+fn run_quick_suite_shortened_writes_a_valid_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("quick.json");
+    skubench()
+        .args([
+            "run",
+            "suites/quick.toml",
+            "--repetitions",
+            "1",
+            "--duration",
+            "0.1",
+            "--warmup",
+            "0",
+            "--sku",
+            "Test_D2",
+        ])
+        .arg("--output")
+        .arg(&out)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("result written to"));
+    let v = validate_against_schema(&out);
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["host"]["sku"], "Test_D2");
+    let kinds: Vec<&str> = v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["workload"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"cpu") && kinds.contains(&"jitter"),
+        "{kinds:?}"
+    );
+    // `show` prints percentiles of every workload and the .hgrm table of a histogram.
+    skubench().arg("show").arg(&out).assert().success().stdout(
+        predicate::str::contains("jitter.wake_lat_ns.p99")
+            .and(predicate::str::contains("cpu.int.ops_per_s")),
+    );
+    skubench()
+        .arg("show")
+        .arg(&out)
+        .args(["--hgrm", "jitter.wake_lat_ns"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("1/(1-Percentile)")
+                .and(predicate::str::contains("Total count")),
+        );
+}
+
+#[test]
+fn single_workload_flags_and_default_output_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    skubench()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "null",
+            "--threads",
+            "2",
+            "--duration",
+            "0.2",
+            "--warmup",
+            "0",
+            "--quiet",
+        ])
+        .assert()
+        .success();
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("skubench-results"))
+        .unwrap()
+        .collect();
+    assert_eq!(files.len(), 1);
+}
+
+#[test]
+fn bad_suite_exits_2_naming_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("bad.toml");
+    std::fs::write(
+        &suite,
+        "name = \"bad\"\n\n[[workload]]\nkind = \"cpu\"\nthreads = 2\nstresor = \"int\"\n",
+    )
+    .unwrap();
+    skubench()
+        .arg("run")
+        .arg(&suite)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.toml:6:1").and(predicate::str::contains("stresor")));
+    // A bad value, and a bad flag of a single workload.
+    std::fs::write(&suite, "[[workload]]\nkind = \"cpu\"\nthreads = \"lots\"\n").unwrap();
+    skubench()
+        .arg("run")
+        .arg(&suite)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.toml:3:1").and(predicate::str::contains("threads")));
+    skubench()
+        .args(["run", "cpu", "--stressor", "quantum"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--stressor"));
+    skubench()
+        .args(["run", "no-such-workload"])
+        .assert()
+        .code(2);
+    skubench().args(["run", "cpu", "oops"]).assert().code(2);
+}
+
+#[test]
+fn existing_output_is_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    std::fs::write(&out, "precious").unwrap();
+    skubench()
+        .args([
+            "run",
+            "null",
+            "--duration",
+            "0.1",
+            "--warmup",
+            "0",
+            "--output",
+        ])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("exists"));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "precious");
+}
+
+#[test]
+fn show_rejects_bad_result_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.json");
+    for (text, needle) in [
+        ("not json", "invalid JSON"),
+        ("{\"schema\": \"other\"}", "unsupported schema"),
+        ("{\"schema\": \"skubench.result.v1\"}", "does not match"),
+    ] {
+        std::fs::write(&p, text).unwrap();
+        skubench()
+            .arg("show")
+            .arg(&p)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(needle).and(predicate::str::contains("x.json")));
+    }
+}
+
+#[test]
+fn sigint_mid_run_writes_an_interrupted_result_and_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("int.json");
+    let bin = assert_cmd::cargo::cargo_bin("skubench");
+    let mut child = StdCommand::new(bin)
+        .args([
+            "run",
+            "null",
+            "--duration",
+            "30",
+            "--warmup",
+            "0",
+            "--repetitions",
+            "3",
+            "--quiet",
+            "--output",
+        ])
+        .arg(&out)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3));
+    let v = validate_against_schema(&out);
+    assert_eq!(v["status"], "interrupted");
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["status"], "interrupted");
+    assert!(runs[0]["measured_s"].as_f64().unwrap() > 0.5);
+}
+
+#[test]
+fn list_and_sysinfo() {
+    skubench().arg("list").assert().success().stdout(
+        predicate::str::contains("cpu")
+            .and(predicate::str::contains("--stressor"))
+            .and(predicate::str::contains("jitter")),
+    );
+    let out = skubench()
+        .args(["sysinfo", "--json", "--sku", "X1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sku"], "X1");
+    assert!(v["vcpus"].as_u64().unwrap() >= 1);
+}
+
+/// The histograms decode with another language's HdrHistogram library to
+/// the same percentiles. Needs Python's `hdrhistogram` package
+/// (scripts/test installs it and sets SKUBENCH_PY_TESTS=1).
+#[test]
+fn histograms_decode_in_python_hdrhistogram() {
+    if std::env::var("SKUBENCH_PY_TESTS").as_deref() != Ok("1") {
+        eprintln!("skipped: set SKUBENCH_PY_TESTS=1 (scripts/test does) to run");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("py.json");
+    skubench()
+        .args([
+            "run",
+            "jitter",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0",
+            "--quiet",
+            "--output",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let script = r#"
+import json, sys
+from hdrh.histogram import HdrHistogram
+d = json.load(open(sys.argv[1]))
+run = d["runs"][0]
+h = HdrHistogram.decode(run["histograms"]["jitter.wake_lat_ns"])
+out = {
+    "count": h.get_total_count(),
+    "buckets": [[v.value_iterated_to, v.count_added_in_this_iter_step] for v in h.get_recorded_iterator()],
+    "pct": {str(p): h.get_value_at_percentile(p) for p in (50, 90, 99, 99.9)},
+    "max": h.get_max_value(),
+}
+print(json.dumps(out))
+"#;
+    let o = StdCommand::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let py: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let blob = file["runs"][0]["histograms"]["jitter.wake_lat_ns"]
+        .as_str()
+        .unwrap();
+    let h = bench_core::hist::decode(blob).unwrap();
+    let n = h.len();
+    assert!(n > 100);
+    assert_eq!(py["count"].as_u64().unwrap(), n);
+    // Bucket by bucket, the two libraries see the same distribution.
+    let ours: Vec<(u64, u64)> = h
+        .iter_recorded()
+        .map(|v| (v.value_iterated_to(), v.count_since_last_iteration()))
+        .collect();
+    let theirs: Vec<(u64, u64)> = py["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b[0].as_u64().unwrap(), b[1].as_u64().unwrap()))
+        .collect();
+    assert_eq!(ours, theirs);
+    assert_eq!(py["max"].as_u64().unwrap(), h.max());
+    // Percentiles agree up to the libraries' rank rounding (one sample either side).
+    for (p, suffix) in [(50.0, "p50"), (90.0, "p90"), (99.0, "p99"), (99.9, "p99_9")] {
+        let theirs = py["pct"][format!("{p}")]
+            .as_u64()
+            .or_else(|| py["pct"][format!("{}", p as u64)].as_u64())
+            .unwrap();
+        let q = p / 100.0;
+        let lo = h.value_at_quantile((q - 1.0 / n as f64).max(0.0));
+        let hi = h.value_at_quantile((q + 1.0 / n as f64).min(1.0));
+        assert!(
+            lo <= theirs && theirs <= hi,
+            "{suffix}: python {theirs} outside [{lo}, {hi}]"
+        );
+        let metric = file["runs"][0]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == format!("jitter.wake_lat_ns.{suffix}"))
+            .unwrap()["value"]
+            .as_f64()
+            .unwrap() as u64;
+        assert!(
+            lo <= metric && metric <= hi,
+            "{suffix}: metric {metric} outside [{lo}, {hi}]"
+        );
+    }
+}
