@@ -38,11 +38,11 @@ static int cmp(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s SIZE_BYTES [ROUNDS] [default|off|thp] [CPU]\n", argv[0]);
+        fprintf(stderr, "usage: %s SIZE_BYTES [SECONDS] [default|off|thp] [CPU]\n", argv[0]);
         return 2;
     }
     size_t size = strtoull(argv[1], 0, 10);
-    int rounds = argc > 2 ? atoi(argv[2]) : 15;
+    double seconds = argc > 2 ? atof(argv[2]) : 3.0;
     const char *huge = argc > 3 ? argv[3] : "default";
     if (argc > 4) {
         cpu_set_t set;
@@ -50,7 +50,7 @@ int main(int argc, char **argv) {
         CPU_SET(atoi(argv[4]), &set);
         if (sched_setaffinity(0, sizeof set, &set)) { perror("sched_setaffinity"); return 1; }
     }
-    if (rounds < 1 || rounds > 1000) rounds = 15;
+    if (!(seconds > 0 && seconds <= 600)) seconds = 3.0;
     size_t n = size / 64;
     if (n < 2) { fprintf(stderr, "size too small\n"); return 2; }
     size_t align = 2u << 20, len = n * 64;
@@ -71,21 +71,26 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n; i++) *(void **)(base + i * 64) = base + (size_t)perm[i] * 64;
     free(perm);
 
-    /* Each round: at least 2^20 loads and at least one lap. */
-    size_t loads = n > (1u << 20) ? n : (1u << 20);
-    loads = (loads + 15) / 16 * 16;
+    /* Warm-up: one lap (at least 2^20 loads), untimed. */
+    size_t warm = n > (1u << 20) ? n : (1u << 20);
     void **p = (void **)base;
-    for (size_t i = 0; i < loads; i++) p = (void **)*p; /* warm-up lap */
-    double *ns = malloc(rounds * sizeof *ns);
-    for (int r = 0; r < rounds; r++) {
+    for (size_t i = 0; i < warm; i++) p = (void **)*p;
+
+    enum { BATCH = 16384, MAX_BATCHES = 1 << 22 };
+    double *ns = malloc(MAX_BATCHES * sizeof *ns);
+    if (!ns) { perror("malloc"); return 1; }
+    size_t nb = 0;
+    double start = now_ns(), sum = 0;
+    while (nb < MAX_BATCHES && now_ns() - start < seconds * 1e9) {
         double t0 = now_ns();
-        for (size_t i = 0; i < loads; i += 16) {
+        for (int i = 0; i < BATCH; i += 16) {
 #define L p = (void **)*p;
             L L L L L L L L L L L L L L L L
         }
-        ns[r] = (now_ns() - t0) / loads;
+        ns[nb] = (now_ns() - t0) / BATCH;
+        sum += ns[nb++];
     }
-    qsort(ns, rounds, sizeof *ns, cmp);
-    printf("%zu %.3f %p\n", size, ns[rounds / 2], (void *)p);
+    qsort(ns, nb, sizeof *ns, cmp);
+    printf("%zu %.3f %.3f %p\n", size, ns[nb / 2], sum / nb, (void *)p);
     return 0;
 }

@@ -337,9 +337,15 @@ pub fn on_cpu<T: Send>(
 /// A reusable barrier for a fixed number of threads that any party can
 /// break: waiters then return an error instead of hanging. A worker that
 /// fails (or leaves) breaks it so the others stop too.
+///
+/// The last thread to arrive reads the clock while holding the lock, and
+/// every thread gets that reading back: the moment all had arrived. Timing
+/// a parallel phase between two such moments cannot come out short when
+/// the thread that reads them is woken late.
 pub struct Barrier {
     n: usize,
-    state: Mutex<(usize, u64)>,
+    /// (arrived, generation, release time of the last generation)
+    state: Mutex<(usize, u64, u64)>,
     cv: Condvar,
     broken: AtomicBool,
 }
@@ -349,7 +355,7 @@ impl Barrier {
     pub fn new(n: usize) -> Self {
         Self {
             n: n.max(1),
-            state: Mutex::new((0, 0)),
+            state: Mutex::new((0, 0, 0)),
             cv: Condvar::new(),
             broken: AtomicBool::new(false),
         }
@@ -367,9 +373,10 @@ impl Barrier {
         self.broken.load(Ordering::SeqCst)
     }
 
-    /// Waits for all `n` threads. Returns `Err` when the barrier is broken,
-    /// or nobody else arrived within `timeout` (a hung peer).
-    pub fn wait(&self, timeout: Duration) -> Result<(), WorkloadError> {
+    /// Waits for all `n` threads and returns `now()` as read by the last
+    /// one to arrive. Returns `Err` when the barrier is broken, or nobody
+    /// else arrived within `timeout` (a hung peer).
+    pub fn wait(&self, timeout: Duration, now: impl Fn() -> u64) -> Result<u64, WorkloadError> {
         let err = || WorkloadError::Other("another memory worker stopped".into());
         if self.is_broken() {
             return Err(err());
@@ -378,10 +385,10 @@ impl Barrier {
         let gen = g.1;
         g.0 += 1;
         if g.0 == self.n {
-            g.0 = 0;
-            g.1 = g.1.wrapping_add(1);
+            let t = now();
+            *g = (0, gen.wrapping_add(1), t);
             self.cv.notify_all();
-            return Ok(());
+            return Ok(t);
         }
         let deadline = Instant::now() + timeout;
         // Bounded by the deadline; wakes every 50 ms to notice a break.
@@ -400,7 +407,7 @@ impl Barrier {
             let wait = (deadline - now).min(Duration::from_millis(50));
             g = self.cv.wait_timeout(g, wait).map_err(|_| err())?.0;
         }
-        Ok(())
+        Ok(g.2)
     }
 }
 
@@ -499,20 +506,23 @@ mod tests {
 
     #[test]
     fn barrier_releases_and_breaks() {
+        let t = Duration::from_secs(5);
         let b = Barrier::new(2);
         std::thread::scope(|s| {
-            let h = s.spawn(|| b.wait(Duration::from_secs(5)));
-            b.wait(Duration::from_secs(5)).unwrap();
-            h.join().unwrap().unwrap();
+            let h = s.spawn(|| b.wait(t, || 7));
+            std::thread::sleep(Duration::from_millis(20));
+            // The last to arrive stamps the release; both see its stamp.
+            assert_eq!(b.wait(t, || 42).unwrap(), 42);
+            assert_eq!(h.join().unwrap().unwrap(), 42);
         });
         let b = Barrier::new(2);
         std::thread::scope(|s| {
-            let h = s.spawn(|| b.wait(Duration::from_secs(5)));
+            let h = s.spawn(|| b.wait(t, || 0));
             std::thread::sleep(Duration::from_millis(20));
             b.break_it();
             assert!(h.join().unwrap().is_err());
         });
         let b = Barrier::new(2);
-        assert!(b.wait(Duration::from_millis(30)).is_err());
+        assert!(b.wait(Duration::from_millis(30), || 0).is_err());
     }
 }

@@ -420,16 +420,17 @@ impl Worker for StreamWorker {
         let mut iterations = 0u64;
         let mut times = [0u64; 4];
         ctx.restart();
+        let clock = ctx.clock().clone();
+        let now = || clock.raw();
         loop {
             if self.leader {
                 let go = ctx.running() && iterations < MAX_ITERATIONS;
                 shared.go.store(go, Ordering::SeqCst);
             }
-            shared.barrier.wait(MEET_TIMEOUT)?;
+            let mut t = shared.barrier.wait(MEET_TIMEOUT, now)?;
             if !shared.go.load(Ordering::SeqCst) {
                 break;
             }
-            let mut t = ctx.now();
             for (k, time) in times.iter_mut().enumerate() {
                 match k {
                     0 => copy(c, a),
@@ -437,12 +438,11 @@ impl Worker for StreamWorker {
                     2 => add(c, a, b),
                     _ => triad(a, b, c, SCALAR),
                 }
-                shared.barrier.wait(MEET_TIMEOUT)?;
-                if self.leader {
-                    let now = ctx.now();
-                    *time = ctx.clock().delta_ns(t, now);
-                    t = now;
-                }
+                // From "all had finished the previous kernel" to "all have
+                // finished this one", as stamped by the last to arrive.
+                let done = shared.barrier.wait(MEET_TIMEOUT, now)?;
+                *time = clock.delta_ns(t, done);
+                t = done;
             }
             iterations += 1;
             // STREAM skips the first iteration: it pays for cold TLBs and
