@@ -67,9 +67,7 @@ print(d["runs"][0]["notes"]["mem.latency.curve"][0]["mean_ns_per_load"])
 EOF
 }
 
-for r in $(seq 1 "$ROUNDS"); do
-    echo "round $r/$ROUNDS" >&2
-
+sku_stream() {
     out=$WORK/stream-$r.json
     "$BIN" run mem.stream --threads all --duration 5 --quiet --output "$out" >/dev/null 2>>"$WORK/log"
     read -r best med copy < <(skubench_metrics "$out" mem.stream.triad.bytes_per_s \
@@ -77,7 +75,9 @@ for r in $(seq 1 "$ROUNDS"); do
     note "$r" skubench triad_best "$best"
     note "$r" skubench triad_median "$med"
     note "$r" skubench copy_best "$copy"
+}
 
+peers_stream() {
     # stress-ng prints per-instance rates only for runs ≥ 4.5 s of kernel time.
     stress-ng --stream 0 --timeout 7 --metrics-brief 2>&1 |
         awk '/memory rate:/ { for (i = 1; i <= NF; i++) { if ($(i+1) == "MB" && $(i+2) == "read/sec,") rd += $i; if ($(i+1) == "MB" && $(i+2) == "write/sec,") wr += $i } }
@@ -95,16 +95,31 @@ for r in $(seq 1 "$ROUNDS"); do
             sed -n 's/.*(\([0-9.]*\) MiB\/sec).*/\1/p' | awk '{ printf "%.0f\n", $1 * 1048576 }')
         note "$r" sysbench "$op" "$v"
     done
+}
 
+for r in $(seq 1 "$ROUNDS"); do
+    echo "round $r/$ROUNDS" >&2
+    # Alternate the order (skubench first, then last) so neither side always
+    # runs in the same phase of whatever else the machine is doing.
+    if [ $((r % 2)) = 1 ]; then sku_stream; peers_stream; else peers_stream; sku_stream; fi
+
+    # Alternate which latency tool goes first, so neither always runs
+    # right after the bandwidth tools (or the other) have stirred the caches.
     for hp in off thp; do
-        out=$WORK/lat-$hp-$r.json
-        "$BIN" run mem.latency --min_size 256m --max_size 256m --size_duration 4 \
-            --warmup 1 --hugepages $hp --pin "$CPU" --quiet --output "$out" >/dev/null 2>>"$WORK/log"
-        note "$r" skubench "lat_256m_$hp" "$(skubench_metrics "$out" mem.latency.s256m.ns_per_load)"
-        note "$r" skubench "lat_mean_256m_$hp" "$(skubench_lat_mean "$out")"
-        read -r _ med mean _ < <("$WORK/chase" "$LAT_BYTES" 4 $hp "$CPU")
-        note "$r" chase.c "lat_256m_$hp" "$med"
-        note "$r" chase.c "lat_mean_256m_$hp" "$mean"
+        if [ $((r % 2)) = 1 ]; then order="sku chase"; else order="chase sku"; fi
+        for who in $order; do
+            if [ "$who" = sku ]; then
+                out=$WORK/lat-$hp-$r.json
+                "$BIN" run mem.latency --min_size 256m --max_size 256m --size_duration 4 \
+                    --warmup 1 --hugepages $hp --pin "$CPU" --quiet --output "$out" >/dev/null 2>>"$WORK/log"
+                note "$r" skubench "lat_256m_$hp" "$(skubench_metrics "$out" mem.latency.s256m.ns_per_load)"
+                note "$r" skubench "lat_mean_256m_$hp" "$(skubench_lat_mean "$out")"
+            else
+                read -r _ med mean _ < <("$WORK/chase" "$LAT_BYTES" 4 $hp "$CPU")
+                note "$r" chase.c "lat_256m_$hp" "$med"
+                note "$r" chase.c "lat_mean_256m_$hp" "$mean"
+            fi
+        done
     done
 done
 
@@ -121,7 +136,10 @@ for _, tool, metric, v in rows:
 med = {k: st.median(v) for k, v in vals.items() if v}
 def g(t, m): return med.get((t, m), float("nan"))
 gb = lambda x: f"{x / 1e9:8.2f} GB/s"
-print(f"\nmedians of {sys.argv[2]} rounds (bytes/s as each tool counts them; GB = 1e9)\n")
+import subprocess
+load = open("/proc/loadavg").read().split()[:3]
+print(f"\nload average at the end: {' '.join(load)} on {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} vCPUs")
+print(f"medians of {sys.argv[2]} rounds (bytes/s as each tool counts them; GB = 1e9)\n")
 print("bandwidth")
 rows = [
     ("skubench mem.stream triad, best of N (STREAM rule)", g("skubench", "triad_best")),

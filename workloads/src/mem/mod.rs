@@ -64,7 +64,7 @@ const fn hugepages_param(default: &'static str) -> ParamDef {
         name: "hugepages",
         kind: ParamKind::Choice(&["default", "off", "thp"]),
         default: Some(default),
-        help: "transparent huge pages: system default, off (MADV_NOHUGEPAGE) or thp (MADV_HUGEPAGE); recorded with the share actually backed",
+        help: "transparent huge pages: system default, off (MADV_NOHUGEPAGE) or thp (MADV_HUGEPAGE); recorded in the result",
     }
 }
 
