@@ -342,6 +342,7 @@ impl Workload for LatencyWorkload {
     fn metrics(&self, steps: &[StepResult]) -> RunOutput {
         let mut out = RunOutput::default();
         let mut curve = Vec::new();
+        let mut per_size = Vec::new();
         for s in steps {
             let Some(size) = self.size_of(&s.step.label) else {
                 continue;
@@ -351,12 +352,7 @@ impl Workload for LatencyWorkload {
             }
             let median = s.merged.value_at_quantile(0.5) as f64 / LOADS_PER_OP as f64;
             let mean = s.merged.mean() / LOADS_PER_OP as f64;
-            out.metric(
-                format!("{}.ns_per_load", s.step.label),
-                median,
-                "ns",
-                Better::Lower,
-            );
+            per_size.push((format!("{}.ns_per_load", s.step.label), median));
             curve.push(CurvePoint {
                 size_bytes: size,
                 ns_per_load: median,
@@ -371,7 +367,9 @@ impl Workload for LatencyWorkload {
             .map(|c| (c.size_bytes, c.ns_per_load))
             .collect();
         let plateaus = label_plateaus(&detect_plateaus(&pts), &caches);
-        for p in &plateaus {
+        // Plateaus first (DRAM leads): front ends show the first metric as
+        // the run's headline.
+        for p in plateaus.iter().rev() {
             if let Some(level) = &p.level {
                 out.metric(
                     format!("mem.latency.{level}.ns_per_load"),
@@ -380,6 +378,9 @@ impl Workload for LatencyWorkload {
                     Better::Lower,
                 );
             }
+        }
+        for (name, v) in per_size {
+            out.metric(name, v, "ns", Better::Lower);
         }
         out.notes
             .insert("mem.latency.curve".into(), to_json(&curve));

@@ -117,7 +117,6 @@ impl Workload for PagefaultWorkload {
     fn metrics(&self, steps: &[StepResult]) -> RunOutput {
         let mut out = RunOutput::default();
         for s in steps {
-            out.standard(&s.step.label, s);
             let faults = s.ops_per_s() * self.pages() as f64;
             out.metric(
                 format!("{}.faults_per_s", s.step.label),
@@ -131,6 +130,7 @@ impl Workload for PagefaultWorkload {
                 "faults/s",
                 Better::Higher,
             );
+            out.standard(&s.step.label, s);
             let touched = s.extra_sum("pages_touched");
             if touched > 0.0 {
                 out.notes.insert(
