@@ -269,3 +269,27 @@ fn hugepage_words() {
     assert_eq!(Hugepages::Thp.as_str(), "thp");
     assert_eq!(Hugepages::Off.as_str(), "off");
 }
+
+/// The full default sweep (16 KiB … 1 GiB, 300 ms per size): about 15 s
+/// plus building the large rings, so only with `SKUBENCH_SLOW_TESTS=1`.
+#[test]
+fn latency_full_default_sweep() {
+    if std::env::var("SKUBENCH_SLOW_TESTS").as_deref() != Ok("1") {
+        eprintln!("skipped: set SKUBENCH_SLOW_TESTS=1");
+        return;
+    }
+    let recs = run("warmup = \"50ms\"\n[[workload]]\nkind = \"mem.latency\"\n");
+    let r = &recs[0];
+    let curve = r.notes["mem.latency.curve"].as_array().unwrap();
+    // 2^14 … 2^30: 17 powers of two and 16 midpoints.
+    assert_eq!(curve.len(), 33);
+    let first = metric(r, "mem.latency.s16k.ns_per_load");
+    let last = metric(r, "mem.latency.s1g.ns_per_load");
+    assert!(last > 10.0 * first, "1 GiB {last} ns vs 16 KiB {first} ns");
+    let plateaus = r.notes["mem.latency.plateaus"].as_array().unwrap();
+    assert!(plateaus.iter().any(|p| p["level"] == "l1"), "{plateaus:#?}");
+    assert!(
+        plateaus.iter().any(|p| p["level"] == "dram"),
+        "{plateaus:#?}"
+    );
+}
