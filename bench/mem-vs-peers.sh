@@ -16,12 +16,13 @@
 # load spread over all of them; the summary gives medians over rounds and
 # ratios. Peers' own units are converted to bytes/s (MiB = 2^20).
 #
-# usage: bench/mem-vs-peers.sh [ROUNDS]        (default 5; needs root for apt)
+# usage: bench/mem-vs-peers.sh [ROUNDS [LAT_PAIRS]]  (default 5 and 15; root for apt)
 # env:   CARGO_TARGET_DIR (where the release build goes), CPU (vCPU for the
 #        latency runs, default the last allowed one), KEEP=1 keeps the work dir.
 set -euo pipefail
 
 ROUNDS=${1:-5}
+LAT_ROUNDS=${2:-15}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET/release/skubench
@@ -102,20 +103,24 @@ for r in $(seq 1 "$ROUNDS"); do
     # Alternate the order (skubench first, then last) so neither side always
     # runs in the same phase of whatever else the machine is doing.
     if [ $((r % 2)) = 1 ]; then sku_stream; peers_stream; else peers_stream; sku_stream; fi
+done
 
-    # Alternate which latency tool goes first, so neither always runs
-    # right after the bandwidth tools (or the other) have stirred the caches.
+# Latency: many short pairs, each pair back to back, so a pair shares the
+# same background; the summary gives the median of the per-pair ratios.
+for r in $(seq 1 "$LAT_ROUNDS"); do
+    echo "latency pair $r/$LAT_ROUNDS" >&2
+    # Alternate which tool goes first.
     for hp in off thp; do
         if [ $((r % 2)) = 1 ]; then order="sku chase"; else order="chase sku"; fi
         for who in $order; do
             if [ "$who" = sku ]; then
                 out=$WORK/lat-$hp-$r.json
-                "$BIN" run mem.latency --min_size 256m --max_size 256m --size_duration 4 \
-                    --warmup 1 --hugepages $hp --pin "$CPU" --quiet --output "$out" >/dev/null 2>>"$WORK/log"
+                "$BIN" run mem.latency --min_size 256m --max_size 256m --size_duration 2 \
+                    --warmup 0.3 --hugepages $hp --pin "$CPU" --quiet --output "$out" >/dev/null 2>>"$WORK/log"
                 note "$r" skubench "lat_256m_$hp" "$(skubench_metrics "$out" mem.latency.s256m.ns_per_load)"
                 note "$r" skubench "lat_mean_256m_$hp" "$(skubench_lat_mean "$out")"
             else
-                read -r _ med mean _ < <("$WORK/chase" "$LAT_BYTES" 4 $hp "$CPU")
+                read -r _ med mean _ < <("$WORK/chase" "$LAT_BYTES" 2 $hp "$CPU")
                 note "$r" chase.c "lat_256m_$hp" "$med"
                 note "$r" chase.c "lat_mean_256m_$hp" "$mean"
             fi
@@ -124,13 +129,14 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 # --- summary -----------------------------------------------------------------
-python3 - "$RES" "$ROUNDS" <<'EOF'
+python3 - "$RES" "$ROUNDS" "$LAT_ROUNDS" <<'EOF'
 import statistics as st, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
-vals = {}
-for _, tool, metric, v in rows:
+vals, by_round = {}, {}
+for rnd, tool, metric, v in rows:
     try:
         vals.setdefault((tool, metric), []).append(float(v))
+        by_round[(rnd, tool, metric)] = float(v)
     except ValueError:
         pass
 med = {k: st.median(v) for k, v in vals.items() if v}
@@ -160,9 +166,15 @@ print(f"\n  triad (best of N) / best peer figure        = {triad / best_peer:.2f
 print(f"  triad (median)    / best peer figure        = {g('skubench', 'triad_median') / best_peer:.2f}")
 print(f"  triad (best of N) / stress-ng read+write    = {triad / g('stress-ng', 'stream_read_plus_write'):.2f}")
 print(f"  copy  (best of N) / (2 x mbw memcpy)        = {g('skubench', 'copy_best') / (2 * g('mbw', 'copy_t0')):.2f}  (mbw counts a copy's bytes once; STREAM twice)")
-print("\nlatency at 256 MiB, ns per load (median over 16384-load batches; mean in brackets)")
+print(f"\nlatency at 256 MiB, ns per load, medians of {sys.argv[3]} back-to-back pairs")
+print("  (each run: median over 16384-load batches; mean in brackets)")
 for hp in ("off", "thp"):
     s, c = g("skubench", f"lat_256m_{hp}"), g("chase.c", f"lat_256m_{hp}")
     sm, cm = g("skubench", f"lat_mean_256m_{hp}"), g("chase.c", f"lat_mean_256m_{hp}")
-    print(f"  hugepages={hp:3s}  skubench {s:7.1f} ({sm:6.1f})   chase.c {c:7.1f} ({cm:6.1f})   ratio {s / c:.3f} ({sm / cm:.3f})")
+    pairs = [by_round[(r, "skubench", f"lat_256m_{hp}")] / by_round[(r, "chase.c", f"lat_256m_{hp}")]
+             for (r, t, m) in list(by_round) if t == "chase.c" and m == f"lat_256m_{hp}"
+             and (r, "skubench", f"lat_256m_{hp}") in by_round]
+    pr = st.median(pairs) if pairs else float("nan")
+    print(f"  hugepages={hp:3s}  skubench {s:7.1f} ({sm:6.1f})   chase.c {c:7.1f} ({cm:6.1f})   "
+          f"ratio of medians {s / c:.3f}   median of pair ratios {pr:.3f}")
 EOF
