@@ -265,12 +265,17 @@ impl Ring {
     /// `mov rax, [rax]` per trip, nothing else on the dependency chain.
     #[inline(never)]
     pub fn chase(&self, from: Cursor, loads: u64) -> Cursor {
-        let mut p = from.0 as *const usize;
+        // A cursor of another ring would point outside this one: restart
+        // from node 0 instead (one check per call, not per load).
+        let base = self.region.as_ptr() as usize;
+        let inside = from.0 >= base
+            && from.0 < base + self.nodes * NODE_BYTES
+            && (from.0 - base).is_multiple_of(NODE_BYTES);
+        let mut p = if inside { from.0 } else { base } as *const usize;
         for _ in 0..loads / 16 {
-            // SAFETY: `p` starts at a node of this ring (a Cursor comes only
-            // from `start`/`chase` of the same ring) and every node holds the
-            // address of another node of the same live region, so each load
-            // is in bounds and aligned.
+            // SAFETY: `p` starts at a node of this ring (checked above) and
+            // every node holds the address of another node of the same live
+            // region, so each load is in bounds and aligned.
             unsafe {
                 p = *p as *const usize;
                 p = *p as *const usize;
@@ -739,6 +744,10 @@ mod tests {
             // The chase lands where following the links lands.
             let end = ring.chase(ring.start(), 16 * nodes as u64);
             assert_eq!(end, ring.start());
+            // A cursor from another ring is not followed into memory it does not own.
+            let other = Ring::build(4 * NODE_BYTES, Hugepages::Default, seed).unwrap();
+            let foreign = other.chase(other.start(), 0);
+            assert_eq!(ring.chase(foreign, 0), ring.start());
         }
     }
 
