@@ -38,6 +38,135 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Keep results in the store.
+    Store {
+        /// Store location.
+        #[command(flatten)]
+        store: StoreArg,
+        /// What to do.
+        #[command(subcommand)]
+        cmd: StoreCmd,
+    },
+    /// Named baselines in the store.
+    Baseline {
+        /// Store location.
+        #[command(flatten)]
+        store: StoreArg,
+        /// What to do.
+        #[command(subcommand)]
+        cmd: BaselineCmd,
+    },
+    /// Compare a candidate with a baseline: per metric n, median, ratio with its
+    /// interval, p-value and verdict. Exit 1 on a regression or a failed spec limit.
+    ///
+    /// Each side is result files (comma-separated, or a directory of them), a
+    /// baseline name, or a store query (`sku=…,distro=…,last=N`).
+    Compare {
+        /// Baseline side.
+        base: String,
+        /// Candidate side.
+        cand: String,
+        /// SKU spec limits (TOML).
+        #[arg(long)]
+        spec: Option<PathBuf>,
+        /// Policy: thresholds and alpha (TOML).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Output formats, comma-separated: terminal, markdown, html, json, junit.
+        #[arg(long, default_value = "terminal", value_delimiter = ',')]
+        format: Vec<String>,
+        /// Write each format to a file in this directory (comparison.txt,
+        /// .md, .html, .json, .xml) instead of stdout.
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+        /// Keep runs flagged `disturbed`.
+        #[arg(long)]
+        include_disturbed: bool,
+        /// Store location (for baseline names and queries).
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Per-metric history from the store with change points (E-divisive + t-test).
+    History {
+        /// SKU.
+        #[arg(long)]
+        sku: Option<String>,
+        /// Distro ID.
+        #[arg(long)]
+        distro: Option<String>,
+        /// Metric name or glob (`disk.*.iops`).
+        #[arg(long)]
+        metric: Option<String>,
+        /// Workload label.
+        #[arg(long)]
+        workload: Option<String>,
+        /// Alert only on change points among the latest K runs.
+        #[arg(long, default_value_t = 5)]
+        latest: usize,
+        /// t-test significance threshold.
+        #[arg(long, default_value_t = 0.001)]
+        p: f64,
+        /// Window of points around a candidate.
+        #[arg(long, default_value_t = 50)]
+        window: usize,
+        /// Smallest relative change reported.
+        #[arg(long, default_value_t = 0.02)]
+        floor: f64,
+        /// Keep runs flagged `disturbed`.
+        #[arg(long)]
+        include_disturbed: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Store location.
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Convert a peer tool's JSON output into a result file.
+    Import {
+        /// fio (json / json+) or iperf3 (-J).
+        #[arg(value_parser = ["fio", "iperf3"])]
+        tool: String,
+        /// The peer's output file.
+        file: PathBuf,
+        /// Result file to write (default: next to the input, .skubench.json).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// SKU of the machine that produced it.
+        #[arg(long)]
+        sku: Option<String>,
+        /// Distro ID of that machine.
+        #[arg(long)]
+        distro: Option<String>,
+        /// Host name of that machine.
+        #[arg(long)]
+        hostname: Option<String>,
+    },
+    /// Pipeline gate: run a suite, store the results, compare with a baseline
+    /// (or the history), write every report, exit 0 pass / 1 regression or
+    /// spec failure / 2 input error / 3 the run failed or was interrupted.
+    ///
+    /// Inconclusive metrics get more repetitions of just their workloads,
+    /// up to the policy's max_repetitions.
+    Gate(GateArgs),
+    /// Report single runs without a baseline: each metric's median and range,
+    /// latency percentiles, and in HTML percentile plots and per-interval series.
+    ///
+    /// Examples:
+    ///   skubench report run.json --format markdown
+    ///   skubench report a.json b.json --format markdown,html,json --output-dir report/
+    Report {
+        /// Result files.
+        #[arg(required = true)]
+        results: Vec<PathBuf>,
+        /// Output formats, comma-separated: terminal, markdown, html, json.
+        #[arg(long, default_value = "terminal", value_delimiter = ',')]
+        format: Vec<String>,
+        /// Write each format to a file in this directory (report.txt, .md,
+        /// .html, .json) instead of stdout.
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+    },
     /// Summarise a result file; --hgrm prints a histogram's percentile distribution.
     Show {
         /// Result file.
@@ -49,6 +178,93 @@ pub enum Command {
         #[arg(long)]
         run: Option<String>,
     },
+}
+
+/// Where the result store lives.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoreArg {
+    /// Result store directory.
+    #[arg(long, env = "SKUBENCH_STORE", default_value = "skubench-store")]
+    pub store: PathBuf,
+}
+
+/// `skubench store …`
+#[derive(Subcommand, Debug)]
+pub enum StoreCmd {
+    /// Add result files to the store (content-addressed; never overwritten).
+    Add {
+        /// Result files.
+        #[arg(required = true)]
+        results: Vec<PathBuf>,
+    },
+    /// List stored results.
+    List,
+    /// Merge the per-result history files into one (faster history queries).
+    Compact,
+}
+
+/// `skubench baseline …`
+#[derive(Subcommand, Debug)]
+pub enum BaselineCmd {
+    /// Save a named baseline from result files or a store query.
+    Save {
+        /// Baseline name (letters, digits, `.`, `_`, `-`).
+        name: String,
+        /// Result files (added to the store).
+        #[arg(long, num_args = 1.., conflicts_with = "query")]
+        from: Vec<PathBuf>,
+        /// Store query, e.g. `sku=Standard_D2s_v5,distro=ubuntu,last=5`.
+        #[arg(long)]
+        query: Option<String>,
+        /// Overwrite an existing baseline of that name.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List baselines.
+    List,
+    /// Show a baseline's results.
+    Show {
+        /// Baseline name.
+        name: String,
+    },
+}
+
+/// Arguments of `skubench gate`.
+#[derive(clap::Args, Debug)]
+pub struct GateArgs {
+    /// Suite file.
+    #[arg(long)]
+    pub suite: PathBuf,
+    /// Baseline: a name in the store, result files, or a store query.
+    #[arg(long, required_unless_present = "history", conflicts_with = "history")]
+    pub baseline: Option<String>,
+    /// Compare against the store's history (change points among the latest runs).
+    #[arg(long)]
+    pub history: bool,
+    /// With --history: alert on change points among the latest K runs.
+    #[arg(long, default_value_t = 5)]
+    pub latest: usize,
+    /// SKU spec limits (TOML).
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
+    /// Policy: thresholds, alpha, repetitions (TOML).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Where reports, result files and the gate summary go.
+    #[arg(long)]
+    pub report_dir: PathBuf,
+    /// SKU name recorded (`auto`: ask the instance metadata service).
+    #[arg(long)]
+    pub sku: Option<String>,
+    /// Repetitions of the first round (default: the policy's).
+    #[arg(long)]
+    pub repetitions: Option<u32>,
+    /// No progress display.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Store location.
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 /// Arguments of `skubench run`.
@@ -65,6 +281,12 @@ pub struct RunArgs {
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run a fio job file (the options skubench supports; any other is an error naming it).
+    #[arg(long, value_name = "JOB.fio", conflicts_with = "target")]
+    pub fio: Option<PathBuf>,
+    /// Allow writing to a block device or to a file skubench did not create.
+    #[arg(long)]
+    pub allow_destructive: bool,
     /// Workload parameters and run settings as `--key value` (see `skubench list`),
     /// e.g. --threads 2 --duration 5s --repetitions 3.
     #[arg(

@@ -1,7 +1,9 @@
 //! The `skubench` command line: turns flags into library calls and results
 //! into exit codes. No measurement or statistics logic lives here.
 
+mod analyse;
 mod cli;
+mod gate;
 mod progress;
 mod run;
 
@@ -35,6 +37,12 @@ impl std::error::Error for Exit {}
 /// Input/usage error (exit 2).
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     Exit(exit::USAGE, msg.into()).into()
+}
+
+/// Colour only on a terminal and when `NO_COLOR` is unset.
+pub fn color_wanted(to_stdout: bool) -> bool {
+    use std::io::IsTerminal;
+    to_stdout && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 fn main() -> ExitCode {

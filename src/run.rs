@@ -26,7 +26,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Command::Sysinfo { sku, json } => {
-            let h = HostInfo::detect(sku, bench_core::clock::Clock::new().source());
+            let h = detect_host(sku, &Runner::new(Arc::new(AtomicBool::new(false))))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&h)?);
             } else {
@@ -34,7 +34,72 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(exit::OK)
         }
+        Command::Report {
+            results,
+            format,
+            output_dir,
+        } => cmd_report(&results, &format, output_dir.as_deref()),
         Command::Show { result, hgrm, run } => cmd_show(&result, hgrm.as_deref(), run.as_deref()),
+        Command::Gate(g) => crate::gate::gate(g),
+        Command::Store { store, cmd } => crate::analyse::store(&store.store, cmd),
+        Command::Baseline { store, cmd } => crate::analyse::baseline(&store.store, cmd),
+        Command::Compare {
+            base,
+            cand,
+            spec,
+            policy,
+            format,
+            output_dir,
+            include_disturbed,
+            store,
+        } => crate::analyse::compare(crate::analyse::CompareArgs {
+            base,
+            cand,
+            spec,
+            policy,
+            formats: format,
+            output_dir,
+            include_disturbed,
+            store: store.store,
+        }),
+        Command::History {
+            sku,
+            distro,
+            metric,
+            workload,
+            latest,
+            p,
+            window,
+            floor,
+            include_disturbed,
+            json,
+            store,
+        } => crate::analyse::history(
+            &store.store,
+            baselines::history::HistoryQuery {
+                sku,
+                distro,
+                metric,
+                workload,
+                include_disturbed,
+            },
+            baselines::changepoint::CpConfig {
+                p_value: p,
+                window,
+                magnitude_floor: floor,
+                ..Default::default()
+            },
+            latest,
+            json,
+        ),
+        Command::Import {
+            tool,
+            file,
+            output,
+            sku,
+            distro,
+            hostname,
+        } => crate::analyse::import(&tool, &file, output, sku, distro, hostname),
     }
 }
 
@@ -92,7 +157,7 @@ fn default_output(host: &HostInfo) -> PathBuf {
     PathBuf::from("skubench-results").join(format!("{t}-{host}.json"))
 }
 
-fn load_target(
+pub(crate) fn load_target(
     target: Option<&str>,
     pairs: &[(String, String)],
     vcpus: usize,
@@ -117,7 +182,7 @@ fn load_target(
 }
 
 /// Applies `--repetitions`, `--duration` … to a suite loaded from a file.
-fn override_suite(suite: &mut Suite, pairs: &[(String, String)]) -> anyhow::Result<()> {
+pub(crate) fn override_suite(suite: &mut Suite, pairs: &[(String, String)]) -> anyhow::Result<()> {
     for (k, v) in pairs {
         let loc = format!("--{k}");
         match k.as_str() {
@@ -153,6 +218,78 @@ fn override_suite(suite: &mut Suite, pairs: &[(String, String)]) -> anyhow::Resu
     Ok(())
 }
 
+/// SIGINT/SIGTERM set the returned stop flag; a second signal exits at once.
+pub fn install_signal_handlers() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(
+            sig,
+            exit::RUN_FAILED as i32,
+            stop.clone(),
+        )
+        .context("installing signal handler")?;
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
+    }
+    Ok(stop)
+}
+
+/// The host fingerprint; `--sku auto` asks the instance metadata service
+/// (endpoint from `SKUBENCH_IMDS_ENDPOINT`, default Azure's).
+pub fn detect_host(sku: Option<String>, runner: &Runner) -> anyhow::Result<HostInfo> {
+    if sku.as_deref() == Some("auto") {
+        let endpoint = std::env::var("SKUBENCH_IMDS_ENDPOINT")
+            .unwrap_or_else(|_| skubench_ci::imds::AZURE_ENDPOINT.into());
+        let i = skubench_ci::imds::discover(&endpoint, std::time::Duration::from_secs(2))
+            .map_err(|e| usage(format!("--sku auto: {e}")))?;
+        let mut h = HostInfo::detect(Some(i.vm_size), runner.clock.source());
+        h.region = i.region;
+        h.image = i.image;
+        return Ok(h);
+    }
+    Ok(HostInfo::detect(sku, runner.clock.source()))
+}
+
+/// Refuses a directory or an existing file as output: results are data.
+pub fn check_output(output: &Path) -> anyhow::Result<()> {
+    if output.is_dir() {
+        return Err(usage(format!(
+            "--output {}: is a directory",
+            output.display()
+        )));
+    }
+    if output.exists() {
+        return Err(usage(format!(
+            "--output {}: file exists; choose another name or remove it yourself",
+            output.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Runs a suite into `output` (written after every run); returns the file and status.
+pub fn execute(
+    runner: &Runner,
+    suite: &mut Suite,
+    output: &Path,
+    host: HostInfo,
+    quiet: bool,
+) -> anyhow::Result<(ResultFile, Status)> {
+    let invocation = Invocation {
+        argv: std::env::args().collect(),
+        suite: suite.name.clone(),
+        suite_file: suite.path.as_ref().map(|p| p.display().to_string()),
+        suite_text: suite.text.clone(),
+        repetitions: suite.settings.repetitions,
+    };
+    let mut writer = ResultWriter::new(output.to_path_buf(), tool_info(), host, invocation);
+    let mut progress = crate::progress::Progress::new(quiet);
+    let (_records, status) = runner.run_suite(suite, &mut [&mut progress, &mut writer]);
+    if let Some(e) = writer.error.take() {
+        return Err(Exit(exit::RUN_FAILED, format!("writing the result file: {e}")).into());
+    }
+    Ok((writer.file().clone(), status))
+}
+
 fn cmd_run(a: RunArgs) -> anyhow::Result<u8> {
     let mut pairs = parse_pairs(&a.rest)?;
     // Global flags may also follow the workload name.
@@ -174,56 +311,44 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<u8> {
         }
         _ => true,
     });
+    if a.allow_destructive && !pairs.iter().any(|(k, _)| k == "allow_destructive") {
+        pairs.push(("allow_destructive".into(), "true".into()));
+    }
     let vcpus = bench_core::affinity::online_vcpus();
     let is_file = a
         .target
         .as_deref()
         .is_none_or(|t| t.ends_with(".toml") || t.contains('/') || Path::new(t).is_file());
-    let mut suite = load_target(a.target.as_deref(), &pairs, vcpus)?;
-    if is_file {
+    let mut suite = match &a.fio {
+        Some(job) => {
+            let text = baselines::read_limited(job, 1 << 20).map_err(|e| usage(e.to_string()))?;
+            let allow = pairs
+                .iter()
+                .any(|(k, v)| k == "allow_destructive" && v != "false");
+            pairs.retain(|(k, _)| k != "allow_destructive");
+            let s = workloads::disk::fio::suite_from_fio(
+                &text,
+                &job.display().to_string(),
+                &workloads::registry(),
+                vcpus,
+                allow,
+            )
+            .map_err(|e| usage(e.to_string()))?;
+            let mut s = s;
+            override_suite(&mut s, &pairs)?;
+            s
+        }
+        None => load_target(a.target.as_deref(), &pairs, vcpus)?,
+    };
+    if is_file && a.fio.is_none() {
         override_suite(&mut suite, &pairs)?;
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal while the first is being handled exits at once.
-        signal_hook::flag::register_conditional_shutdown(
-            sig,
-            exit::RUN_FAILED as i32,
-            stop.clone(),
-        )
-        .context("installing signal handler")?;
-        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
-    }
-    let runner = Runner::new(stop.clone());
-    let host = HostInfo::detect(sku, runner.clock.source());
+    let runner = Runner::new(install_signal_handlers()?);
+    let host = detect_host(sku, &runner)?;
     let output = output.unwrap_or_else(|| default_output(&host));
-    if output.is_dir() {
-        return Err(usage(format!(
-            "--output {}: is a directory",
-            output.display()
-        )));
-    }
-    if output.exists() {
-        // Never overwrite a result silently: results are data.
-        return Err(usage(format!(
-            "--output {}: file exists; choose another name or remove it yourself",
-            output.display()
-        )));
-    }
-    let invocation = Invocation {
-        argv: std::env::args().collect(),
-        suite: suite.name.clone(),
-        suite_file: suite.path.as_ref().map(|p| p.display().to_string()),
-        suite_text: suite.text.clone(),
-        repetitions: suite.settings.repetitions,
-    };
-    let mut writer = ResultWriter::new(output.clone(), tool_info(), host, invocation);
-    let mut progress = crate::progress::Progress::new(quiet);
-    let (_records, status) = runner.run_suite(&mut suite, &mut [&mut progress, &mut writer]);
-    if let Some(e) = writer.error.take() {
-        return Err(Exit(exit::RUN_FAILED, format!("writing the result file: {e}")).into());
-    }
+    check_output(&output)?;
+    let (_file, status) = execute(&runner, &mut suite, &output, host, quiet)?;
     eprintln!("skubench: result written to {}", output.display());
     Ok(match status {
         Status::Ok => exit::OK,
@@ -278,4 +403,62 @@ fn cmd_show(path: &Path, hgrm: Option<&str>, run: Option<&str>) -> anyhow::Resul
         )));
     }
     Ok(exit::OK)
+}
+
+/// `skubench report`: single runs, no baseline.
+fn cmd_report(paths: &[PathBuf], formats: &[String], dir: Option<&Path>) -> anyhow::Result<u8> {
+    let mut files = Vec::new();
+    for p in paths {
+        let f = ResultFile::read(p).map_err(|e| usage(e.to_string()))?;
+        files.push((p.display().to_string(), f));
+    }
+    let mut outputs = Vec::new();
+    for f in formats {
+        outputs.push(match f.as_str() {
+            "terminal" | "text" => (
+                files
+                    .iter()
+                    .map(|(_, f)| reports::show::summary(f))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .into_bytes(),
+                "txt",
+            ),
+            "markdown" | "md" => (reports::runs::markdown(&files).into_bytes(), "md"),
+            "html" => (reports::runs::html(&files).into_bytes(), "html"),
+            "json" => (reports::runs::json(&files)?, "json"),
+            other => {
+                return Err(usage(format!(
+                    "--format: unknown format `{other}` (known: terminal, markdown, html, json)"
+                )))
+            }
+        });
+    }
+    write_outputs("report", &outputs, dir)?;
+    // The report itself succeeded; a failed run already got its exit code
+    // from `skubench run`, and the report says so.
+    Ok(exit::OK)
+}
+
+/// Writes rendered outputs: each to `<dir>/<stem>.<ext>` (atomically), or
+/// all to stdout in order.
+pub fn write_outputs(
+    stem: &str,
+    outputs: &[(Vec<u8>, &str)],
+    dir: Option<&Path>,
+) -> anyhow::Result<()> {
+    for (bytes, ext) in outputs {
+        match dir {
+            Some(d) => {
+                let path = d.join(format!("{stem}.{ext}"));
+                bench_core::result::write_atomic(&path, bytes).map_err(|e| usage(e.to_string()))?;
+                eprintln!("skubench: wrote {}", path.display());
+            }
+            None => {
+                use std::io::Write;
+                std::io::stdout().write_all(bytes)?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -325,3 +325,51 @@ print(json.dumps(out))
         );
     }
 }
+
+#[test]
+fn fio_job_files_run_and_unsupported_options_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("j.fio");
+    let d = dir.path().display();
+    std::fs::write(
+        &job,
+        format!("[global]\nioengine=sync\nsize=8m\ntime_based\nruntime=0.3\ndirectory={d}\n; a comment\n[rr]\nrw=randread\nbs=4k\n"),
+    )
+    .unwrap();
+    let out = dir.path().join("fio.json");
+    skubench()
+        .arg("run")
+        .arg("--fio")
+        .arg(&job)
+        .args(["--quiet", "--output"])
+        .arg(&out)
+        .assert()
+        .success();
+    let v = validate_against_schema(&out);
+    assert!(v["runs"][0]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["name"] == "disk.randread.iops"));
+    assert!(
+        v["invocation"]["suite_text"]
+            .as_str()
+            .unwrap()
+            .contains("[rr]"),
+        "the job file is recorded"
+    );
+    // Only the result is left behind: the test file skubench created is gone.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    std::fs::write(&job, "[x]\nrw=read\nsize=1m\nioengine=libaio\n").unwrap();
+    skubench()
+        .arg("run")
+        .arg("--fio")
+        .arg(&job)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("j.fio:4").and(predicate::str::contains("libaio")));
+}

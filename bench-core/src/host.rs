@@ -39,6 +39,12 @@ pub struct HostInfo {
     pub llc_bytes: u64,
     /// Transparent huge pages mode.
     pub thp: String,
+    /// Cloud region, when discovered from instance metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// OS image, when discovered from instance metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 fn read_trim(path: &str) -> String {
@@ -184,6 +190,8 @@ impl HostInfo {
             boot_id: read_trim("/proc/sys/kernel/random/boot_id"),
             llc_bytes: llc_bytes(),
             thp,
+            region: None,
+            image: None,
         }
     }
 }

@@ -1,0 +1,305 @@
+//! Comparison policy (noise thresholds and α per metric family) and SKU
+//! spec limits, both TOML files.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::BaselineError;
+
+/// How comparisons decide.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Significance level per metric: no metric is called a change unless
+    /// its own p-value is at most α.
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// Family-wise level across the metrics of one comparison (Holm): the
+    /// chance that a comparison with no real change flags anything. Both
+    /// levels must be met. Holm at α itself would make 5–7 runs a side
+    /// useless once a comparison has more than a few metrics (the exact
+    /// test cannot go below p = 2/C(2n, n)).
+    #[serde(default = "default_family_alpha")]
+    pub family_alpha: f64,
+    /// Confidence of the interval of the ratio (default 0.95, as criterion).
+    /// The test controls false alarms at α; the interval decides whether a
+    /// significant change is larger than the noise threshold.
+    #[serde(default)]
+    pub confidence: Option<f64>,
+    /// Correct p-values across the metrics of a comparison (Holm).
+    #[serde(default = "yes")]
+    pub holm: bool,
+    /// Runs per side needed for a test; fewer → low-confidence, threshold only.
+    #[serde(default = "default_min_runs")]
+    pub min_runs: usize,
+    /// Keep runs flagged `disturbed`.
+    #[serde(default)]
+    pub include_disturbed: bool,
+    /// Noise thresholds: metric-name glob → relative threshold (0.02 = 2%).
+    /// The most specific (longest) matching pattern wins.
+    #[serde(default = "default_thresholds")]
+    pub thresholds: Vec<Rule>,
+    /// Metric-name globs left out of the comparison.
+    #[serde(default = "default_ignore")]
+    pub ignore: Vec<String>,
+    /// Repetitions `gate` runs (and the cap of adaptive repetitions).
+    #[serde(default = "default_reps")]
+    pub repetitions: u32,
+    /// Most repetitions `gate` adds while metrics stay inconclusive.
+    #[serde(default = "default_max_reps")]
+    pub max_repetitions: u32,
+}
+
+/// One threshold rule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Metric-name glob (`*` matches any run of characters).
+    pub metric: String,
+    /// Relative noise threshold.
+    pub threshold: f64,
+}
+
+fn default_alpha() -> f64 {
+    0.01
+}
+fn default_family_alpha() -> f64 {
+    0.05
+}
+fn yes() -> bool {
+    true
+}
+fn default_min_runs() -> usize {
+    4
+}
+fn default_reps() -> u32 {
+    7
+}
+fn default_max_reps() -> u32 {
+    15
+}
+fn default_ignore() -> Vec<String> {
+    // The maximum is one sample: too noisy to gate on (it is still shown by `show`).
+    vec!["*.max".into(), "*ops_including_warmup*".into()]
+}
+fn default_thresholds() -> Vec<Rule> {
+    let r = |m: &str, t: f64| Rule {
+        metric: m.into(),
+        threshold: t,
+    };
+    vec![
+        r("*", 0.02),
+        r("*.lat_ns.p50", 0.05),
+        r("*.lat_ns.p90", 0.05),
+        r("*.lat_ns.p99", 0.08),
+        r("*.lat_ns.p99_9", 0.15),
+        r("*.lat_ns.p99_99", 0.25),
+        r("jitter.*", 0.15),
+        r("*_ratio", 0.05),
+    ]
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            alpha: default_alpha(),
+            family_alpha: default_family_alpha(),
+            confidence: None,
+            holm: true,
+            min_runs: default_min_runs(),
+            include_disturbed: false,
+            thresholds: default_thresholds(),
+            ignore: default_ignore(),
+            repetitions: default_reps(),
+            max_repetitions: default_max_reps(),
+        }
+    }
+}
+
+/// `*`-glob match.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+impl Policy {
+    /// Reads a policy file; unknown keys and bad values name the file and line.
+    pub fn load(path: &Path) -> Result<Self, BaselineError> {
+        let text = crate::read_limited(path, 1 << 20)?;
+        let p: Policy = toml::from_str(&text).map_err(|e| BaselineError::toml(path, &text, &e))?;
+        p.validate()
+            .map_err(|m| BaselineError::Input(format!("{}: {m}", path.display())))?;
+        Ok(p)
+    }
+
+    /// Range checks.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.alpha > 0.0 && self.alpha < 0.5) {
+            return Err(format!("alpha = {} must be in (0, 0.5)", self.alpha));
+        }
+        if !(self.family_alpha > 0.0 && self.family_alpha < 0.5) {
+            return Err(format!(
+                "family_alpha = {} must be in (0, 0.5)",
+                self.family_alpha
+            ));
+        }
+        if let Some(c) = self.confidence {
+            if !(c > 0.5 && c < 1.0) {
+                return Err(format!("confidence = {c} must be in (0.5, 1)"));
+            }
+        }
+        for r in &self.thresholds {
+            if !(r.threshold >= 0.0 && r.threshold < 10.0) {
+                return Err(format!(
+                    "threshold {} for `{}` must be in [0, 10)",
+                    r.threshold, r.metric
+                ));
+            }
+        }
+        if self.min_runs < 2 {
+            return Err("min_runs must be at least 2".into());
+        }
+        if self.repetitions == 0 || self.max_repetitions < self.repetitions {
+            return Err("need 1 ≤ repetitions ≤ max_repetitions".into());
+        }
+        Ok(())
+    }
+
+    /// The confidence of intervals.
+    pub fn confidence(&self) -> f64 {
+        self.confidence.unwrap_or(0.95)
+    }
+
+    /// The noise threshold of `metric`: the longest matching rule.
+    pub fn threshold(&self, metric: &str) -> f64 {
+        self.thresholds
+            .iter()
+            .filter(|r| glob_match(&r.metric, metric))
+            .max_by_key(|r| r.metric.len())
+            .map_or(0.02, |r| r.threshold)
+    }
+
+    /// Whether `metric` is left out.
+    pub fn ignored(&self, metric: &str) -> bool {
+        self.ignore.iter().any(|g| glob_match(g, metric))
+    }
+}
+
+/// Advertised limits of a SKU.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The SKU the limits are for (informational).
+    #[serde(default)]
+    pub sku: Option<String>,
+    /// The limits.
+    #[serde(default, rename = "limit")]
+    pub limits: Vec<Limit>,
+}
+
+/// One advertised limit: the candidate's median must reach `min` (or stay
+/// under `max`) within `tolerance`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    /// Metric name (exact or glob).
+    pub metric: String,
+    /// Restrict to one workload label.
+    #[serde(default)]
+    pub workload: Option<String>,
+    /// Lower bound (throughput caps: IOPS, bandwidth).
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// Upper bound (latency).
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Relative tolerance (0.05 = 5%).
+    #[serde(default)]
+    pub tolerance: f64,
+    /// Why the limit exists (e.g. "advertised 3750 IOPS").
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl Spec {
+    /// Reads a spec file.
+    pub fn load(path: &Path) -> Result<Self, BaselineError> {
+        let text = crate::read_limited(path, 1 << 20)?;
+        let s: Spec = toml::from_str(&text).map_err(|e| BaselineError::toml(path, &text, &e))?;
+        for (i, l) in s.limits.iter().enumerate() {
+            if l.min.is_none() && l.max.is_none() {
+                return Err(BaselineError::Input(format!(
+                    "{}: limit #{} (`{}`) needs `min` or `max`",
+                    path.display(),
+                    i + 1,
+                    l.metric
+                )));
+            }
+            if !(0.0..1.0).contains(&l.tolerance) {
+                return Err(BaselineError::Input(format!(
+                    "{}: limit #{} (`{}`): tolerance must be in [0, 1)",
+                    path.display(),
+                    i + 1,
+                    l.metric
+                )));
+            }
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*", "a.b"));
+        assert!(glob_match("*.lat_ns.p99", "disk.randread.lat_ns.p99"));
+        assert!(!glob_match("*.lat_ns.p99", "disk.randread.lat_ns.p99_9"));
+        assert!(glob_match("jitter.*", "jitter.vcpu0.wake_lat_ns.p99"));
+        assert!(!glob_match("jitter.*", "cpu.int.ops_per_s"));
+    }
+
+    #[test]
+    fn most_specific_threshold_wins() {
+        let p = Policy::default();
+        assert_eq!(p.threshold("cpu.int.ops_per_s"), 0.02);
+        assert_eq!(p.threshold("disk.randread.lat_ns.p99_9"), 0.15);
+        assert!(p.ignored("disk.randread.lat_ns.max"));
+    }
+
+    #[test]
+    fn bad_policy_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("p.toml");
+        std::fs::write(&f, "alpha = 0.01\nalhpa = 3\n").unwrap();
+        let e = Policy::load(&f).unwrap_err().to_string();
+        assert!(e.contains("p.toml:2") && e.contains("alhpa"), "{e}");
+        std::fs::write(&f, "alpha = 0.9\n").unwrap();
+        assert!(Policy::load(&f).unwrap_err().to_string().contains("alpha"));
+    }
+}

@@ -1,0 +1,255 @@
+//! Cells and helpers shared by the comparison renderers, so every format
+//! words a row the same way.
+
+use baselines::compare::{Comparison, Row, SpecRow, Summary, Verdict};
+
+/// `show::fmt_value` without the trailing space of a value with no unit.
+fn fmt_value(v: f64, unit: &str) -> String {
+    crate::show::fmt_value(v, unit).trim_end().to_string()
+}
+
+/// Escapes text for HTML and XML element content and attribute values.
+pub fn esc_html(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// Escapes text for a Markdown table cell: pipes would split the cell and
+/// HTML-ish text would be interpreted by GitHub.
+pub fn esc_md(s: &str) -> String {
+    esc_html(s).replace('|', "\\|").replace('\n', " ")
+}
+
+/// A compact number for axis labels (`1.5k`, `2M`, `0.25`).
+pub fn short_num(v: f64) -> String {
+    let a = v.abs();
+    let (d, s) = if a >= 1e9 {
+        (1e9, "G")
+    } else if a >= 1e6 {
+        (1e6, "M")
+    } else if a >= 1e4 {
+        (1e3, "k")
+    } else {
+        (1.0, "")
+    };
+    let x = v / d;
+    let t = if x.abs() >= 100.0 || x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else if x.abs() >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    };
+    let t = if t.contains('.') {
+        t.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        t
+    };
+    format!("{t}{s}")
+}
+
+/// Median with the half-width of its interval in percent: `1.234 ms ±3%`.
+pub fn side_cell(s: &Summary, unit: &str) -> String {
+    let pm = match s.ci {
+        Some((lo, hi)) if s.median != 0.0 && s.median.is_finite() => {
+            let half = (hi - s.median).abs().max((s.median - lo).abs()) / s.median.abs() * 100.0;
+            if half < 9.95 {
+                format!(" ±{half:.1}%")
+            } else {
+                format!(" ±{half:.0}%")
+            }
+        }
+        _ => String::new(),
+    };
+    format!("{}{pm}", fmt_value(s.median, unit))
+}
+
+fn pct(r: f64) -> String {
+    let v = (r - 1.0) * 100.0;
+    if !v.is_finite() {
+        "?".into()
+    } else if v.abs() < 0.05 {
+        "0.0%".into()
+    } else {
+        format!("{v:+.1}%")
+    }
+}
+
+/// The change column: `~` for no significant change (as benchstat),
+/// otherwise the relative change of the candidate.
+pub fn delta_cell(r: &Row) -> String {
+    match r.verdict {
+        Verdict::Unchanged => "~".into(),
+        _ => pct(r.ratio),
+    }
+}
+
+/// The interval of the change, `[-12.0%, -8.1%]`, or empty.
+pub fn interval_cell(r: &Row) -> String {
+    match r.ratio_ci {
+        Some((lo, hi)) => format!("[{}, {}]", pct(lo), pct(hi)),
+        None => String::new(),
+    }
+}
+
+/// The p-value as shown: Holm-adjusted when adjusted.
+pub fn p_cell(r: &Row) -> String {
+    match r.p_adjusted.or(r.p_value) {
+        None => "-".into(),
+        Some(p) if p < 0.001 => format!("{p:.1e}"),
+        Some(p) => format!("{p:.3}"),
+    }
+}
+
+/// The verdict words, with the threshold-only hint of low-confidence rows.
+pub fn verdict_text(r: &Row) -> String {
+    match (r.verdict, r.hint) {
+        (Verdict::LowConfidence, Some(h)) => format!("{}? (low confidence)", h.word()),
+        (Verdict::LowConfidence, None) => "low confidence".into(),
+        (v, _) => v.word().into(),
+    }
+}
+
+/// One line about a row: metric, change, medians, ratio with its interval,
+/// p and the threshold (JUnit messages).
+pub fn row_message(r: &Row) -> String {
+    let ci = r
+        .ratio_ci
+        .map(|(lo, hi)| format!(" [{lo:.3}, {hi:.3}]"))
+        .unwrap_or_default();
+    let p = if r.p_value.is_some() {
+        format!(", p = {}", p_cell(r))
+    } else {
+        String::new()
+    };
+    format!(
+        "{} {}: {} → {}, ratio {:.3}{ci}{p} (noise threshold {:.0}%, {} is better)",
+        r.metric,
+        delta_cell(r),
+        fmt_value(r.baseline.median, &r.unit),
+        fmt_value(r.candidate.median, &r.unit),
+        r.ratio,
+        r.threshold * 100.0,
+        better_word(r),
+    )
+}
+
+/// Per-run values with their unit, for failure details.
+pub fn values_text(values: &[f64], unit: &str) -> String {
+    values
+        .iter()
+        .map(|v| fmt_value(*v, unit))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `higher` / `lower`.
+pub fn better_word(r: &Row) -> &'static str {
+    match r.better {
+        bench_core::result::Better::Higher => "higher",
+        bench_core::result::Better::Lower => "lower",
+    }
+}
+
+/// The bound of a spec limit: `≥ 4.000 k ops/s`, `≤ 2.00 ms`, or both.
+pub fn spec_bound(s: &SpecRow) -> String {
+    let mut parts = Vec::new();
+    if let Some(m) = s.min {
+        parts.push(format!("≥ {}", fmt_value(m, &s.unit)));
+    }
+    if let Some(m) = s.max {
+        parts.push(format!("≤ {}", fmt_value(m, &s.unit)));
+    }
+    parts.join(", ")
+}
+
+/// The candidate value of a spec row, or `not measured`.
+pub fn spec_value(s: &SpecRow) -> String {
+    s.value
+        .map_or_else(|| "not measured".into(), |v| fmt_value(v, &s.unit))
+}
+
+/// The sentence a failed spec limit is reported with.
+pub fn spec_message(s: &SpecRow) -> String {
+    let mut m = format!(
+        "{}: {} (limit {}, tolerance {:.0}%)",
+        s.metric,
+        spec_value(s),
+        spec_bound(s),
+        s.tolerance * 100.0
+    );
+    if !s.note.is_empty() {
+        m.push_str(" — ");
+        m.push_str(&s.note);
+    }
+    m
+}
+
+/// Workload labels in first-appearance order; rows come regressions first,
+/// so the workloads with the worst verdicts come first too.
+pub fn workloads(c: &Comparison) -> Vec<&str> {
+    let mut w: Vec<&str> = Vec::new();
+    for r in &c.rows {
+        if !w.contains(&r.workload.as_str()) {
+            w.push(&r.workload);
+        }
+    }
+    w
+}
+
+/// `, 2 disturbed runs left out` when any.
+pub fn excluded(n: usize, failed: usize) -> String {
+    let mut s = String::new();
+    if n > 0 {
+        s.push_str(&format!(
+            ", {n} disturbed run{} left out",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    if failed > 0 {
+        s.push_str(&format!(
+            ", {failed} failed run{} left out",
+            if failed == 1 { "" } else { "s" }
+        ));
+    }
+    s
+}
+
+/// Low-confidence rows whose threshold-only hint is a regression: too few
+/// runs to test, but worth rerunning with more repetitions.
+pub fn possible_regressions(c: &Comparison) -> Vec<&Row> {
+    c.rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::LowConfidence && r.hint == Some(Verdict::Regression))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_numbers() {
+        assert_eq!(short_num(1500.0), "1500");
+        assert_eq!(short_num(15000.0), "15k");
+        assert_eq!(short_num(2.5e6), "2.5M");
+        assert_eq!(short_num(0.25), "0.25");
+        assert_eq!(short_num(100.0), "100");
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(esc_html("<a&\"b\">"), "&lt;a&amp;&quot;b&quot;&gt;");
+        assert_eq!(esc_md("a|b"), "a\\|b");
+    }
+}

@@ -1,0 +1,586 @@
+//! Plots as inline SVG. The HTML renderer describes each plot as plain data
+//! and asks a [`Plotter`] for the SVG text, so it never touches plotters;
+//! [`SvgPlotter`] is the plotters-backed implementation.
+
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// Which side of a comparison a line belongs to (decides its colour).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The baseline (blue).
+    Baseline,
+    /// The candidate (orange).
+    Candidate,
+}
+
+impl Side {
+    /// The word used in legends.
+    pub fn word(self) -> &'static str {
+        match self {
+            Side::Baseline => "baseline",
+            Side::Candidate => "candidate",
+        }
+    }
+}
+
+/// One latency-percentile curve: `x` is `log10(1/(1-p))`, `y` the latency.
+#[derive(Clone, Debug)]
+pub struct Curve {
+    /// Legend text.
+    pub label: String,
+    /// Colour.
+    pub side: Side,
+    /// (log10(1/(1-p)), value in `unit`) points, x ascending.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A percentile-distribution plot (HdrHistogram style).
+#[derive(Clone, Debug)]
+pub struct PercentilePlot {
+    /// Caption.
+    pub title: String,
+    /// Unit of the y values (`µs`).
+    pub unit: String,
+    /// The curves.
+    pub curves: Vec<Curve>,
+}
+
+/// A median with its interval, in any unit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Interval {
+    /// Median.
+    pub mid: f64,
+    /// Lower bound.
+    pub lo: f64,
+    /// Upper bound.
+    pub hi: f64,
+}
+
+/// One metric of a whisker plot: both sides relative to the baseline median.
+#[derive(Clone, Debug)]
+pub struct Whisker {
+    /// Row label (metric name).
+    pub label: String,
+    /// Baseline median and interval, relative (1.0 = baseline median).
+    pub baseline: Interval,
+    /// Candidate median and interval, relative to the baseline median.
+    pub candidate: Interval,
+    /// Drawn in the alarm colour when true.
+    pub regression: bool,
+}
+
+/// Medians with confidence whiskers for several metrics.
+#[derive(Clone, Debug)]
+pub struct WhiskerPlot {
+    /// Caption.
+    pub title: String,
+    /// One row per metric, top to bottom.
+    pub items: Vec<Whisker>,
+}
+
+/// One run's per-interval series.
+#[derive(Clone, Debug)]
+pub struct Line {
+    /// Colour.
+    pub side: Side,
+    /// Drawn dashed and listed as disturbed.
+    pub disturbed: bool,
+    /// (seconds, value) points.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Per-interval series of several runs.
+#[derive(Clone, Debug)]
+pub struct SeriesPlot {
+    /// Caption.
+    pub title: String,
+    /// Y axis description (`ops/s`).
+    pub y_label: String,
+    /// Legend text of the baseline-coloured and candidate-coloured lines.
+    pub side_labels: [String; 2],
+    /// The lines.
+    pub lines: Vec<Line>,
+}
+
+/// A metric over time with its change points.
+#[derive(Clone, Debug)]
+pub struct HistoryPlot {
+    /// Caption.
+    pub title: String,
+    /// Unit.
+    pub unit: String,
+    /// Values, oldest first.
+    pub values: Vec<f64>,
+    /// Change points: (index of the first point after it, is an alert).
+    pub change_points: Vec<(usize, bool)>,
+}
+
+/// Draws plots as standalone `<svg>` elements.
+pub trait Plotter {
+    /// Latency against percentile on a log `1/(1-p)` axis.
+    fn percentile_plot(&self, p: &PercentilePlot) -> String;
+    /// Medians with confidence whiskers, baseline against candidate.
+    fn whiskers(&self, p: &WhiskerPlot) -> String;
+    /// Per-interval values of each run over time.
+    fn series(&self, p: &SeriesPlot) -> String;
+    /// A history with its change points.
+    fn history(&self, p: &HistoryPlot) -> String;
+}
+
+/// Plotters' SVG backend.
+#[derive(Clone, Copy, Debug)]
+pub struct SvgPlotter {
+    /// Width of each plot, px.
+    pub width: u32,
+    /// Height of each plot, px.
+    pub height: u32,
+}
+
+impl Default for SvgPlotter {
+    fn default() -> Self {
+        Self {
+            width: 600,
+            height: 340,
+        }
+    }
+}
+
+const BASE: RGBColor = RGBColor(0x3b, 0x6e, 0xa8);
+const CAND: RGBColor = RGBColor(0xe0, 0x6c, 0x00);
+const ALARM: RGBColor = RGBColor(0xc6, 0x28, 0x28);
+const GRID: RGBColor = RGBColor(0xe4, 0xe4, 0xe4);
+const FONT: &str = "sans-serif";
+
+fn colour(s: Side) -> RGBColor {
+    match s {
+        Side::Baseline => BASE,
+        Side::Candidate => CAND,
+    }
+}
+
+type Res = Result<(), Box<dyn std::error::Error>>;
+
+/// Runs `f` on a fresh SVG canvas and returns the SVG text; a plot that
+/// cannot be drawn becomes a small SVG saying so rather than a panic.
+fn canvas(w: u32, h: u32, f: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Res) -> String {
+    let mut buf = String::new();
+    let outcome = {
+        let root = SVGBackend::with_string(&mut buf, (w, h)).into_drawing_area();
+        let r = root
+            .fill(&WHITE)
+            .map_err(|e| e.to_string())
+            .and_then(|_| f(&root).map_err(|e| e.to_string()));
+        r.and_then(|_| root.present().map_err(|e| e.to_string()))
+    };
+    match outcome {
+        Ok(()) => buf,
+        Err(e) => format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="40"><text x="4" y="24" font-family="{FONT}" font-size="13">plot not drawn: {}</text></svg>"#,
+            crate::common::esc_html(&e)
+        ),
+    }
+}
+
+fn empty(w: u32, title: &str) -> String {
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="40"><text x="4" y="24" font-family="{FONT}" font-size="13">{}: no data</text></svg>"#,
+        crate::common::esc_html(title)
+    )
+}
+
+/// The label of an x tick `log10(1/(1-p))`: 0 → `0%`, 2 → `99%`, 3 → `99.9%`.
+pub fn percentile_label(x: f64) -> String {
+    let k = x.round() as i32;
+    if (x - k as f64).abs() > 1e-9 {
+        let p = 100.0 * (1.0 - 10f64.powf(-x));
+        return format!("{p:.3}%");
+    }
+    match k {
+        i32::MIN..=0 => "0%".into(),
+        1 => "90%".into(),
+        k => format!("99.{}%", "9".repeat((k - 2) as usize)).replace("99.%", "99%"),
+    }
+}
+
+fn bounds(vals: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for v in vals.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    (lo <= hi).then_some((lo, hi))
+}
+
+fn percentile_chart<Y>(
+    root: &DrawingArea<SVGBackend<'_>, Shift>,
+    p: &PercentilePlot,
+    xmax: f64,
+    y: Y,
+) -> Res
+where
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(root)
+        .caption(&p.title, (FONT, 15))
+        .margin(8)
+        .margin_right(28)
+        .x_label_area_size(34)
+        .y_label_area_size(58)
+        .build_cartesian_2d(0f64..xmax, y)?;
+    chart
+        .configure_mesh()
+        .light_line_style(GRID.mix(0.5))
+        .bold_line_style(GRID)
+        .max_light_lines(2)
+        // One label per "nine": 0%, 90%, 99%, 99.9% …
+        .x_labels(xmax as usize + 1)
+        .x_desc("percentile")
+        .y_desc(format!("latency ({})", p.unit))
+        .x_label_formatter(&|x| percentile_label(*x))
+        .y_label_formatter(&|y| crate::common::short_num(*y))
+        .label_style((FONT, 12))
+        .draw()?;
+    for c in &p.curves {
+        let col = colour(c.side);
+        chart
+            .draw_series(LineSeries::new(
+                c.points.iter().copied().filter(|(_, y)| *y > 0.0),
+                col.stroke_width(2),
+            ))?
+            .label(c.label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(GRID)
+        .label_font((FONT, 12))
+        .draw()?;
+    Ok(())
+}
+
+impl Plotter for SvgPlotter {
+    fn percentile_plot(&self, p: &PercentilePlot) -> String {
+        let pts = || {
+            p.curves
+                .iter()
+                .flat_map(|c| c.points.iter())
+                .filter(|(_, y)| *y > 0.0)
+        };
+        let (Some((_, xmax)), Some((ylo, yhi))) =
+            (bounds(pts().map(|q| q.0)), bounds(pts().map(|q| q.1)))
+        else {
+            return empty(self.width, &p.title);
+        };
+        let xmax = xmax.ceil().max(2.0);
+        canvas(self.width, self.height, |root| {
+            // A log latency axis when the distribution spans a decade or
+            // more (body and tail both readable); linear otherwise, where a
+            // log axis would show a single tick.
+            if yhi / ylo >= 10.0 {
+                percentile_chart(root, p, xmax, (ylo * 0.9..yhi * 1.15).log_scale())
+            } else {
+                let pad = (yhi - ylo) * 0.08;
+                percentile_chart(root, p, xmax, (ylo - pad).max(0.0)..yhi + pad)
+            }
+        })
+    }
+
+    fn whiskers(&self, p: &WhiskerPlot) -> String {
+        if p.items.is_empty() {
+            return empty(self.width, &p.title);
+        }
+        let all = p
+            .items
+            .iter()
+            .flat_map(|w| [w.baseline, w.candidate])
+            .flat_map(|i| [i.lo, i.mid, i.hi]);
+        let Some((lo, hi)) = bounds(all.map(|v| (v - 1.0) * 100.0)) else {
+            return empty(self.width, &p.title);
+        };
+        let span = (hi.max(0.0) - lo.min(0.0)).max(2.0);
+        let (xlo, xhi) = (lo.min(0.0) - span * 0.08, hi.max(0.0) + span * 0.08);
+        let n = p.items.len();
+        // One spare row on top holds the legend, clear of the whiskers.
+        let h = 104 + 34 * n as u32;
+        let labels: Vec<String> = p.items.iter().map(|w| w.label.clone()).collect();
+        let label_w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(8) as u32 * 8 + 16;
+        canvas(self.width, h, |root| {
+            let mut chart = ChartBuilder::on(root)
+                .caption(&p.title, (FONT, 15))
+                .margin(8)
+                .x_label_area_size(30)
+                .y_label_area_size(label_w.min(self.width / 2))
+                .build_cartesian_2d(xlo..xhi, -0.5f64..n as f64 - 0.5)?;
+            chart
+                .configure_mesh()
+                .light_line_style(GRID)
+                .bold_line_style(GRID)
+                .x_desc("change vs baseline median (%)")
+                .x_label_formatter(&|x| format!("{x:+.0}%"))
+                .y_labels(n + 1)
+                .y_label_formatter(&|y| {
+                    if (y - y.round()).abs() > 1e-6 || *y < -0.1 || *y > n as f64 - 0.9 {
+                        return String::new();
+                    }
+                    // Row 0 is drawn at the top.
+                    let i = (y.round() as usize).min(n - 1);
+                    labels.get(n - 1 - i).cloned().unwrap_or_default()
+                })
+                .label_style((FONT, 12))
+                .draw()?;
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(0.0, -0.5), (0.0, n as f64 - 0.5)],
+                BLACK.mix(0.5).stroke_width(1),
+            )))?;
+            for (i, w) in p.items.iter().enumerate() {
+                let y = (n - 1 - i) as f64;
+                for (side, iv, dy) in [
+                    (Side::Baseline, w.baseline, 0.15),
+                    (Side::Candidate, w.candidate, -0.15),
+                ] {
+                    let col = if side == Side::Candidate && w.regression {
+                        ALARM
+                    } else {
+                        colour(side)
+                    };
+                    let pc = |v: f64| (v - 1.0) * 100.0;
+                    let yy = y + dy;
+                    chart.draw_series([
+                        PathElement::new(
+                            vec![(pc(iv.lo), yy), (pc(iv.hi), yy)],
+                            col.stroke_width(2),
+                        ),
+                        PathElement::new(
+                            vec![(pc(iv.lo), yy - 0.08), (pc(iv.lo), yy + 0.08)],
+                            col.stroke_width(2),
+                        ),
+                        PathElement::new(
+                            vec![(pc(iv.hi), yy - 0.08), (pc(iv.hi), yy + 0.08)],
+                            col.stroke_width(2),
+                        ),
+                    ])?;
+                    let s = chart.draw_series(std::iter::once(Circle::new(
+                        (pc(iv.mid), yy),
+                        4,
+                        col.filled(),
+                    )))?;
+                    if i == 0 {
+                        s.label(side.word()).legend(move |(x, y)| {
+                            Circle::new((x + 8, y), 4, colour(side).filled())
+                        });
+                    }
+                }
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(GRID)
+                .label_font((FONT, 12))
+                .draw()?;
+            Ok(())
+        })
+    }
+
+    fn series(&self, p: &SeriesPlot) -> String {
+        let pts = || p.lines.iter().flat_map(|l| l.points.iter());
+        let (Some((x0, x1)), Some((_, y1))) =
+            (bounds(pts().map(|q| q.0)), bounds(pts().map(|q| q.1)))
+        else {
+            return empty(self.width, &p.title);
+        };
+        let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
+        let y1 = if y1 > 0.0 { y1 * 1.1 } else { 1.0 };
+        canvas(self.width, self.height, |root| {
+            let mut chart = ChartBuilder::on(root)
+                .caption(&p.title, (FONT, 15))
+                .margin(8)
+                .x_label_area_size(34)
+                .y_label_area_size(58)
+                .build_cartesian_2d(x0.min(0.0)..x1, 0f64..y1)?;
+            chart
+                .configure_mesh()
+                .light_line_style(GRID)
+                .bold_line_style(GRID)
+                .x_desc("seconds into the measured phase")
+                .y_desc(p.y_label.as_str())
+                .y_label_formatter(&|y| crate::common::short_num(*y))
+                .label_style((FONT, 12))
+                .draw()?;
+            let mut labelled = [false; 3];
+            for l in &p.lines {
+                let col = colour(l.side);
+                let slot = if l.disturbed { 2 } else { l.side as usize };
+                let ann = if l.disturbed {
+                    chart.draw_series(DashedLineSeries::new(
+                        l.points.iter().copied(),
+                        6,
+                        4,
+                        col.mix(0.9).stroke_width(1),
+                    ))?
+                } else {
+                    chart.draw_series(LineSeries::new(
+                        l.points.iter().copied(),
+                        col.mix(0.75).stroke_width(1),
+                    ))?
+                };
+                if !labelled[slot] {
+                    labelled[slot] = true;
+                    let text = if l.disturbed {
+                        "disturbed run (dashed)".to_string()
+                    } else {
+                        p.side_labels[l.side as usize].clone()
+                    };
+                    let dashed = l.disturbed;
+                    ann.label(text).legend(move |(x, y)| {
+                        if dashed {
+                            PathElement::new(vec![(x, y), (x + 5, y)], col.stroke_width(2))
+                        } else {
+                            PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2))
+                        }
+                    });
+                }
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(GRID)
+                .label_font((FONT, 12))
+                .draw()?;
+            Ok(())
+        })
+    }
+
+    fn history(&self, p: &HistoryPlot) -> String {
+        let Some((lo, hi)) = bounds(p.values.iter().copied()) else {
+            return empty(self.width, &p.title);
+        };
+        let pad = ((hi - lo) * 0.1).max(hi.abs() * 0.01).max(1e-9);
+        let n = p.values.len();
+        canvas(self.width, self.height, |root| {
+            let mut chart = ChartBuilder::on(root)
+                .caption(&p.title, (FONT, 15))
+                .margin(8)
+                .x_label_area_size(34)
+                .y_label_area_size(58)
+                .build_cartesian_2d(-0.5f64..n as f64 - 0.5, lo - pad..hi + pad)?;
+            chart
+                .configure_mesh()
+                .light_line_style(GRID)
+                .bold_line_style(GRID)
+                .x_desc("run (oldest first)")
+                .y_desc(p.unit.as_str())
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .y_label_formatter(&|y| crate::common::short_num(*y))
+                .label_style((FONT, 12))
+                .draw()?;
+            for &(i, alert) in &p.change_points {
+                let x = i as f64 - 0.5;
+                let col = if alert {
+                    ALARM.to_rgba()
+                } else {
+                    BLACK.mix(0.5)
+                };
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        [(x, lo - pad), (x, hi + pad)],
+                        6,
+                        4,
+                        col.stroke_width(2),
+                    ))?
+                    .label(if alert {
+                        "change point (alert)"
+                    } else {
+                        "change point"
+                    })
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2))
+                    });
+            }
+            chart
+                .draw_series(LineSeries::new(
+                    p.values.iter().enumerate().map(|(i, v)| (i as f64, *v)),
+                    BASE.stroke_width(2),
+                ))?
+                .label("value")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BASE.stroke_width(2)));
+            chart.draw_series(
+                p.values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| Circle::new((i as f64, *v), 2, BASE.filled())),
+            )?;
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(GRID)
+                .label_font((FONT, 12))
+                .draw()?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_ticks_read_as_nines() {
+        assert_eq!(percentile_label(0.0), "0%");
+        assert_eq!(percentile_label(1.0), "90%");
+        assert_eq!(percentile_label(2.0), "99%");
+        assert_eq!(percentile_label(3.0), "99.9%");
+        assert_eq!(percentile_label(4.0), "99.99%");
+        assert_eq!(percentile_label(5.0), "99.999%");
+    }
+
+    #[test]
+    fn plots_are_svg_and_empty_input_does_not_panic() {
+        let pl = SvgPlotter::default();
+        let s = pl.percentile_plot(&PercentilePlot {
+            title: "t".into(),
+            unit: "µs".into(),
+            curves: vec![Curve {
+                label: "baseline".into(),
+                side: Side::Baseline,
+                points: vec![(0.0, 10.0), (1.0, 20.0), (2.0, 50.0), (3.0, 400.0)],
+            }],
+        });
+        assert!(s.starts_with("<svg") && s.contains("<polyline"), "{s}");
+        assert!(s.contains("99.9%"), "x ticks are labelled as percentiles");
+        let e = pl.series(&SeriesPlot {
+            title: "none".into(),
+            y_label: "ops/s".into(),
+            side_labels: ["a".into(), "b".into()],
+            lines: vec![],
+        });
+        assert!(e.contains("no data"));
+        let w = pl.whiskers(&WhiskerPlot {
+            title: "w".into(),
+            items: vec![Whisker {
+                label: "x.ops_per_s".into(),
+                baseline: Interval {
+                    mid: 1.0,
+                    lo: 0.99,
+                    hi: 1.01,
+                },
+                candidate: Interval {
+                    mid: 0.9,
+                    lo: 0.89,
+                    hi: 0.91,
+                },
+                regression: true,
+            }],
+        });
+        assert!(w.contains("x.ops_per_s") && w.contains("#C62828"), "{w}");
+    }
+}

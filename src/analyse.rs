@@ -1,0 +1,334 @@
+//! Store, baseline, compare, history and import commands: glue only.
+
+use std::path::{Path, PathBuf};
+
+use baselines::compare::{collect, Comparison, Samples};
+use baselines::policy::{Policy, Spec};
+use baselines::store::{Query, Store};
+use baselines::BaselineError;
+use bench_core::result::ResultFile;
+
+use crate::cli::{BaselineCmd, StoreCmd};
+use crate::{exit, usage};
+
+fn input(e: BaselineError) -> anyhow::Error {
+    usage(e.to_string())
+}
+
+/// `skubench store …`
+pub fn store(root: &Path, cmd: StoreCmd) -> anyhow::Result<u8> {
+    let st = Store::new(root);
+    match cmd {
+        StoreCmd::Add { results } => {
+            // Validate every file before storing any: all or nothing for bad input.
+            for p in &results {
+                ResultFile::read(p).map_err(|e| usage(e.to_string()))?;
+            }
+            st.check_writable().map_err(input)?;
+            for p in &results {
+                let a = st.add_path(p).map_err(input)?;
+                println!(
+                    "{} {} {}",
+                    a.id,
+                    if a.new { "added" } else { "already stored" },
+                    p.display()
+                );
+            }
+        }
+        StoreCmd::List => {
+            let idx = baselines::history::result_index(&st.history_dir()).map_err(input)?;
+            println!(
+                "{:<16}  {:<24}  {:<20}  {:<10}  {:<12}  suite",
+                "id", "time", "sku", "distro", "host"
+            );
+            for r in idx {
+                println!(
+                    "{:<16}  {:<24}  {:<20}  {:<10}  {:<12}  {}",
+                    r.result_id, r.time, r.sku, r.distro, r.hostname, r.suite
+                );
+            }
+        }
+        StoreCmd::Compact => {
+            let n = st.compact().map_err(input)?;
+            println!("history compacted: {n} rows");
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// `skubench baseline …`
+pub fn baseline(root: &Path, cmd: BaselineCmd) -> anyhow::Result<u8> {
+    let st = Store::new(root);
+    match cmd {
+        BaselineCmd::Save {
+            name,
+            from,
+            query,
+            replace,
+        } => {
+            let (ids, source) = match (from.is_empty(), query) {
+                (false, None) => {
+                    for p in &from {
+                        ResultFile::read(p).map_err(|e| usage(e.to_string()))?;
+                    }
+                    st.check_writable().map_err(input)?;
+                    let mut ids = Vec::new();
+                    for p in &from {
+                        ids.push(st.add_path(p).map_err(input)?.id);
+                    }
+                    let src = from
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    (ids, format!("files:{src}"))
+                }
+                (true, Some(q)) => {
+                    let ids = st.query(&Query::parse(&q).map_err(input)?).map_err(input)?;
+                    (ids, format!("query:{q}"))
+                }
+                _ => return Err(usage("baseline save needs --from RESULT… or --query sku=…")),
+            };
+            let b = st
+                .save_baseline(&name, &ids, &source, replace)
+                .map_err(input)?;
+            println!(
+                "baseline `{}` saved: {} results ({})",
+                b.name,
+                b.results.len(),
+                b.source
+            );
+        }
+        BaselineCmd::List => {
+            for n in st.baselines().map_err(input)? {
+                let b = st.baseline(&n).map_err(input)?;
+                println!(
+                    "{:<30} {:>3} results  {}  {}",
+                    b.name,
+                    b.results.len(),
+                    b.created_at,
+                    b.source
+                );
+            }
+        }
+        BaselineCmd::Show { name } => {
+            let b = st.baseline(&name).map_err(input)?;
+            println!("{}", serde_json::to_string_pretty(&b)?);
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Loads one side: files (comma-separated or a directory), a baseline
+/// name, or a store query.
+pub fn load_side(spec: &str, st: &Store) -> anyhow::Result<(String, Vec<(String, ResultFile)>)> {
+    let mut out = Vec::new();
+    let as_paths: Vec<&str> = spec.split(',').filter(|s| !s.is_empty()).collect();
+    if !as_paths.is_empty() && as_paths.iter().all(|p| Path::new(p).exists()) {
+        for p in as_paths {
+            let path = Path::new(p);
+            if path.is_dir() {
+                let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                    .map_err(|e| usage(format!("{p}: {e}")))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|f| f.extension().is_some_and(|x| x == "json"))
+                    .collect();
+                files.sort();
+                for f in files {
+                    let r = ResultFile::read(&f).map_err(|e| usage(e.to_string()))?;
+                    out.push((f.display().to_string(), r));
+                }
+            } else {
+                out.push((
+                    p.to_string(),
+                    ResultFile::read(path).map_err(|e| usage(e.to_string()))?,
+                ));
+            }
+        }
+        if out.is_empty() {
+            return Err(usage(format!("`{spec}`: no result files found")));
+        }
+        return Ok((spec.to_string(), out));
+    }
+    let ids = if spec.contains('=') {
+        let q = spec.strip_prefix("query:").unwrap_or(spec);
+        st.query(&Query::parse(q).map_err(input)?).map_err(input)?
+    } else {
+        let name = spec.strip_prefix("baseline:").unwrap_or(spec);
+        if !baselines::store::valid_name(name) {
+            return Err(usage(format!(
+                "`{spec}`: no such file, and not a baseline name or query"
+            )));
+        }
+        st.baseline(name)
+            .map_err(|e| usage(format!("`{spec}` is not a file; as a baseline: {e}")))?
+            .results
+    };
+    if ids.is_empty() {
+        return Err(usage(format!(
+            "`{spec}`: the query matched no stored results"
+        )));
+    }
+    for id in ids {
+        out.push((id.clone(), st.load(&id).map_err(input)?));
+    }
+    Ok((spec.to_string(), out))
+}
+
+/// Arguments of `compare`.
+pub struct CompareArgs {
+    /// Baseline side.
+    pub base: String,
+    /// Candidate side.
+    pub cand: String,
+    /// Spec file.
+    pub spec: Option<PathBuf>,
+    /// Policy file.
+    pub policy: Option<PathBuf>,
+    /// Formats.
+    pub formats: Vec<String>,
+    /// Output directory.
+    pub output_dir: Option<PathBuf>,
+    /// Keep disturbed runs.
+    pub include_disturbed: bool,
+    /// Store.
+    pub store: PathBuf,
+}
+
+/// Runs the comparison; used by `compare` and `gate`.
+pub fn comparison(
+    base: &[(String, ResultFile)],
+    base_name: &str,
+    cand: &[(String, ResultFile)],
+    cand_name: &str,
+    policy: &Policy,
+    spec: Option<&Spec>,
+) -> Comparison {
+    let b: Samples = collect(base_name, base, policy.include_disturbed);
+    let c: Samples = collect(cand_name, cand, policy.include_disturbed);
+    baselines::compare::compare(b, c, policy, spec)
+}
+
+/// Writes the comparison in each format (terminal, markdown, html, json,
+/// junit), to stdout or as `comparison.<ext>` files in `dir`. Every format
+/// name is checked before anything is written.
+pub fn emit(
+    input: &reports::html::HtmlInput<'_>,
+    formats: &[String],
+    dir: Option<&Path>,
+) -> anyhow::Result<()> {
+    let cmp = input.comparison;
+    let mut outputs = Vec::new();
+    for f in formats {
+        outputs.push(match f.as_str() {
+            "terminal" | "text" => (
+                reports::terminal::render(cmp, crate::color_wanted(dir.is_none())).into_bytes(),
+                "txt",
+            ),
+            "markdown" | "md" => (reports::markdown::render(cmp).into_bytes(), "md"),
+            "html" => (reports::html::render(input).into_bytes(), "html"),
+            "json" => (reports::json::render(cmp)?, "json"),
+            "junit" | "xml" => (reports::junit::render(cmp)?.into_bytes(), "xml"),
+            other => {
+                return Err(usage(format!(
+                "--format: unknown format `{other}` (known: terminal, markdown, html, json, junit)"
+            )))
+            }
+        });
+    }
+    crate::run::write_outputs("comparison", &outputs, dir)
+}
+
+/// `skubench compare`
+pub fn compare(a: CompareArgs) -> anyhow::Result<u8> {
+    let mut policy = match &a.policy {
+        Some(p) => Policy::load(p).map_err(input)?,
+        None => Policy::default(),
+    };
+    policy.include_disturbed |= a.include_disturbed;
+    let spec = match &a.spec {
+        Some(p) => Some(Spec::load(p).map_err(input)?),
+        None => None,
+    };
+    let st = Store::new(&a.store);
+    let (bn, base) = load_side(&a.base, &st)?;
+    let (cn, cand) = load_side(&a.cand, &st)?;
+    let cmp = comparison(&base, &bn, &cand, &cn, &policy, spec.as_ref());
+    let input = reports::html::HtmlInput {
+        comparison: &cmp,
+        baseline: &base,
+        candidate: &cand,
+        history: &[],
+    };
+    emit(&input, &a.formats, a.output_dir.as_deref())?;
+    eprintln!("{}", cmp.headline());
+    Ok(if cmp.failed() {
+        exit::REGRESSION
+    } else {
+        exit::OK
+    })
+}
+
+/// `skubench history`
+pub fn history(
+    root: &Path,
+    q: baselines::history::HistoryQuery,
+    cfg: baselines::changepoint::CpConfig,
+    latest: usize,
+    json: bool,
+) -> anyhow::Result<u8> {
+    if !(cfg.p_value > 0.0 && cfg.p_value < 1.0) || cfg.window < 4 {
+        return Err(usage("--p must be in (0, 1) and --window at least 4"));
+    }
+    let st = Store::new(root);
+    let (series, warnings) =
+        baselines::history::query(&st.history_dir(), &q, &cfg, latest).map_err(input)?;
+    for w in &warnings {
+        eprintln!("skubench: warning: {w}");
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&series)?);
+    } else {
+        print!("{}", reports::history::render(&series));
+    }
+    let alerts: usize = series.iter().map(|s| s.alerts.len()).sum();
+    Ok(if alerts > 0 {
+        exit::REGRESSION
+    } else {
+        exit::OK
+    })
+}
+
+/// `skubench import`
+pub fn import(
+    tool: &str,
+    file: &Path,
+    output: Option<PathBuf>,
+    sku: Option<String>,
+    distro: Option<String>,
+    hostname: Option<String>,
+) -> anyhow::Result<u8> {
+    let text = baselines::read_limited(file, 256 << 20).map_err(input)?;
+    let host = bench_core::host::HostInfo {
+        sku,
+        distro: distro.unwrap_or_default(),
+        hostname: hostname.unwrap_or_default(),
+        ..Default::default()
+    };
+    let src = file.display().to_string();
+    let r = match tool {
+        "fio" => baselines::import::fio(&text, &src, host),
+        _ => baselines::import::iperf3(&text, &src, host),
+    }
+    .map_err(input)?;
+    let out = output.unwrap_or_else(|| file.with_extension("skubench.json"));
+    if out.exists() {
+        return Err(usage(format!(
+            "{}: exists; choose another --output",
+            out.display()
+        )));
+    }
+    r.write_atomic(&out).map_err(|e| usage(e.to_string()))?;
+    println!("{}", out.display());
+    Ok(exit::OK)
+}

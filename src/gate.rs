@@ -1,0 +1,230 @@
+//! `skubench gate`: run → store → compare → reports → exit code.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use baselines::policy::{Policy, Spec};
+use baselines::store::Store;
+use bench_core::result::{ResultFile, Status};
+use bench_core::runner::Runner;
+use bench_core::suite::load_suite;
+use skubench_ci::gate::{exit_code, needs_more_runs, runs_per_verdict, GateSummary, Round};
+
+use crate::analyse::{comparison, emit, load_side};
+use crate::cli::GateArgs;
+use crate::run::{detect_host, execute, install_signal_handlers};
+use crate::{exit, usage, Exit};
+
+/// The formats a gate writes.
+pub const GATE_FORMATS: &[&str] = &["terminal", "markdown", "html", "json", "junit"];
+
+fn input(e: baselines::BaselineError) -> anyhow::Error {
+    usage(e.to_string())
+}
+
+/// Runs the gate.
+pub fn gate(a: GateArgs) -> anyhow::Result<u8> {
+    // Everything that can be wrong with the input is checked before anything runs.
+    let policy = match &a.policy {
+        Some(p) => Policy::load(p).map_err(input)?,
+        None => Policy::default(),
+    };
+    let spec = match &a.spec {
+        Some(p) => Some(Spec::load(p).map_err(input)?),
+        None => None,
+    };
+    let st = Store::new(&a.store.store);
+    let base = match &a.baseline {
+        Some(b) => Some(load_side(b, &st)?),
+        None => None,
+    };
+    st.check_writable().map_err(input)?;
+    let vcpus = bench_core::affinity::online_vcpus();
+    let reg = workloads::registry();
+    let mut suite = load_suite(&a.suite, &reg, vcpus).map_err(|e| usage(e.to_string()))?;
+    let first_reps = a.repetitions.unwrap_or(policy.repetitions);
+    if first_reps == 0 {
+        return Err(usage("--repetitions must be at least 1"));
+    }
+    suite.settings.repetitions = first_reps;
+    let results_dir = a.report_dir.join("results");
+    std::fs::create_dir_all(&results_dir)
+        .map_err(|e| usage(format!("{}: {e}", results_dir.display())))?;
+
+    let runner = Runner::new(install_signal_handlers()?);
+    let host = detect_host(a.sku.clone(), &runner)?;
+    let mut rounds: Vec<Round> = Vec::new();
+    let mut cand: Vec<(String, ResultFile)> = Vec::new();
+    let mut labels: Vec<String> = suite.workloads.iter().map(|w| w.label.clone()).collect();
+    let mut reps = first_reps;
+    loop {
+        let n = rounds.len() as u32 + 1;
+        let out = results_dir.join(format!("round{n}.json"));
+        if out.exists() {
+            return Err(usage(format!(
+                "{}: exists; use an empty --report-dir (reports are never overwritten)",
+                out.display()
+            )));
+        }
+        let (file, status) = execute(&runner, &mut suite, &out, host.clone(), a.quiet)?;
+        if status != Status::Ok {
+            let why = if status == Status::Interrupted || runner.stop.load(Ordering::Relaxed) {
+                "interrupted (SIGINT/SIGTERM)"
+            } else {
+                "failed"
+            };
+            return Err(Exit(
+                exit::RUN_FAILED,
+                format!(
+                    "gate: the run {why}; partial results are in {} and were not stored; the store is unchanged by this round",
+                    out.display()
+                ),
+            )
+            .into());
+        }
+        st.add_path(&out).map_err(input)?;
+        cand.push((out.display().to_string(), file));
+        let Some((bn, bfiles)) = &base else {
+            rounds.push(Round {
+                round: n,
+                workloads: labels.clone(),
+                repetitions: reps,
+                result_file: out.display().to_string(),
+                inconclusive_after: 0,
+            });
+            return gate_history(&a, &st, &host, rounds);
+        };
+        let cmp = comparison(bfiles, bn, &cand, "candidate", &policy, spec.as_ref());
+        rounds.push(Round {
+            round: n,
+            workloads: labels.clone(),
+            repetitions: reps,
+            result_file: out.display().to_string(),
+            inconclusive_after: cmp.counts.inconclusive,
+        });
+        let more = needs_more_runs(&cmp, policy.max_repetitions);
+        if more.is_empty() {
+            return finish(&a.report_dir, &cmp, bfiles, &cand, rounds);
+        }
+        // Repeat only the undecided workloads, growing the sample by half
+        // each round, up to the cap.
+        let have = cmp
+            .rows
+            .iter()
+            .filter(|r| more.contains(&r.workload))
+            .map(|r| r.candidate.n as u32)
+            .max()
+            .unwrap_or(first_reps);
+        reps = (have / 2)
+            .max(2)
+            .min(policy.max_repetitions.saturating_sub(have))
+            .max(1);
+        eprintln!(
+            "skubench gate: {} inconclusive metric(s) in {}; {reps} more repetition(s)",
+            cmp.counts.inconclusive,
+            more.join(", ")
+        );
+        suite = load_suite(&a.suite, &reg, vcpus).map_err(|e| usage(e.to_string()))?;
+        suite.workloads.retain(|w| more.contains(&w.label));
+        suite.settings.repetitions = reps;
+        labels = more;
+    }
+}
+
+fn finish(
+    dir: &Path,
+    cmp: &baselines::compare::Comparison,
+    base: &[(String, ResultFile)],
+    cand: &[(String, ResultFile)],
+    rounds: Vec<Round>,
+) -> anyhow::Result<u8> {
+    let formats: Vec<String> = GATE_FORMATS.iter().map(|s| s.to_string()).collect();
+    let input = reports::html::HtmlInput {
+        comparison: cmp,
+        baseline: base,
+        candidate: cand,
+        history: &[],
+    };
+    emit(&input, &formats, Some(dir))?;
+    let code = exit_code(cmp);
+    let summary = GateSummary {
+        outcome: if code == 0 {
+            "pass".into()
+        } else {
+            "fail".into()
+        },
+        exit_code: code,
+        rounds,
+        runs_per_verdict: runs_per_verdict(cmp),
+        headline: cmp.headline(),
+    };
+    let path = dir.join("gate.json");
+    bench_core::result::write_atomic(&path, &serde_json::to_vec_pretty(&summary)?)
+        .map_err(|e| usage(e.to_string()))?;
+    print!(
+        "{}",
+        reports::terminal::render(cmp, crate::color_wanted(true))
+    );
+    eprintln!(
+        "skubench gate: {} (reports in {})",
+        cmp.headline(),
+        dir.display()
+    );
+    Ok(code)
+}
+
+fn gate_history(
+    a: &GateArgs,
+    st: &Store,
+    host: &bench_core::host::HostInfo,
+    rounds: Vec<Round>,
+) -> anyhow::Result<u8> {
+    let q = baselines::history::HistoryQuery {
+        sku: Some(host.sku.clone().unwrap_or_default()),
+        distro: Some(host.distro.clone()),
+        ..Default::default()
+    };
+    let (series, warnings) =
+        baselines::history::query(&st.history_dir(), &q, &Default::default(), a.latest)
+            .map_err(input)?;
+    for w in warnings {
+        eprintln!("skubench gate: warning: {w}");
+    }
+    let alerts: usize = series.iter().map(|s| s.alerts.len()).sum();
+    let text = reports::history::render(&series);
+    let dir = &a.report_dir;
+    bench_core::result::write_atomic(&dir.join("history.txt"), text.as_bytes())
+        .map_err(|e| usage(e.to_string()))?;
+    bench_core::result::write_atomic(
+        &dir.join("history.json"),
+        &serde_json::to_vec_pretty(&series)?,
+    )
+    .map_err(|e| usage(e.to_string()))?;
+    let code = u8::from(alerts > 0);
+    let summary = GateSummary {
+        outcome: if code == 0 {
+            "pass".into()
+        } else {
+            "fail".into()
+        },
+        exit_code: code,
+        rounds,
+        runs_per_verdict: Vec::new(),
+        headline: format!(
+            "{alerts} change point alert(s) among the latest {} runs",
+            a.latest
+        ),
+    };
+    bench_core::result::write_atomic(
+        &dir.join("gate.json"),
+        &serde_json::to_vec_pretty(&summary)?,
+    )
+    .map_err(|e| usage(e.to_string()))?;
+    print!("{text}");
+    eprintln!(
+        "skubench gate: {} (reports in {})",
+        summary.headline,
+        dir.display()
+    );
+    Ok(code)
+}

@@ -1,0 +1,329 @@
+//! End-to-end tests of store, baseline, compare, history and import.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn skubench() -> Command {
+    Command::cargo_bin("skubench").unwrap()
+}
+
+/// A result of 7 repetitions of the null workload with a fixed synthetic latency.
+fn null_result(dir: &Path, name: &str, latency_ns: u64) -> PathBuf {
+    let out = dir.join(name);
+    skubench()
+        .args([
+            "run",
+            "null",
+            "--ops",
+            "2000",
+            "--warmup",
+            "0",
+            "--repetitions",
+            "7",
+            "--quiet",
+        ])
+        .args(["--latency-ns", &latency_ns.to_string(), "--output"])
+        .arg(&out)
+        .assert()
+        .success();
+    out
+}
+
+#[test]
+fn compare_finds_a_latency_regression_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = null_result(dir.path(), "a.json", 1000);
+    let b = null_result(dir.path(), "b.json", 2000);
+    let a2 = null_result(dir.path(), "a2.json", 1000);
+    // Runs on a busy machine may be flagged disturbed; keep them for the test.
+    let out = skubench()
+        .args(["compare", "--include-disturbed", "--format", "json"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "null.lat_ns.p50")
+        .unwrap();
+    assert_eq!(row["verdict"], "regression");
+    assert!((row["ratio"].as_f64().unwrap() - 2.0).abs() < 0.01);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FAIL"));
+    // Same latency both sides: the latency rows are unchanged, exit 0.
+    let out = skubench()
+        .args(["compare", "--include-disturbed", "--format", "json"])
+        .arg(&a)
+        .arg(&a2)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "null.lat_ns.p50")
+        .unwrap();
+    assert_eq!(row["verdict"], "unchanged");
+    // Terminal format to a directory.
+    let rep = dir.path().join("rep");
+    skubench()
+        .args([
+            "compare",
+            "--include-disturbed",
+            "--format",
+            "terminal,json",
+            "--output-dir",
+        ])
+        .arg(&rep)
+        .arg(&a)
+        .arg(&b)
+        .assert()
+        .code(1);
+    let txt = std::fs::read_to_string(rep.join("comparison.txt")).unwrap();
+    assert!(
+        txt.contains("null.lat_ns.p50") && txt.contains("regression"),
+        "{txt}"
+    );
+    assert!(rep.join("comparison.json").exists());
+}
+
+#[test]
+fn spec_limits_fail_the_comparison() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = null_result(dir.path(), "a.json", 1000);
+    let spec = dir.path().join("spec.toml");
+    std::fs::write(&spec, "sku = \"X\"\n[[limit]]\nmetric = \"null.lat_ns.p99\"\nmax = 500\ntolerance = 0.1\nnote = \"advertised\"\n").unwrap();
+    skubench()
+        .args(["compare", "--include-disturbed", "--spec"])
+        .arg(&spec)
+        .arg(&a)
+        .arg(&a)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("FAIL"));
+    std::fs::write(
+        &spec,
+        "[[limit]]\nmetric = \"null.lat_ns.p99\"\nmaxx = 500\n",
+    )
+    .unwrap();
+    skubench()
+        .args(["compare", "--spec"])
+        .arg(&spec)
+        .arg(&a)
+        .arg(&a)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("spec.toml:3").and(predicate::str::contains("maxx")));
+}
+
+#[test]
+fn store_baseline_and_history_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let a = null_result(dir.path(), "a.json", 1000);
+    let b = null_result(dir.path(), "b.json", 1000);
+    skubench()
+        .arg("store")
+        .arg("--store")
+        .arg(&store)
+        .arg("add")
+        .arg(&a)
+        .arg(&b)
+        .assert()
+        .success();
+    skubench()
+        .args(["baseline", "--store"])
+        .arg(&store)
+        .args(["save", "ref", "--query", "distro=debian,last=1"])
+        .assert()
+        .success();
+    // The candidate by file, the baseline by name.
+    skubench()
+        .args(["compare", "--include-disturbed", "--store"])
+        .arg(&store)
+        .arg("ref")
+        .arg(&b)
+        .assert()
+        .success();
+    skubench()
+        .args(["baseline", "--store"])
+        .arg(&store)
+        .args(["show", "nope"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no baseline `nope`"));
+    skubench()
+        .args([
+            "history",
+            "--include-disturbed",
+            "--metric",
+            "null.lat_ns.p50",
+            "--store",
+        ])
+        .arg(&store)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("null.lat_ns.p50").and(predicate::str::contains("14 points")),
+        );
+}
+
+#[test]
+fn bad_inputs_exit_2_and_leave_the_store_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let a = null_result(dir.path(), "a.json", 1000);
+    skubench()
+        .arg("store")
+        .arg("--store")
+        .arg(&store)
+        .arg("add")
+        .arg(&a)
+        .assert()
+        .success();
+    let snapshot = |p: &Path| -> Vec<(PathBuf, Vec<u8>)> {
+        let mut v = Vec::new();
+        for sub in ["results", "history", "baselines"] {
+            if let Ok(rd) = std::fs::read_dir(p.join(sub)) {
+                for e in rd.flatten() {
+                    v.push((e.path(), std::fs::read(e.path()).unwrap()));
+                }
+            }
+        }
+        v.sort();
+        v
+    };
+    let before = snapshot(&store);
+    let text = std::fs::read_to_string(&a).unwrap();
+    let truncated = dir.path().join("trunc.json");
+    std::fs::write(&truncated, &text[..text.len() / 2]).unwrap();
+    let future = dir.path().join("future.json");
+    std::fs::write(
+        &future,
+        text.replace("skubench.result.v1", "skubench.result.v9"),
+    )
+    .unwrap();
+    for (f, needle) in [
+        (&truncated, "invalid JSON"),
+        (&future, "unsupported schema"),
+    ] {
+        skubench()
+            .arg("store")
+            .arg("--store")
+            .arg(&store)
+            .arg("add")
+            .arg(&a)
+            .arg(f)
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::contains(needle).and(predicate::str::contains(
+                    f.file_name().unwrap().to_str().unwrap(),
+                )),
+            );
+    }
+    skubench()
+        .args(["compare", "--store"])
+        .arg(&store)
+        .args(["no-such-baseline", "also-not"])
+        .assert()
+        .code(2);
+    assert_eq!(snapshot(&store), before);
+}
+
+#[test]
+fn a_read_only_store_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = null_result(dir.path(), "a.json", 1000);
+    let store = dir.path().join("ro-store");
+    std::fs::create_dir(&store).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o555)).unwrap();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let bin = assert_cmd::cargo::cargo_bin("skubench");
+    let mut cmd = if root {
+        // Root ignores permission bits: run the CLI as `nobody`.
+        if std::process::Command::new("setpriv")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            eprintln!("skipped: setpriv not available to drop root");
+            return;
+        }
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin);
+        c
+    } else {
+        std::process::Command::new(&bin)
+    };
+    let out = cmd
+        .arg("store")
+        .arg("--store")
+        .arg(&store)
+        .arg("add")
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ro-store") && err.contains("ermission"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&store).unwrap().count(), 0);
+}
+
+#[test]
+fn import_fio_and_iperf3_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let fio = dir.path().join("fio.json");
+    std::fs::write(
+        &fio,
+        "fio: engine libaio not loadable\n{\"fio version\": \"fio-3.33\", \"jobs\": [{\"jobname\": \"r\", \"job options\": {\"rw\": \"randread\"},\
+         \"read\": {\"iops\": 85000.5, \"bw_bytes\": 348162048, \"runtime\": 10000, \"total_ios\": 850005,\
+         \"clat_ns\": {\"max\": 900000, \"percentile\": {\"50.000000\": 350208, \"99.000000\": 700416}}}}]}",
+    )
+    .unwrap();
+    let out = dir.path().join("fio.skubench.json");
+    skubench()
+        .args(["import", "fio"])
+        .arg(&fio)
+        .arg("--output")
+        .arg(&out)
+        .args(["--sku", "D2"])
+        .assert()
+        .success();
+    skubench().arg("show").arg(&out).assert().success().stdout(
+        predicate::str::contains("disk.randread.iops")
+            .and(predicate::str::contains("85.001 kops/s")),
+    );
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "fio: failed to open file\n").unwrap();
+    skubench()
+        .args(["import", "fio"])
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no JSON"));
+}

@@ -1,0 +1,109 @@
+//! `skubench compare --format … --output-dir` and `skubench report`, end to end.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn skubench() -> Command {
+    Command::cargo_bin("skubench").unwrap()
+}
+
+fn null_result(dir: &Path, name: &str, latency_ns: u64) -> PathBuf {
+    let out = dir.join(name);
+    skubench()
+        .args([
+            "run",
+            "null",
+            "--ops",
+            "2000",
+            "--warmup",
+            "0",
+            "--repetitions",
+            "5",
+            "--quiet",
+        ])
+        .args(["--latency-ns", &latency_ns.to_string(), "--output"])
+        .arg(&out)
+        .assert()
+        .success();
+    out
+}
+
+#[test]
+fn compare_writes_every_format_to_the_output_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = null_result(dir.path(), "a.json", 1000);
+    let b = null_result(dir.path(), "b.json", 2000);
+    let rep = dir.path().join("rep");
+    let out = skubench()
+        .args([
+            "compare",
+            "--include-disturbed",
+            "--format",
+            "terminal,markdown,html,json,junit",
+            "--output-dir",
+        ])
+        .arg(&rep)
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "everything went to files");
+    let read = |ext: &str| std::fs::read_to_string(rep.join(format!("comparison.{ext}"))).unwrap();
+    assert!(read("txt").starts_with("FAIL"));
+    assert!(!read("txt").contains('\x1b'), "no colour in files");
+    assert!(read("md").contains("<details>"));
+    let html = read("html");
+    assert!(html.contains("null.lat_ns") && html.contains("<svg"));
+    let v: serde_json::Value = serde_json::from_str(&read("json")).unwrap();
+    assert_eq!(v["schema"], "skubench.comparison.v1");
+    let xml = read("xml");
+    let r = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    assert!(r.failures > 0);
+}
+
+#[test]
+fn unknown_format_is_a_usage_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = null_result(dir.path(), "a.json", 1000);
+    let rep = dir.path().join("rep");
+    skubench()
+        .args(["compare", "--format", "json,pdf", "--output-dir"])
+        .arg(&rep)
+        .arg(&a)
+        .arg(&a)
+        .assert()
+        .code(2);
+    assert!(!rep.join("comparison.json").exists());
+}
+
+#[test]
+fn report_renders_single_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = null_result(dir.path(), "a.json", 1000);
+    let rep = dir.path().join("rep");
+    skubench()
+        .args(["report", "--format", "markdown,html,json", "--output-dir"])
+        .arg(&rep)
+        .arg(&a)
+        .assert()
+        .success();
+    let md = std::fs::read_to_string(rep.join("report.md")).unwrap();
+    assert!(md.contains("null.lat_ns"), "{md}");
+    let html = std::fs::read_to_string(rep.join("report.html")).unwrap();
+    assert!(html.contains("latency by percentile") && html.contains("<svg"));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rep.join("report.json")).unwrap()).unwrap();
+    assert_eq!(v["schema"], "skubench.runs-summary.v1");
+    assert_eq!(v["results"][0]["workloads"][0]["runs_ok"], 5);
+    // To stdout by default, as a terminal summary.
+    let out = skubench().arg("report").arg(&a).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("null"));
+}
