@@ -465,12 +465,7 @@ impl RrWorker {
             let now = ctx.clock().delta_ns(start, ctx.now());
             if now < due {
                 let wait = due - now;
-                if wait > 200_000 {
-                    // Sleep most of the way, then spin: sleeps overshoot by tens of µs.
-                    std::thread::sleep(Duration::from_nanos(wait - 100_000));
-                } else {
-                    std::hint::spin_loop();
-                }
+                super::sys::pace_wait(wait);
                 ctx.tick();
                 continue;
             }

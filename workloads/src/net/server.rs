@@ -47,6 +47,8 @@ pub struct ServeConfig {
     pub max_duration: Duration,
     /// Longest silence on a control connection outside a test.
     pub idle_timeout: Duration,
+    /// Time a client has to complete the handshake.
+    pub handshake_timeout: Duration,
     /// Log sessions to stderr.
     pub log: bool,
 }
@@ -60,6 +62,7 @@ impl ServeConfig {
             max_sessions: 64,
             max_duration: Duration::from_secs(3600),
             idle_timeout: Duration::from_secs(60),
+            handshake_timeout: HANDSHAKE_TIMEOUT,
             log: false,
         }
     }
@@ -270,8 +273,10 @@ fn msg_name(m: &Msg) -> &'static str {
 fn session(sh: &Shared, mut s: TcpStream, from: SocketAddr) -> Result<(), String> {
     let _ = s.set_nodelay(true);
     let io = |e: io::Error| e.to_string();
-    s.set_read_timeout(Some(HANDSHAKE_TIMEOUT)).map_err(io)?;
-    s.set_write_timeout(Some(HANDSHAKE_TIMEOUT)).map_err(io)?;
+    s.set_read_timeout(Some(sh.cfg.handshake_timeout))
+        .map_err(io)?;
+    s.set_write_timeout(Some(sh.cfg.handshake_timeout))
+        .map_err(io)?;
     let client_nonce = match read_msg(&mut s) {
         Ok(Msg::Hello {
             proto,

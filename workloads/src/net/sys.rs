@@ -350,3 +350,24 @@ pub fn is_disconnect(e: &io::Error) -> bool {
             | io::ErrorKind::UnexpectedEof
     )
 }
+
+/// Waits part of `wait_ns` for a paced sender: sleeps when the wait is long
+/// enough for a timer, else yields. Callers loop until their due time, so
+/// the final approach is by yielding rather than spinning, which would
+/// starve a peer sharing the vCPU.
+pub fn pace_wait(wait_ns: u64) {
+    thread_local! {
+        // PR_SET_TIMERSLACK to 1 ns once per thread: the default 50 µs slack
+        // would make every short sleep late by that much.
+        static SLACK: () = {
+            // SAFETY: prctl with PR_SET_TIMERSLACK takes a plain integer.
+            unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
+        };
+    }
+    SLACK.with(|_| ());
+    if wait_ns > 30_000 {
+        std::thread::sleep(Duration::from_nanos(wait_ns - 15_000));
+    } else {
+        std::thread::yield_now();
+    }
+}

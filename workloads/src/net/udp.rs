@@ -8,7 +8,6 @@
 use std::io;
 use std::net::UdpSocket;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bench_core::params::{ParamDef, ParamKind, Params};
 use bench_core::result::{Better, RunOutput, Series};
@@ -303,11 +302,7 @@ impl Worker for UdpWorker {
                 let due = (seq as f64 * self.interval_ns) as u64;
                 if now < due {
                     let wait = due - now;
-                    if wait > 200_000 {
-                        std::thread::sleep(Duration::from_nanos(wait - 100_000));
-                    } else {
-                        std::hint::spin_loop();
-                    }
+                    super::sys::pace_wait(wait);
                     ctx.tick();
                     continue;
                 }
