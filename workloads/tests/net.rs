@@ -88,7 +88,8 @@ fn tcp_stream_bidir_and_multiplexed_recv() {
     let recs = run_ok(
         "warmup = \"100ms\"\nduration = \"400ms\"\n\
          [[workload]]\nkind = \"net.tcp_stream\"\ndirection = \"bidir\"\nmsg_size = \"64k\"\n\
-         [[workload]]\nkind = \"net.tcp_stream\"\nname = \"mux\"\ndirection = \"recv\"\nstreams = 3\nthreads = 1\n",
+         [[workload]]\nkind = \"net.tcp_stream\"\nname = \"mux\"\ndirection = \"recv\"\nstreams = 3\nthreads = 1\n\
+         [[workload]]\nkind = \"net.tcp_stream\"\nname = \"zc\"\nzerocopy = true\nstreams = 2\nthreads = 1\n",
     );
     let b = &recs[0];
     let (tx, rx) = (
@@ -101,6 +102,14 @@ fn tcp_stream_bidir_and_multiplexed_recv() {
     let x = &recs[1];
     assert!(m(x, "net.tcp_stream.recv.bits_per_s") > 1e8);
     assert!(x.metric("net.tcp_stream.send.bits_per_s").is_none());
+    let z = &recs[2];
+    assert!(m(z, "net.tcp_stream.send.bits_per_s") > 1e8);
+    let zc = &z.notes["zerocopy"];
+    let (sends, done) = (
+        zc["sends"].as_f64().unwrap(),
+        zc["completed"].as_f64().unwrap(),
+    );
+    assert!(sends > 0.0 && done > 0.0 && done <= sends, "{zc}");
 }
 
 #[test]
@@ -132,15 +141,19 @@ fn tcp_rr_closed_and_open_loop() {
 
 #[test]
 fn tcp_crr_counts_connections() {
-    let recs =
-        run_ok("warmup = \"100ms\"\nduration = \"400ms\"\n[[workload]]\nkind = \"net.tcp_crr\"\n");
-    let r = &recs[0];
-    let cps = m(r, "net.tcp_crr.connections_per_s");
-    assert!(cps > 100.0, "{cps} connections/s");
-    let p50 = m(r, "net.tcp_crr.lat_ns.p50");
-    assert!(p50 > 1_000.0 && p50 < 50e6, "p50 {p50}");
-    let served = r.notes["peer.transactions_total"].as_f64().unwrap();
-    assert!(served >= cps * 0.4, "peer served {served}");
+    let recs = run_ok(
+        "warmup = \"100ms\"\nduration = \"400ms\"\n[[workload]]\nkind = \"net.tcp_crr\"\n\
+         [[workload]]\nkind = \"net.tcp_crr\"\nname = \"cc\"\ncloser = \"client\"\nthreads = 2\n",
+    );
+    for (r, closer) in recs.iter().zip(["peer", "client"]) {
+        let cps = m(r, "net.tcp_crr.connections_per_s");
+        assert!(cps > 100.0, "{cps} connections/s");
+        let p50 = m(r, "net.tcp_crr.lat_ns.p50");
+        assert!(p50 > 1_000.0 && p50 < 50e6, "p50 {p50}");
+        let served = r.notes["peer.transactions_total"].as_f64().unwrap();
+        assert!(served >= cps * 0.4, "peer served {served}");
+        assert_eq!(r.notes["closer"], closer);
+    }
 }
 
 #[test]
@@ -247,6 +260,7 @@ fn rr_spec() -> TestSpec {
         congestion: None,
         nodelay: true,
         pin: None,
+        client_closes: false,
     }
 }
 

@@ -84,6 +84,10 @@ pub struct TestSpec {
     /// vCPUs to pin the peer's data threads to, round-robin.
     #[serde(default)]
     pub pin: Option<Vec<usize>>,
+    /// CRR: the client closes first and the peer waits for it (netperf's
+    /// order); else the peer closes right after its response.
+    #[serde(default)]
+    pub client_closes: bool,
 }
 
 /// Largest data-connection count or thread count a peer accepts in one test.
@@ -533,6 +537,7 @@ mod tests {
                 congestion: Some("cubic".into()),
                 nodelay: true,
                 pin: None,
+                client_closes: false,
             },
         };
         let mut buf = Vec::new();

@@ -6,8 +6,10 @@
 //! the response is in); with `rate` set, open loop: requests are due on a
 //! fixed schedule and latency is measured from the *intended* send time,
 //! so a stall is charged to every request it delays (no coordinated
-//! omission). TCP_CRR: connect, request, response, close, per operation;
-//! the client closes first, as netperf does, so TIME-WAIT stays here.
+//! omission). TCP_CRR: connect, request, response, close, per operation.
+//! By default the peer closes first (as an HTTP/1.0 server does), so
+//! TIME-WAIT piles up on the peer and the client's ephemeral ports last;
+//! `closer = "client"` gives netperf's order.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -74,6 +76,12 @@ const CRR_PARAMS: &[ParamDef] = &[
     RR_PARAMS[1],
     RR_PARAMS[2],
     RR_PARAMS[3],
+    ParamDef {
+        name: "closer",
+        kind: ParamKind::Choice(&["peer", "client"]),
+        default: Some("peer"),
+        help: "who closes first: peer (HTTP/1.0 style; TIME-WAIT on the peer) or client (netperf's order; TIME-WAIT here)",
+    },
     PEER_PARAMS[0],
     PEER_PARAMS[1],
     PEER_PARAMS[2],
@@ -100,6 +108,7 @@ struct RrWorkload {
     resp: usize,
     nodelay: bool,
     rate: f64,
+    client_closes: bool,
 }
 
 fn size(p: &Params, k: &str) -> Result<usize, SpecError> {
@@ -135,6 +144,7 @@ fn build(mode: Mode, p: &Params, vcpus: usize) -> Result<Box<dyn Workload>, Spec
         } else {
             0.0
         },
+        client_closes: mode == Mode::Crr && p.str("closer")? == "client",
     }))
 }
 
@@ -226,6 +236,7 @@ impl Workload for RrWorkload {
                 congestion: None,
                 nodelay: self.nodelay,
                 pin: self.ctl.target.peer_pin.clone(),
+                client_closes: self.client_closes,
             };
             let (mode, opts) = (self.mode, self.opts());
             self.ctl.begin(&spec, |ready| {
@@ -338,6 +349,12 @@ impl Workload for RrWorkload {
             "sizes".into(),
             serde_json::json!({"request": self.req, "response": self.resp}),
         );
+        if self.mode == Mode::Crr {
+            out.notes.insert(
+                "closer".into(),
+                serde_json::json!(if self.client_closes { "client" } else { "peer" }),
+            );
+        }
         if self.rate > 0.0 {
             out.notes
                 .insert("rate_target_per_s".into(), serde_json::json!(self.rate));

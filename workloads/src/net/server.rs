@@ -545,6 +545,9 @@ impl PeerTest {
             TestKind::TcpCrr => {
                 let l = sys::tcp_listen(&bind, &opts).map_err(|e| format!("data listener: {e}"))?;
                 sys::set_timeouts(l.as_raw_fd(), POLL_TICK).map_err(|e| e.to_string())?;
+                // accept() returns once the request is in, saving a wake-up
+                // per connection (as web servers do); best effort.
+                let _ = sys::defer_accept(l.as_raw_fd());
                 let port = l.local_addr().map_err(|e| e.to_string())?.port();
                 let l = Arc::new(l);
                 for i in 0..sh.spec.threads as usize {
@@ -869,7 +872,7 @@ fn echo(sh: &TestShared, s: &mut TcpStream, idx: usize) -> io::Result<()> {
 }
 
 /// One of the CRR test's acceptor threads: accept, read cookie + request,
-/// answer, wait for the client's close (as netperf's TCP_CRR does), close.
+/// answer, close (first, or after the client's close when it asked so).
 fn crr_acceptor(sh: &TestShared, l: &TcpListener, i: usize) -> ThreadOut {
     let cpu = sh.pin(i);
     let slot = &sh.slots[i];
@@ -904,10 +907,13 @@ fn crr_acceptor(sh: &TestShared, l: &TcpListener, i: usize) -> ThreadOut {
         slot.rx.fetch_add(req.len() as u64, Ordering::Relaxed);
         slot.tx.fetch_add(resp.len() as u64, Ordering::Relaxed);
         slot.n.fetch_add(1, Ordering::Relaxed);
-        // Wait for the client's FIN so the client, not the peer, holds TIME-WAIT.
-        while let Ok(n) = s.read(&mut eof) {
-            if n == 0 {
-                break;
+        // With `client_closes`, wait for the client's FIN so the client, not
+        // the peer, holds TIME-WAIT (netperf's way); else close at once.
+        if sh.spec.client_closes {
+            while let Ok(n) = s.read(&mut eof) {
+                if n == 0 {
+                    break;
+                }
             }
         }
     }

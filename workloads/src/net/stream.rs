@@ -26,7 +26,7 @@ use super::common::{
 use super::proto::{
     valid_congestion, Role, TcpInfoSum, TestKind, TestSpec, MAX_CONNS, MAX_IO_SIZE,
 };
-use super::sys::{self, is_timeout, SockOpts};
+use super::sys::{self, is_timeout, SockOpts, ZcStats};
 
 const PARAMS: &[ParamDef] = &[
     ParamDef {
@@ -70,6 +70,12 @@ const PARAMS: &[ParamDef] = &[
         kind: ParamKind::Str,
         default: None,
         help: "TCP congestion control on both ends, e.g. cubic or bbr (iperf3 -C)",
+    },
+    ParamDef {
+        name: "zerocopy",
+        kind: ParamKind::Bool,
+        default: Some("false"),
+        help: "send with MSG_ZEROCOPY (iperf3 -Z); the kernel copies anyway on loopback",
     },
     PEER_PARAMS[0],
     PEER_PARAMS[1],
@@ -153,6 +159,7 @@ impl WorkloadFactory for TcpStreamFactory {
             threads,
             msg_size: msg as usize,
             opts: sock_params(p, false)?,
+            zerocopy: p.bool("zerocopy")?,
         }))
     }
 }
@@ -163,6 +170,7 @@ struct StreamWorkload {
     threads: usize,
     msg_size: usize,
     opts: SockOpts,
+    zerocopy: bool,
 }
 
 /// How long a data socket may make no progress before the run fails.
@@ -213,15 +221,21 @@ impl Workload for StreamWorkload {
                 congestion: self.opts.congestion.clone(),
                 nodelay: false,
                 pin: self.ctl.target.peer_pin.clone(),
+                client_closes: false,
             };
             let opts = self.opts.clone();
-            let n = self.dirs.len();
+            let dirs = self.dirs.clone();
+            let zc = self.zerocopy;
             self.ctl.begin(&spec, |ready| {
-                (0..n)
+                (0..dirs.len())
                     .map(|i| {
                         let s = open_data(ready, i as u32, &opts)?;
                         sys::set_timeouts(s.as_raw_fd(), DATA_TICK)
                             .map_err(|e| format!("data connection {i}: {e}"))?;
+                        if zc && dirs[i] == Dir::Send {
+                            sys::enable_zerocopy(s.as_raw_fd())
+                                .map_err(|e| format!("data connection {i}: {e}"))?;
+                        }
                         Ok(s)
                     })
                     .collect()
@@ -245,6 +259,7 @@ impl Workload for StreamWorkload {
             ],
             msg_size: self.msg_size,
             marker: Marker::new(&self.ctl, index),
+            zc: self.zerocopy.then(ZcStats::default),
         }))
     }
     fn metrics(&self, steps: &[StepResult]) -> RunOutput {
@@ -343,6 +358,14 @@ impl Workload for StreamWorkload {
         );
         out.notes
             .insert("msg_size".into(), serde_json::json!(self.msg_size));
+        if self.zerocopy {
+            out.notes.insert(
+                "zerocopy".into(),
+                serde_json::json!({"sends": s.extra_sum("zc.sends"),
+                    "completed": s.extra_sum("zc.completed"),
+                    "copied_by_kernel": s.extra_sum("zc.copied")}),
+            );
+        }
         out
     }
     fn teardown(&mut self) -> Result<(), WorkloadError> {
@@ -362,6 +385,37 @@ struct StreamWorker {
     buf: Vec<u8>,
     msg_size: usize,
     marker: Marker,
+    /// Zero-copy sends and their completions, when on.
+    zc: Option<ZcStats>,
+}
+
+impl StreamWorker {
+    /// One send: plain, or with MSG_ZEROCOPY (reaping completions every 16
+    /// sends and whenever the error queue is full).
+    #[inline(always)]
+    fn send(c: &mut Conn, buf: &[u8], zc: &mut Option<ZcStats>) -> io::Result<usize> {
+        let Some(z) = zc.as_mut() else {
+            return c.s.write(buf);
+        };
+        let fd = c.s.as_raw_fd();
+        z.sends += 1;
+        if z.sends.is_multiple_of(16) {
+            sys::reap_zerocopy(fd, z);
+        }
+        // ENOBUFS: the error queue (optmem) is full; reaping frees it.
+        for _ in 0..1000 {
+            match sys::send_zerocopy(fd, buf) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    sys::reap_zerocopy(fd, z);
+                    std::thread::yield_now();
+                }
+                r => return r,
+            }
+        }
+        Err(io::Error::other(
+            "MSG_ZEROCOPY: the error queue stays full (ENOBUFS)",
+        ))
+    }
 }
 
 fn data_err(c: &Conn, e: io::Error) -> WorkloadError {
@@ -399,7 +453,7 @@ impl StreamWorker {
         while ctx.running() {
             self.marker.poll(ctx);
             let r = if send {
-                c.s.write(&self.buf[..msg])
+                Self::send(c, &self.buf[..msg], &mut self.zc)
             } else {
                 c.s.read(&mut self.buf)
             };
@@ -482,7 +536,7 @@ impl StreamWorker {
                 let c = &mut self.conns[k];
                 let send = c.dir == Dir::Send;
                 let r = if send {
-                    c.s.write(&self.buf[..msg])
+                    Self::send(c, &self.buf[..msg], &mut self.zc)
                 } else {
                     c.s.read(&mut self.buf)
                 };
@@ -521,6 +575,9 @@ impl Worker for StreamWorker {
             if let Some(t) = sys::tcp_info(&c.s) {
                 tcp.merge(&t);
             }
+            if let (Some(z), Dir::Send) = (self.zc.as_mut(), c.dir) {
+                sys::reap_zerocopy(c.s.as_raw_fd(), z);
+            }
             if c.dir == Dir::Send {
                 // EOF tells the peer's receiver the stream is over.
                 let _ = c.s.shutdown(std::net::Shutdown::Write);
@@ -531,6 +588,11 @@ impl Worker for StreamWorker {
         extra.push(("send_bytes".into(), tx as f64));
         extra.push(("recv_bytes".into(), rx as f64));
         extra.push(vcpu_extra());
+        if let Some(z) = self.zc {
+            extra.push(("zc.sends".into(), z.sends as f64));
+            extra.push(("zc.completed".into(), z.completed as f64));
+            extra.push(("zc.copied".into(), z.copied as f64));
+        }
         Ok(extra)
     }
 }

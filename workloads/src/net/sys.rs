@@ -233,6 +233,16 @@ pub fn udp_bind(addr: &SocketAddr, o: &SockOpts) -> io::Result<UdpSocket> {
     Ok(unsafe { UdpSocket::from_raw_fd(fd.take()) })
 }
 
+/// Sets TCP_DEFER_ACCEPT (1 s) on a listener.
+pub fn defer_accept(fd: RawFd) -> io::Result<()> {
+    setsockopt_raw(
+        fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_DEFER_ACCEPT,
+        &(1 as libc::c_int),
+    )
+}
+
 /// Reads `TCP_INFO` of one socket into a one-socket sum.
 pub fn tcp_info(s: &impl AsRawFd) -> Option<TcpInfoSum> {
     // SAFETY: tcp_info is plain data; the kernel writes at most `len` bytes.
@@ -369,5 +379,88 @@ pub fn pace_wait(wait_ns: u64) {
         std::thread::sleep(Duration::from_nanos(wait_ns - 15_000));
     } else {
         std::thread::yield_now();
+    }
+}
+
+/// SO_ZEROCOPY from asm-generic/socket.h (the same on x86-64 and arm64);
+/// libc does not export it.
+const SO_ZEROCOPY: libc::c_int = 60;
+const SO_EE_ORIGIN_ZEROCOPY: u8 = 5;
+const SO_EE_CODE_ZEROCOPY_COPIED: u8 = 1;
+
+/// Turns on `SO_ZEROCOPY` so sends may pass `MSG_ZEROCOPY`.
+pub fn enable_zerocopy(fd: RawFd) -> io::Result<()> {
+    setsockopt_raw(fd, libc::SOL_SOCKET, SO_ZEROCOPY, &(1 as libc::c_int))
+        .map_err(|e| io::Error::new(e.kind(), format!("SO_ZEROCOPY (needs Linux 4.14+): {e}")))
+}
+
+/// Counts of a zero-copy sender.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ZcStats {
+    /// Sends issued with MSG_ZEROCOPY.
+    pub sends: u64,
+    /// Completion notifications reaped (one per send).
+    pub completed: u64,
+    /// Of those, sends the kernel copied after all (always so on loopback).
+    pub copied: u64,
+}
+
+/// One `send` with `MSG_ZEROCOPY`. The payload's content does not matter to
+/// a throughput test, so the buffer is reused without waiting for the
+/// completion; completions are still reaped (see [`reap_zerocopy`]) so the
+/// socket's error queue does not fill.
+pub fn send_zerocopy(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: pointer and length describe `buf`, which outlives the call.
+    let r = unsafe {
+        libc::send(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_ZEROCOPY | libc::MSG_NOSIGNAL,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// Drains zero-copy completion notifications from the socket's error queue.
+pub fn reap_zerocopy(fd: RawFd, st: &mut ZcStats) {
+    // Bounded: a queue holds at most a few thousand notifications.
+    for _ in 0..100_000 {
+        let mut ctrl = [0u64; 16];
+        // SAFETY: msghdr is plain data; all-zero is valid (no iovecs).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_control = ctrl.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&ctrl) as _;
+        // SAFETY: `msg` points to a live control buffer of the stated size.
+        let r = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT) };
+        if r < 0 {
+            return;
+        }
+        // SAFETY: the CMSG_* walk stays inside `ctrl` as the kernel filled it.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                let h = &*c;
+                let is_err = (h.cmsg_level == libc::SOL_IP && h.cmsg_type == libc::IP_RECVERR)
+                    || (h.cmsg_level == libc::SOL_IPV6 && h.cmsg_type == libc::IPV6_RECVERR);
+                if is_err {
+                    let ee: libc::sock_extended_err =
+                        std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                    if ee.ee_origin == SO_EE_ORIGIN_ZEROCOPY {
+                        // Notifications cover the inclusive range [ee_info, ee_data].
+                        let n = ee.ee_data.wrapping_sub(ee.ee_info) as u64 + 1;
+                        st.completed += n;
+                        if ee.ee_code & SO_EE_CODE_ZEROCOPY_COPIED != 0 {
+                            st.copied += n;
+                        }
+                    }
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
     }
 }

@@ -163,6 +163,7 @@ impl Workload for UdpWorkload {
                 congestion: None,
                 nodelay: false,
                 pin: self.ctl.target.peer_pin.clone(),
+                client_closes: false,
             };
             self.ctl.begin(&spec, |_| Ok(Vec::new()))?;
         }
