@@ -122,3 +122,50 @@ pub fn serve(args: &ServeArgs, stop: &AtomicBool) -> Result<(), ServeError> {
     let bind = cfg.bind;
     server::serve(cfg, stop).map_err(|e| ServeError::Failed(format!("serving on {bind}: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ServeArgs {
+        ServeArgs {
+            bind: "127.0.0.1".into(),
+            port: 0,
+            token: Some("t".into()),
+            token_file: None,
+            max_sessions: 64,
+            max_duration: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn serve_options_are_checked_before_binding() {
+        let c = serve_config(&args()).unwrap();
+        assert_eq!(c.bind, "127.0.0.1:0".parse::<SocketAddr>().unwrap());
+        assert_eq!(c.token, b"t");
+        let bad = |f: &dyn Fn(&mut ServeArgs), want: &str| {
+            let mut a = args();
+            f(&mut a);
+            match serve_config(&a) {
+                Err(ServeError::Input(m)) => assert!(m.contains(want), "{m}"),
+                other => panic!("expected an input error with {want}, got {other:?}"),
+            }
+        };
+        bad(&|a| a.bind = "localhost".into(), "--bind");
+        bad(&|a| a.token_file = Some("/x".into()), "exclude");
+        bad(
+            &|a| {
+                a.token = None;
+                a.token_file = Some("/nonexistent/skubench-token".into());
+            },
+            "--token-file",
+        );
+        bad(&|a| a.token = Some(String::new()), "token is required");
+        bad(&|a| a.max_sessions = 0, "--max-sessions");
+        bad(&|a| a.idle_timeout = Duration::ZERO, "positive");
+        let mut a = args();
+        a.bind = "[::1]".into();
+        assert!(serve_config(&a).unwrap().bind.is_ipv6());
+    }
+}
