@@ -115,6 +115,8 @@ for rep in $(seq 1 "$REPS"); do
     done
 done
 
+# The raw figures first, so a failing summary loses nothing.
+for k in "${!R[@]}"; do echo "raw $k:${R[$k]}" >&2; done
 python3 - "${R[sku_1]}" "${R[iperf_1]}" "${R[sku_2]}" "${R[iperf_2]}" \
     "${R[sku_rr]}" "${R[np_rr]}" "${R[sku_crr]}" "${R[np_crr]}" "$REPS" "$DUR" "${R[sku_crr_cc]}" <<'PY'
 import math, statistics, sys
@@ -139,5 +141,6 @@ for name, _, peer, s, p, scale, target in rows:
     ratio = ms / mp if mp and not math.isnan(mp) else float("nan")
     ok = "" if target is None else ("ok" if ratio >= target else "BELOW")
     runs = " ".join(f"{x/scale:.1f}" for x in vals(s)) + " / " + " ".join(f"{x/scale:.1f}" for x in vals(p))
-    print(f"| {name}: `{_}` vs `{peer}` | {ms/scale:.2f} | {mp/scale:.2f} | {ratio:.2f} | {"≥ " + str(target) + " " + ok if target else "like-for-like"} | {runs} |")
+    tgt = f"≥ {target} {ok}" if target else "like-for-like"
+    print(f"| {name}: `{_}` vs `{peer}` | {ms/scale:.2f} | {mp/scale:.2f} | {ratio:.2f} | {tgt} | {runs} |")
 PY
