@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side: skubench's net workloads against iperf3 and netperf on
-# loopback, same machine, same run. Runs the tools alternately (the order
-# flips each round) so drift and other load land on both, then prints the
-# median of each and the ratio skubench / peer.
+# loopback, same machine, same run. Each test runs as an adjacent pair
+# (peer tool, skubench) whose order flips every round, so drift and other
+# load land on both; prints the median of each and the ratio skubench / peer.
 #
 #   bench/net-vs-peers.sh                 # REPS=5 DUR=5 rounds
 #   REPS=7 DUR=10 bench/net-vs-peers.sh
@@ -95,24 +95,24 @@ netperf_() { # netperf TEST → transactions/s
 declare -A R
 add() { R[$1]="${R[$1]:-} $2"; }
 
+# pair A_KEY A_CMD B_KEY B_CMD: runs both, adjacent, in an order that flips
+# every round, so slow drift and other load land on both alike.
+pair() {
+    if [ $((rep % 2)) = 0 ]; then
+        add "$1" "$(eval "$2")"; add "$3" "$(eval "$4")"
+    else
+        add "$3" "$(eval "$4")"; add "$1" "$(eval "$2")"
+    fi
+}
+
 for rep in $(seq 1 "$REPS"); do
     echo "round $rep/$REPS" >&2
-    for step in 0 1; do
-        # Flip the order every round.
-        if [ $(((rep + step) % 2)) = 0 ]; then
-            add iperf_1 "$(iperf 1)"
-            add iperf_2 "$(iperf 2)"
-            add np_rr "$(netperf_ TCP_RR)"
-            sleep "$CRR_PAUSE"; add np_crr "$(netperf_ TCP_CRR)"
-        else
-            add sku_1 "$(sku net.tcp_stream.bits_per_s net.tcp_stream --streams 1)"
-            add sku_2 "$(sku net.tcp_stream.bits_per_s net.tcp_stream --streams 2)"
-            add sku_rr "$(sku net.tcp_rr.transactions_per_s net.tcp_rr)"
-            sleep "$CRR_PAUSE"; add sku_crr "$(sku net.tcp_crr.connections_per_s net.tcp_crr)"
-            # netperf's close order (client first), for a like-for-like row.
-            sleep "$CRR_PAUSE"; add sku_crr_cc "$(sku net.tcp_crr.connections_per_s net.tcp_crr --closer client)"
-        fi
-    done
+    pair iperf_1 "iperf 1" sku_1 "sku net.tcp_stream.bits_per_s net.tcp_stream --streams 1"
+    pair iperf_2 "iperf 2" sku_2 "sku net.tcp_stream.bits_per_s net.tcp_stream --streams 2"
+    pair np_rr "netperf_ TCP_RR" sku_rr "sku net.tcp_rr.transactions_per_s net.tcp_rr"
+    pair np_crr "sleep $CRR_PAUSE; netperf_ TCP_CRR" sku_crr "sleep $CRR_PAUSE; sku net.tcp_crr.connections_per_s net.tcp_crr"
+    # netperf's close order (client first), for a like-for-like row.
+    sleep "$CRR_PAUSE"; add sku_crr_cc "$(sku net.tcp_crr.connections_per_s net.tcp_crr --closer client)"
 done
 
 # The raw figures first, so a failing summary loses nothing.
@@ -133,7 +133,7 @@ rows = [
     ("TCP_CRR 1/1 byte (K conn/s)", "skubench net.tcp_crr", "netperf TCP_CRR", a[6], a[7], 1e3, 1.0),
     ("TCP_CRR, client closes first (K conn/s)", "skubench net.tcp_crr --closer client", "netperf TCP_CRR", a[10], a[7], 1e3, None),
 ]
-print(f"# {a[8]} rounds of {a[9]} s, medians; skubench and peer alternate, order flipped each round")
+print(f"# {a[8]} rounds of {a[9]} s, medians; each test an adjacent skubench/peer pair, order flipped each round")
 print(f"| test | skubench | peer | ratio | target | runs (skubench / peer) |")
 print(f"|---|---|---|---|---|---|")
 for name, _, peer, s, p, scale, target in rows:
