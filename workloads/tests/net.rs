@@ -78,8 +78,12 @@ fn tcp_stream_send_and_both_ends_agree() {
     assert!(m(r, "net.tcp_stream.client.cpu_busy_ratio") > 0.0);
     assert!(m(r, "net.tcp_stream.client.tcp.rtt_ns") > 0.0);
     assert!(r.metric("net.tcp_stream.tcp.retransmits").is_some());
-    assert!(r.notes.contains_key("placement.peer"), "{:?}", r.notes);
-    assert!(r.notes.contains_key("placement.client"));
+    // Default placement with the in-process peer: client worker and its peer
+    // thread colocated on one vCPU.
+    let client_cpu = &r.notes["placement.client"][0]["pinned"];
+    assert!(client_cpu.is_u64(), "{:?}", r.notes);
+    assert_eq!(r.notes["placement.peer"]["pinned"], true);
+    assert_eq!(&r.notes["placement.peer"]["vcpus"][0], client_cpu);
     assert!(!r.series.is_empty());
 }
 
@@ -88,7 +92,7 @@ fn tcp_stream_bidir_and_multiplexed_recv() {
     let recs = run_ok(
         "warmup = \"100ms\"\nduration = \"400ms\"\n\
          [[workload]]\nkind = \"net.tcp_stream\"\ndirection = \"bidir\"\nmsg_size = \"64k\"\n\
-         [[workload]]\nkind = \"net.tcp_stream\"\nname = \"mux\"\ndirection = \"recv\"\nstreams = 3\nthreads = 1\n\
+         [[workload]]\nkind = \"net.tcp_stream\"\nname = \"mux\"\ndirection = \"recv\"\nstreams = 3\nthreads = 1\nplacement = \"none\"\n\
          [[workload]]\nkind = \"net.tcp_stream\"\nname = \"zc\"\nzerocopy = true\nstreams = 2\nthreads = 1\n",
     );
     let b = &recs[0];
@@ -102,6 +106,8 @@ fn tcp_stream_bidir_and_multiplexed_recv() {
     let x = &recs[1];
     assert!(m(x, "net.tcp_stream.recv.bits_per_s") > 1e8);
     assert!(x.metric("net.tcp_stream.send.bits_per_s").is_none());
+    assert_eq!(x.notes["placement.peer"]["pinned"], false);
+    assert!(x.notes["placement.client"][0]["pinned"].is_null());
     let z = &recs[2];
     assert!(m(z, "net.tcp_stream.send.bits_per_s") > 1e8);
     let zc = &z.notes["zerocopy"];

@@ -69,6 +69,7 @@ const RR_PARAMS: &[ParamDef] = &[
     PEER_PARAMS[2],
     PEER_PARAMS[3],
     PEER_PARAMS[4],
+    PEER_PARAMS[5],
 ];
 
 const CRR_PARAMS: &[ParamDef] = &[
@@ -87,6 +88,7 @@ const CRR_PARAMS: &[ParamDef] = &[
     PEER_PARAMS[2],
     PEER_PARAMS[3],
     PEER_PARAMS[4],
+    PEER_PARAMS[5],
 ];
 
 /// Factory of `net.tcp_rr`.
@@ -194,6 +196,12 @@ impl RrWorkload {
     }
 }
 
+impl RrWorkload {
+    fn pins(&self) -> (Option<Vec<usize>>, Option<Vec<usize>>) {
+        self.ctl.target.pins(self.threads, self.threads, |j| j)
+    }
+}
+
 impl Workload for RrWorkload {
     fn resources(&self) -> Resources {
         Resources {
@@ -204,11 +212,7 @@ impl Workload for RrWorkload {
         }
     }
     fn steps(&self) -> Vec<Step> {
-        vec![Step::new(
-            self.label(),
-            self.threads,
-            self.ctl.target.pin.clone(),
-        )]
+        vec![Step::new(self.label(), self.threads, self.pins().0)]
     }
     fn prepare(&mut self, _env: &bench_core::workload::PrepareEnv) -> Result<(), WorkloadError> {
         self.ctl.prepare()
@@ -235,7 +239,7 @@ impl Workload for RrWorkload {
                 rcvbuf: None,
                 congestion: None,
                 nodelay: self.nodelay,
-                pin: self.ctl.target.peer_pin.clone(),
+                pin: self.pins().1,
                 client_closes: self.client_closes,
             };
             let (mode, opts) = (self.mode, self.opts());

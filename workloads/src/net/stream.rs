@@ -82,6 +82,7 @@ const PARAMS: &[ParamDef] = &[
     PEER_PARAMS[2],
     PEER_PARAMS[3],
     PEER_PARAMS[4],
+    PEER_PARAMS[5],
 ];
 
 /// Factory of `net.tcp_stream`.
@@ -178,6 +179,13 @@ pub const STALL_LIMIT: Duration = Duration::from_secs(10);
 /// Timeout of each blocking data-socket call, so workers notice the end.
 pub const DATA_TICK: Duration = Duration::from_millis(200);
 
+impl StreamWorkload {
+    fn pins(&self) -> (Option<Vec<usize>>, Option<Vec<usize>>) {
+        let t = self.threads.max(1);
+        self.ctl.target.pins(t, self.dirs.len(), |j| j % t)
+    }
+}
+
 impl Workload for StreamWorkload {
     fn resources(&self) -> Resources {
         Resources {
@@ -188,11 +196,7 @@ impl Workload for StreamWorkload {
         }
     }
     fn steps(&self) -> Vec<Step> {
-        vec![Step::new(
-            "net.tcp_stream",
-            self.threads,
-            self.ctl.target.pin.clone(),
-        )]
+        vec![Step::new("net.tcp_stream", self.threads, self.pins().0)]
     }
     fn prepare(&mut self, _env: &bench_core::workload::PrepareEnv) -> Result<(), WorkloadError> {
         self.ctl.prepare()
@@ -220,7 +224,7 @@ impl Workload for StreamWorkload {
                 rcvbuf: self.opts.rcvbuf,
                 congestion: self.opts.congestion.clone(),
                 nodelay: false,
-                pin: self.ctl.target.peer_pin.clone(),
+                pin: self.pins().1,
                 client_closes: false,
             };
             let opts = self.opts.clone();

@@ -58,6 +58,7 @@ const PARAMS: &[ParamDef] = &[
     PEER_PARAMS[2],
     PEER_PARAMS[3],
     PEER_PARAMS[4],
+    PEER_PARAMS[5],
 ];
 
 /// Factory of `net.udp_stream`.
@@ -130,6 +131,12 @@ struct UdpWorkload {
     opts: SockOpts,
 }
 
+impl UdpWorkload {
+    fn pins(&self) -> (Option<Vec<usize>>, Option<Vec<usize>>) {
+        self.ctl.target.pins(self.threads, 1, |_| 0)
+    }
+}
+
 impl Workload for UdpWorkload {
     fn resources(&self) -> Resources {
         Resources {
@@ -140,11 +147,7 @@ impl Workload for UdpWorkload {
         }
     }
     fn steps(&self) -> Vec<Step> {
-        vec![Step::new(
-            "net.udp_stream",
-            self.threads,
-            self.ctl.target.pin.clone(),
-        )]
+        vec![Step::new("net.udp_stream", self.threads, self.pins().0)]
     }
     fn prepare(&mut self, _env: &bench_core::workload::PrepareEnv) -> Result<(), WorkloadError> {
         self.ctl.prepare()
@@ -162,7 +165,7 @@ impl Workload for UdpWorkload {
                 rcvbuf: self.opts.rcvbuf,
                 congestion: None,
                 nodelay: false,
-                pin: self.ctl.target.peer_pin.clone(),
+                pin: self.pins().1,
                 client_closes: false,
             };
             self.ctl.begin(&spec, |_| Ok(Vec::new()))?;
