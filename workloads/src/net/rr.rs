@@ -7,9 +7,9 @@
 //! fixed schedule and latency is measured from the *intended* send time,
 //! so a stall is charged to every request it delays (no coordinated
 //! omission). TCP_CRR: connect, request, response, close, per operation.
-//! By default the peer closes first (as an HTTP/1.0 server does), so
-//! TIME-WAIT piles up on the peer and the client's ephemeral ports last;
-//! `closer = "client"` gives netperf's order.
+//! By default the peer closes first, so TIME-WAIT piles up on the peer (as
+//! it does on netperf's netserver) and the client's ephemeral ports last;
+//! with `closer = "client"` the client holds TIME-WAIT.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -81,7 +81,7 @@ const CRR_PARAMS: &[ParamDef] = &[
         name: "closer",
         kind: ParamKind::Choice(&["peer", "client"]),
         default: Some("peer"),
-        help: "who closes first: peer (HTTP/1.0 style; TIME-WAIT on the peer) or client (netperf's order; TIME-WAIT here)",
+        help: "who closes first: peer (TIME-WAIT on the peer, as with netperf's netserver) or client (TIME-WAIT here; on loopback the kernel's port reuse caps the rate near half the ephemeral range per second)",
     },
     PEER_PARAMS[0],
     PEER_PARAMS[1],

@@ -908,7 +908,8 @@ fn crr_acceptor(sh: &TestShared, l: &TcpListener, i: usize) -> ThreadOut {
         slot.tx.fetch_add(resp.len() as u64, Ordering::Relaxed);
         slot.n.fetch_add(1, Ordering::Relaxed);
         // With `client_closes`, wait for the client's FIN so the client, not
-        // the peer, holds TIME-WAIT (netperf's way); else close at once.
+        // the peer, holds TIME-WAIT; else close at once (netserver's side
+        // ends up holding TIME-WAIT in netperf's TCP_CRR too).
         if sh.spec.client_closes {
             while let Ok(n) = s.read(&mut eof) {
                 if n == 0 {
