@@ -433,6 +433,25 @@ fn sixty_four_concurrent_sessions_and_the_65th_is_refused() {
     rr_session(addr, b"t", 3).unwrap();
 }
 
+#[test]
+fn a_session_the_peer_closed_when_idle_is_reopened_between_repetitions() {
+    let mut cfg = ServeConfig::new(LOOPBACK.into(), b"t".to_vec());
+    cfg.idle_timeout = Duration::from_millis(300);
+    let srv = Server::start(cfg).unwrap();
+    let port = srv.local_addr().port();
+    // Runs interleave: rr #1, null #1 (longer than the idle timeout), rr #2.
+    let recs = run_ok(&format!(
+        "repetitions = 2\nwarmup = 0\nduration = \"200ms\"\n\
+         [[workload]]\nkind = \"net.tcp_rr\"\npeer = \"127.0.0.1:{port}\"\ntoken = \"t\"\n\
+         [[workload]]\nkind = \"null\"\nduration = \"800ms\"\n"
+    ));
+    let rr: Vec<_> = recs.iter().filter(|r| r.workload == "net.tcp_rr").collect();
+    assert_eq!(rr.len(), 2);
+    for r in rr {
+        assert!(m(r, "net.tcp_rr.transactions_per_s") > 100.0);
+    }
+}
+
 // ------------------------------------------------------ child processes
 
 /// Not a test of its own: the entry point of the child processes other

@@ -239,10 +239,13 @@ impl NetCtl {
             match &self.target.peer {
                 None => {
                     let token = hex(&random_bytes(32).map_err(|e| werr(self.kind, e))?);
-                    let cfg = ServeConfig::new(
+                    let mut cfg = ServeConfig::new(
                         SocketAddr::from(([127, 0, 0, 1], 0)),
                         token.clone().into_bytes(),
                     );
+                    // Our own peer: other workloads may run for long between
+                    // this one's repetitions.
+                    cfg.idle_timeout = std::time::Duration::from_secs(7 * 24 * 3600);
                     let server = Server::start(cfg).map_err(|e| {
                         werr(self.kind, format!("starting the in-process peer: {e}"))
                     })?;
@@ -294,19 +297,29 @@ impl NetCtl {
     ) -> Result<Ready, WorkloadError> {
         let mut st = self.lock();
         st.test = None;
-        self.ensure_session(&mut st)?;
-        let session = st
-            .session
-            .as_mut()
-            .ok_or_else(|| werr(self.kind, "no session"))?;
-        let ready = match session.start(spec) {
-            Ok(r) => r,
-            Err(e) => {
-                // The peer closes a session after an error; start afresh next time.
-                st.session = None;
-                return Err(werr(self.kind, e));
+        let mut ready = None;
+        let mut last = String::new();
+        // Twice: between repetitions the peer may have closed an idle session
+        // (other workloads ran meanwhile); a fresh one then succeeds.
+        for _ in 0..2 {
+            self.ensure_session(&mut st)?;
+            let session = st
+                .session
+                .as_mut()
+                .ok_or_else(|| werr(self.kind, "no session"))?;
+            match session.start(spec) {
+                Ok(r) => {
+                    ready = Some(r);
+                    break;
+                }
+                Err(e) => {
+                    // The peer closes a session after an error.
+                    st.session = None;
+                    last = e;
+                }
             }
-        };
+        }
+        let ready = ready.ok_or_else(|| werr(self.kind, last))?;
         let conns = open(&ready).map_err(|e| werr(self.kind, e))?;
         st.test = Some(ActiveTest {
             ready: ready.clone(),
