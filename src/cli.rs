@@ -167,6 +167,16 @@ pub enum Command {
         #[arg(long)]
         output_dir: Option<PathBuf>,
     },
+    /// Serve as the peer of the net.* workloads (until Ctrl-C).
+    ///
+    /// Binds 127.0.0.1 unless --bind says otherwise; clients authenticate
+    /// with the shared token (never sent in clear). Data connections use
+    /// ephemeral ports on the bound address.
+    ///
+    /// Examples:
+    ///   skubench serve --token-file /etc/skubench.token
+    ///   skubench serve --bind 0.0.0.0 --port 5201 --token s3cret
+    Serve(ServeArgs),
     /// Summarise a result file; --hgrm prints a histogram's percentile distribution.
     Show {
         /// Result file.
@@ -295,4 +305,30 @@ pub struct RunArgs {
         value_name = "--KEY VALUE"
     )]
     pub rest: Vec<String>,
+}
+
+/// Arguments of `skubench serve`.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// IP address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// Control port.
+    #[arg(long, default_value_t = 5201)]
+    pub port: u16,
+    /// Shared token (visible in `ps`; prefer --token-file or $SKUBENCH_TOKEN).
+    #[arg(long, conflicts_with = "token_file")]
+    pub token: Option<String>,
+    /// File whose first line is the shared token.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Sessions served at once; more are refused.
+    #[arg(long, default_value_t = 64)]
+    pub max_sessions: usize,
+    /// Longest test, e.g. 1h or 600 (seconds).
+    #[arg(long, default_value = "1h")]
+    pub max_duration: String,
+    /// Longest silence on a control connection between tests.
+    #[arg(long, default_value = "60s")]
+    pub idle_timeout: String,
 }

@@ -11,7 +11,7 @@ use bench_core::runner::Runner;
 use bench_core::suite::{load_suite, parse_suite, single_workload, Suite};
 use bench_core::writer::ResultWriter;
 
-use crate::cli::{Cli, Command, RunArgs};
+use crate::cli::{Cli, Command, RunArgs, ServeArgs};
 use crate::{exit, usage, Exit};
 
 /// The default suite, compiled in so the binary runs from any directory.
@@ -100,6 +100,31 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             distro,
             hostname,
         } => crate::analyse::import(&tool, &file, output, sku, distro, hostname),
+        Command::Serve(a) => cmd_serve(a),
+    }
+}
+
+fn cmd_serve(a: ServeArgs) -> anyhow::Result<u8> {
+    let dur = |flag: &str, v: &str| {
+        bench_core::units::parse_duration(v).map_err(|e| usage(format!("--{flag}: {e}")))
+    };
+    let args = workloads::net::ServeArgs {
+        bind: a.bind,
+        port: a.port,
+        token: a.token,
+        token_file: a.token_file,
+        max_sessions: a.max_sessions,
+        max_duration: dur("max-duration", &a.max_duration)?,
+        idle_timeout: dur("idle-timeout", &a.idle_timeout)?,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
+    }
+    match workloads::net::serve(&args, &stop) {
+        Ok(()) => Ok(exit::OK),
+        Err(workloads::net::ServeError::Input(m)) => Err(usage(m)),
+        Err(e) => Err(Exit(exit::RUN_FAILED, e.to_string()).into()),
     }
 }
 

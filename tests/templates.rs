@@ -115,6 +115,9 @@ fn example_policy_and_spec_load() {
 
 #[test]
 fn shipped_suites_validate() {
+    // The onboarding suite takes its network peer from the pipeline.
+    std::env::set_var("SKUBENCH_PEER", "192.0.2.10:5201");
+    std::env::set_var("SKUBENCH_TOKEN", "test-token");
     for s in [
         "suites/quick.toml",
         "suites/onboarding.toml",

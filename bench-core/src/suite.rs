@@ -186,6 +186,38 @@ pub const WORKLOAD_COMMON_KEYS: &[ParamDef] = &[
     },
 ];
 
+/// Expands `${NAME}` in a string value from the environment, so pipelines
+/// can pass secrets and addresses (`peer = "${SKUBENCH_PEER}"`) without
+/// writing them into the suite. An unset variable is an error.
+pub fn expand_env(v: &toml::Value, key: &str, loc: &str) -> Result<toml::Value, SpecError> {
+    let toml::Value::String(s) = v else {
+        return Ok(v.clone());
+    };
+    if !s.contains("${") {
+        return Ok(v.clone());
+    }
+    let mut out = String::new();
+    let mut rest = s.as_str();
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let end = after.find('}').ok_or_else(|| {
+            SpecError::new(loc, format!("key `{key}`: unclosed `${{` in \"{s}\""))
+        })?;
+        let name = &after[..end];
+        let val = std::env::var(name).map_err(|_| {
+            SpecError::new(
+                loc,
+                format!("key `{key}`: environment variable `{name}` is not set"),
+            )
+        })?;
+        out.push_str(&val);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(toml::Value::String(out))
+}
+
 /// Maps a byte offset in `text` to 1-based (line, column).
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
@@ -332,7 +364,8 @@ pub fn parse_suite(
                         ),
                     ));
                 }
-                param_defaults.push((key.to_string(), raw.clone(), loc));
+                let raw = expand_env(raw, key, &loc)?;
+                param_defaults.push((key.to_string(), raw, loc));
             }
         }
     }
@@ -393,7 +426,8 @@ pub fn parse_suite(
                 continue;
             }
             given.retain(|(gk, _, _)| gk != key);
-            given.push((key.to_string(), RawValue::Toml(v.get_ref().clone()), loc));
+            let value = expand_env(v.get_ref(), key, &loc)?;
+            given.push((key.to_string(), RawValue::Toml(value), loc));
         }
         let params = Params::from_raw(factory.params(), &given, kind)?;
         let workload = factory.build(&params, vcpus).map_err(|e| {
@@ -597,6 +631,30 @@ ops = 100
         let e = parse_suite(text, "bad.toml", &reg(), 2).unwrap_err();
         assert_eq!(e.location, "bad.toml:3:1", "{e}");
         assert!(e.message.contains("duration"), "{e}");
+    }
+
+    #[test]
+    fn environment_variables_expand_in_string_values() {
+        std::env::set_var("SKUBENCH_TEST_SPREAD", "spread");
+        let v = expand_env(
+            &toml::Value::String("a-${SKUBENCH_TEST_SPREAD}-b".into()),
+            "k",
+            "f:1:1",
+        )
+        .unwrap();
+        assert_eq!(v.as_str(), Some("a-spread-b"));
+        let e = expand_env(
+            &toml::Value::String("${SKUBENCH_SURELY_UNSET_VAR}".into()),
+            "peer",
+            "f:3:1",
+        )
+        .unwrap_err();
+        assert_eq!(e.location, "f:3:1");
+        assert!(
+            e.message.contains("peer") && e.message.contains("SKUBENCH_SURELY_UNSET_VAR"),
+            "{e}"
+        );
+        assert!(expand_env(&toml::Value::String("${OPEN".into()), "k", "f").is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod cpu;
 pub mod disk;
 pub mod jitter;
 pub mod mem;
+pub mod net;
 
 use bench_core::null::NullFactory;
 use bench_core::workload::Registry;
@@ -18,6 +19,9 @@ pub fn registry() -> Registry {
         r.add(f);
     }
     for f in disk::factories() {
+        r.add(f);
+    }
+    for f in net::factories() {
         r.add(f);
     }
     r.add(Box::new(NullFactory));

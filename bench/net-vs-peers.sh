@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Side-by-side: skubench's net workloads against iperf3 and netperf on
+# loopback, same machine, same run. Each test runs as an adjacent pair
+# (peer tool, skubench) whose order flips every round, so drift and other
+# load land on both; prints the median of each and the ratio skubench / peer.
+#
+#   bench/net-vs-peers.sh                 # REPS=5 DUR=5 rounds
+#   REPS=7 DUR=10 bench/net-vs-peers.sh
+#
+# Installs iperf3 and netperf when missing (netperf lives in Debian's
+# non-free component: for bookworm the script adds a sources entry for it).
+# Only loopback is used; the peers listen on 127.0.0.1 on non-default ports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPS="${REPS:-5}"
+DUR="${DUR:-5}"
+WARM="${WARM:-1}"
+CRR_PAUSE="${CRR_PAUSE:-5}"       # seconds between CRR runs: let TIME-WAIT drain
+IPERF_PORT="${IPERF_PORT:-5299}"
+NETPERF_PORT="${NETPERF_PORT:-12899}"
+
+need_install=()
+command -v iperf3 >/dev/null || need_install+=(iperf3)
+command -v netperf >/dev/null || need_install+=(netperf)
+if [ "${#need_install[@]}" -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "need root to install ${need_install[*]}" >&2
+        exit 2
+    fi
+    if [[ " ${need_install[*]} " == *" netperf "* ]] && grep -q 'VERSION_CODENAME=bookworm' /etc/os-release \
+        && ! grep -rqs 'non-free\b' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        cat > /etc/apt/sources.list.d/skubench-nonfree.sources <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: non-free
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_install[@]}" >/dev/null
+fi
+
+cargo build --release --quiet
+SKU="${CARGO_TARGET_DIR:-target}/release/skubench"
+TMP="$(mktemp -d)"
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+iperf3 -s -B 127.0.0.1 -p "$IPERF_PORT" >/dev/null 2>&1 &
+PIDS+=($!)
+netserver -D -L 127.0.0.1 -p "$NETPERF_PORT" >/dev/null 2>&1 &
+PIDS+=($!)
+sleep 1
+
+# metric NAME FILE: a metric's value from a skubench result file.
+metric() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+name, path = sys.argv[1], sys.argv[2]
+f = json.load(open(path))
+vals = [m["value"] for r in f["runs"] for m in r["metrics"] if m["name"] == name]
+print(vals[0] if vals and f["runs"][0]["status"] == "ok" else "nan")
+PY
+}
+
+sku() { # sku METRIC WORKLOAD ARGS…
+    local name="$1"; shift
+    local out="$TMP/r.json"
+    rm -f "$out"
+    if "$SKU" run "$@" --duration "$DUR" --warmup "$WARM" --output "$out" --quiet >/dev/null 2>"$TMP/err"; then
+        metric "$name" "$out"
+    else
+        echo "skubench $* failed: $(tail -1 "$TMP/err")" >&2
+        echo nan
+    fi
+}
+
+iperf() { # iperf STREAMS → bits/s received
+    iperf3 -c 127.0.0.1 -p "$IPERF_PORT" -P "$1" -t "$((DUR + WARM))" -O "$WARM" -J 2>/dev/null \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])' \
+        || echo nan
+}
+
+netperf_() { # netperf TEST → transactions/s
+    netperf -H 127.0.0.1 -p "$NETPERF_PORT" -t "$1" -l "$DUR" -P 0 -- -r 1,1 -o THROUGHPUT 2>/dev/null \
+        | tail -1 || echo nan
+}
+
+declare -A R
+add() { R[$1]="${R[$1]:-} $2"; }
+
+# pair A_KEY A_CMD B_KEY B_CMD: runs both, adjacent, in an order that flips
+# every round, so slow drift and other load land on both alike.
+pair() {
+    if [ $((rep % 2)) = 0 ]; then
+        add "$1" "$(eval "$2")"; add "$3" "$(eval "$4")"
+    else
+        add "$3" "$(eval "$4")"; add "$1" "$(eval "$2")"
+    fi
+}
+
+for rep in $(seq 1 "$REPS"); do
+    echo "round $rep/$REPS" >&2
+    pair iperf_1 "iperf 1" sku_1 "sku net.tcp_stream.bits_per_s net.tcp_stream --streams 1"
+    pair iperf_2 "iperf 2" sku_2 "sku net.tcp_stream.bits_per_s net.tcp_stream --streams 2"
+    pair np_rr "netperf_ TCP_RR" sku_rr "sku net.tcp_rr.transactions_per_s net.tcp_rr"
+    pair np_crr "sleep $CRR_PAUSE; netperf_ TCP_CRR" sku_crr "sleep $CRR_PAUSE; sku net.tcp_crr.connections_per_s net.tcp_crr"
+    # The client closing first (TIME-WAIT on the client), for reference.
+    sleep "$CRR_PAUSE"; add sku_crr_cc "$(sku net.tcp_crr.connections_per_s net.tcp_crr --closer client)"
+done
+
+# The raw figures first, so a failing summary loses nothing.
+for k in "${!R[@]}"; do echo "raw $k:${R[$k]}" >&2; done
+python3 - "${R[sku_1]}" "${R[iperf_1]}" "${R[sku_2]}" "${R[iperf_2]}" \
+    "${R[sku_rr]}" "${R[np_rr]}" "${R[sku_crr]}" "${R[np_crr]}" "$REPS" "$DUR" "${R[sku_crr_cc]}" <<'PY'
+import math, statistics, sys
+a = sys.argv[1:]
+def vals(s):
+    return [float(x) for x in s.split() if not math.isnan(float(x))]
+def med(s):
+    v = vals(s)
+    return statistics.median(v) if v else float("nan")
+rows = [
+    ("TCP stream, 1 stream (Gbit/s)", "skubench net.tcp_stream --streams 1", "iperf3 -P 1", a[0], a[1], 1e9, 1.2),
+    ("TCP stream, 2 streams (Gbit/s)", "skubench net.tcp_stream --streams 2", "iperf3 -P 2", a[2], a[3], 1e9, 1.0),
+    ("TCP_RR 1/1 byte (K trans/s)", "skubench net.tcp_rr", "netperf TCP_RR", a[4], a[5], 1e3, 1.0),
+    ("TCP_CRR 1/1 byte (K conn/s)", "skubench net.tcp_crr", "netperf TCP_CRR", a[6], a[7], 1e3, 1.0),
+    ("TCP_CRR, client closes first (K conn/s), reference", "skubench net.tcp_crr --closer client", "netperf TCP_CRR", a[10], a[7], 1e3, None),
+]
+print(f"# {a[8]} rounds of {a[9]} s, medians; each test an adjacent skubench/peer pair, order flipped each round")
+print(f"| test | skubench | peer | ratio | target | runs (skubench / peer) |")
+print(f"|---|---|---|---|---|---|")
+for name, _, peer, s, p, scale, target in rows:
+    ms, mp = med(s), med(p)
+    ratio = ms / mp if mp and not math.isnan(mp) else float("nan")
+    ok = "" if target is None else ("ok" if ratio >= target else "BELOW")
+    runs = " ".join(f"{x/scale:.1f}" for x in vals(s)) + " / " + " ".join(f"{x/scale:.1f}" for x in vals(p))
+    tgt = f"≥ {target} {ok}" if target else "reference only"
+    print(f"| {name}: `{_}` vs `{peer}` | {ms/scale:.2f} | {mp/scale:.2f} | {ratio:.2f} | {tgt} | {runs} |")
+PY

@@ -1,0 +1,606 @@
+//! What the four client workloads share: the peer (remote, or in-process on
+//! loopback), the control session, per-test set-up, marks and results.
+
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bench_core::params::{ParamDef, ParamKind, Params};
+use bench_core::result::{Better, RunOutput};
+use bench_core::workload::{StepResult, WorkerCtx};
+use bench_core::{SpecError, WorkloadError};
+
+use super::client::{ClientSession, Ready};
+use super::proto::{hex, random_bytes, CpuUsage, MarkPhase, PeerResults, TcpInfoSum, TestSpec};
+use super::server::{ServeConfig, Server};
+use super::sys::CpuSnap;
+
+/// Parameters every net workload takes.
+pub const PEER_PARAMS: [ParamDef; 6] = [
+    ParamDef {
+        name: "peer",
+        kind: ParamKind::Str,
+        default: None,
+        help: "HOST:PORT of a `skubench serve` peer; omitted: an in-process peer on loopback",
+    },
+    ParamDef {
+        name: "token",
+        kind: ParamKind::Str,
+        default: None,
+        help: "the peer's shared token (required with `peer`, or token_file)",
+    },
+    ParamDef {
+        name: "token_file",
+        kind: ParamKind::Str,
+        default: None,
+        help: "file holding the peer's token (first line)",
+    },
+    ParamDef {
+        name: "pin",
+        kind: ParamKind::CpuList,
+        default: None,
+        help: "vCPUs to pin client workers to, round-robin",
+    },
+    ParamDef {
+        name: "peer_pin",
+        kind: ParamKind::CpuList,
+        default: None,
+        help: "vCPUs to pin the peer's data threads to, round-robin",
+    },
+    ParamDef {
+        name: "placement",
+        kind: ParamKind::Choice(&["auto", "colocate", "spread", "none"]),
+        default: Some("auto"),
+        help: "in-process peer without pin/peer_pin: colocate puts each client worker and its peer thread on one vCPU, spread on neighbouring vCPUs; auto = colocate with the in-process peer, none with a remote one",
+    },
+];
+
+/// Where the peer is and how to authenticate; validated, not yet resolved.
+#[derive(Clone, Debug)]
+pub struct Target {
+    peer: Option<String>,
+    token: Option<String>,
+    token_file: Option<String>,
+    /// Client pinning.
+    pub pin: Option<Vec<usize>>,
+    /// Peer pinning.
+    pub peer_pin: Option<Vec<usize>>,
+    placement: Placement,
+}
+
+/// Where client workers and in-process peer threads go by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Placement {
+    None,
+    Colocate,
+    Spread,
+}
+
+impl Target {
+    /// Reads and checks the common parameters (no I/O).
+    pub fn from_params(p: &Params) -> Result<Self, SpecError> {
+        let s = |k: &str| p.str(k).ok().map(str::to_string);
+        let t = Target {
+            peer: s("peer"),
+            token: s("token"),
+            token_file: s("token_file"),
+            pin: p
+                .list("pin")
+                .map(|l| l.into_iter().map(|c| c as usize).collect()),
+            peer_pin: p
+                .list("peer_pin")
+                .map(|l| l.into_iter().map(|c| c as usize).collect()),
+            placement: match (p.str("placement").unwrap_or("auto"), p.is_set("peer")) {
+                ("colocate", _) | ("auto", false) => Placement::Colocate,
+                ("spread", _) => Placement::Spread,
+                _ => Placement::None,
+            },
+        };
+        if let Some(peer) = &t.peer {
+            let ok = peer
+                .rsplit_once(':')
+                .is_some_and(|(h, port)| !h.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+            if !ok {
+                return Err(SpecError::new(
+                    "peer",
+                    format!("key `peer`: expected HOST:PORT (e.g. 10.0.0.5:5201 or [::1]:5201), got `{peer}`"),
+                ));
+            }
+            if t.token.is_none() && t.token_file.is_none() {
+                return Err(SpecError::new(
+                    "token",
+                    "key `token` (or `token_file`) is required when `peer` is set",
+                ));
+            }
+        }
+        if t.token.is_some() && t.token_file.is_some() {
+            return Err(SpecError::new(
+                "token",
+                "keys `token` and `token_file` exclude each other",
+            ));
+        }
+        if t.token.as_deref() == Some("") {
+            return Err(SpecError::new("token", "key `token`: empty"));
+        }
+        if let Some(pin) = &t.pin {
+            let allowed = bench_core::affinity::allowed_cpus();
+            if let Some(bad) = pin.iter().find(|c| !allowed.contains(c)) {
+                return Err(SpecError::new(
+                    "pin",
+                    format!("key `pin`: vCPU {bad} is not available to this process (allowed: {allowed:?})"),
+                ));
+            }
+        }
+        Ok(t)
+    }
+
+    /// Whether the peer runs in this process.
+    pub fn local(&self) -> bool {
+        self.peer.is_none()
+    }
+
+    /// Explicit pinning, or the default placement (in-process peer only):
+    /// the client workers' vCPUs, and the peer threads' where peer thread
+    /// `j` serves client worker `owner(j)`, for `peer_threads` threads.
+    ///
+    /// Colocating is the default because on loopback a sender and its
+    /// receiver on one vCPU share the cache the data is in (≈ +15–40% for
+    /// a stream here) and a wake-up needs no IPI; left to the scheduler the
+    /// pair lands together in some runs and apart in others, which doubles
+    /// the run-to-run spread.
+    pub fn pins(
+        &self,
+        workers: usize,
+        peer_threads: usize,
+        owner: impl Fn(usize) -> usize,
+    ) -> (Option<Vec<usize>>, Option<Vec<usize>>) {
+        if self.pin.is_some() || self.peer_pin.is_some() || !self.local() {
+            return (self.pin.clone(), self.peer_pin.clone());
+        }
+        let cpus = bench_core::affinity::allowed_cpus();
+        let n = cpus.len();
+        let shift = match self.placement {
+            Placement::None => return (None, None),
+            Placement::Colocate => 0,
+            Placement::Spread => 1,
+        };
+        if n == 0 {
+            return (None, None);
+        }
+        let client = (0..workers.max(1)).map(|k| cpus[k % n]).collect();
+        let peer = (0..peer_threads.max(1))
+            .map(|j| cpus[(owner(j) + shift) % n])
+            .collect();
+        (Some(client), Some(peer))
+    }
+}
+
+/// A client-side test in progress.
+struct ActiveTest {
+    ready: Ready,
+    conns: Vec<Option<TcpStream>>,
+    cpu_start: Option<CpuSnap>,
+    cpu_end: Option<CpuSnap>,
+}
+
+#[derive(Default)]
+struct State {
+    server: Option<Server>,
+    addr: Option<SocketAddr>,
+    token: Vec<u8>,
+    session: Option<ClientSession>,
+    test: Option<ActiveTest>,
+}
+
+/// The control side of a net workload, shared with its workers.
+pub struct NetCtl {
+    /// The validated target.
+    pub target: Target,
+    kind: &'static str,
+    state: Mutex<State>,
+}
+
+/// What the end of a test gathered for `metrics`.
+#[derive(Default)]
+pub struct Finished {
+    /// The peer's figures.
+    pub peer: Option<PeerResults>,
+    /// Why the peer's figures are missing.
+    pub peer_error: Option<String>,
+    /// This host's CPU use between the marks.
+    pub client_cpu: Option<CpuUsage>,
+    /// The peer's address and software.
+    pub peer_desc: String,
+}
+
+fn werr(kind: &str, e: impl std::fmt::Display) -> WorkloadError {
+    WorkloadError::Other(format!("{kind}: {e}"))
+}
+
+impl NetCtl {
+    /// A controller for workload `kind`.
+    pub fn new(kind: &'static str, target: Target) -> Arc<Self> {
+        Arc::new(Self {
+            target,
+            kind,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A worker that panicked while holding the lock leaves plain data behind.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the in-process peer or resolves the remote one, then opens
+    /// and authenticates the control session.
+    pub fn prepare(&self) -> Result<(), WorkloadError> {
+        let mut st = self.lock();
+        if st.addr.is_none() {
+            match &self.target.peer {
+                None => {
+                    let token = hex(&random_bytes(32).map_err(|e| werr(self.kind, e))?);
+                    let mut cfg = ServeConfig::new(
+                        SocketAddr::from(([127, 0, 0, 1], 0)),
+                        token.clone().into_bytes(),
+                    );
+                    // Our own peer: other workloads may run for long between
+                    // this one's repetitions.
+                    cfg.idle_timeout = std::time::Duration::from_secs(7 * 24 * 3600);
+                    let server = Server::start(cfg).map_err(|e| {
+                        werr(self.kind, format!("starting the in-process peer: {e}"))
+                    })?;
+                    st.addr = Some(server.local_addr());
+                    st.server = Some(server);
+                    st.token = token.into_bytes();
+                }
+                Some(p) => {
+                    let addr = p
+                        .to_socket_addrs()
+                        .map_err(|e| werr(self.kind, format!("peer `{p}`: {e}")))?
+                        .next()
+                        .ok_or_else(|| werr(self.kind, format!("peer `{p}`: no address")))?;
+                    st.token = match (&self.target.token, &self.target.token_file) {
+                        (Some(t), _) => t.clone().into_bytes(),
+                        (None, Some(f)) => {
+                            let text = std::fs::read_to_string(f)
+                                .map_err(|e| werr(self.kind, format!("token_file {f}: {e}")))?;
+                            let t = text.lines().next().unwrap_or("").trim().to_string();
+                            if t.is_empty() {
+                                return Err(werr(self.kind, format!("token_file {f}: empty")));
+                            }
+                            t.into_bytes()
+                        }
+                        (None, None) => return Err(werr(self.kind, "no token")),
+                    };
+                    st.addr = Some(addr);
+                }
+            }
+        }
+        self.ensure_session(&mut st)
+    }
+
+    fn ensure_session(&self, st: &mut State) -> Result<(), WorkloadError> {
+        if st.session.is_none() {
+            let addr = st.addr.ok_or_else(|| werr(self.kind, "not prepared"))?;
+            st.session =
+                Some(ClientSession::connect(addr, &st.token).map_err(|e| werr(self.kind, e))?);
+        }
+        Ok(())
+    }
+
+    /// Starts a test on the peer and opens its persistent data connections
+    /// with `open` (called once, before any worker runs).
+    pub fn begin(
+        &self,
+        spec: &TestSpec,
+        open: impl FnOnce(&Ready) -> Result<Vec<TcpStream>, String>,
+    ) -> Result<Ready, WorkloadError> {
+        let mut st = self.lock();
+        st.test = None;
+        let mut ready = None;
+        let mut last = String::new();
+        // Twice: between repetitions the peer may have closed an idle session
+        // (other workloads ran meanwhile); a fresh one then succeeds.
+        for _ in 0..2 {
+            self.ensure_session(&mut st)?;
+            let session = st
+                .session
+                .as_mut()
+                .ok_or_else(|| werr(self.kind, "no session"))?;
+            match session.start(spec) {
+                Ok(r) => {
+                    ready = Some(r);
+                    break;
+                }
+                Err(e) => {
+                    // The peer closes a session after an error.
+                    st.session = None;
+                    last = e;
+                }
+            }
+        }
+        let ready = ready.ok_or_else(|| werr(self.kind, last))?;
+        let conns = open(&ready).map_err(|e| werr(self.kind, e))?;
+        st.test = Some(ActiveTest {
+            ready: ready.clone(),
+            conns: conns.into_iter().map(Some).collect(),
+            cpu_start: None,
+            cpu_end: None,
+        });
+        Ok(ready)
+    }
+
+    /// The current test's data endpoint.
+    pub fn ready(&self) -> Result<Ready, WorkloadError> {
+        self.lock()
+            .test
+            .as_ref()
+            .map(|t| t.ready.clone())
+            .ok_or_else(|| werr(self.kind, "no test started"))
+    }
+
+    /// Takes the data connections with the given indices.
+    pub fn take(&self, idx: &[usize]) -> Result<Vec<TcpStream>, WorkloadError> {
+        let mut st = self.lock();
+        let t = st
+            .test
+            .as_mut()
+            .ok_or_else(|| werr(self.kind, "no test started"))?;
+        idx.iter()
+            .map(|&i| {
+                t.conns
+                    .get_mut(i)
+                    .and_then(Option::take)
+                    .ok_or_else(|| werr(self.kind, format!("data connection {i} is missing")))
+            })
+            .collect()
+    }
+
+    /// Records an edge of the measured phase here and on the peer.
+    pub fn mark(&self, phase: MarkPhase) {
+        let snap = CpuSnap::now();
+        let mut st = self.lock();
+        if let Some(t) = st.test.as_mut() {
+            match phase {
+                MarkPhase::Start => t.cpu_start = snap,
+                MarkPhase::End => t.cpu_end = snap,
+            }
+        }
+        if let Some(s) = st.session.as_mut() {
+            // A failure here shows up again, with a clear message, at stop.
+            let _ = s.mark(phase);
+        }
+    }
+
+    /// Ends the test on the peer and gathers both ends' figures.
+    pub fn finish(&self) -> Finished {
+        let mut st = self.lock();
+        let mut f = Finished::default();
+        let test = st.test.take();
+        if let Some(t) = &test {
+            if let (Some(a), Some(b)) = (&t.cpu_start, &t.cpu_end) {
+                f.client_cpu = a.usage_until(b);
+            }
+        }
+        if let Some(s) = st.session.as_mut() {
+            f.peer_desc = format!("{} ({})", s.peer(), s.peer_software);
+            if test.is_some() {
+                match s.stop() {
+                    Ok(r) => f.peer = Some(r),
+                    Err(e) => {
+                        f.peer_error = Some(e);
+                        st.session = None;
+                    }
+                }
+            }
+        } else {
+            f.peer_error = Some("no control session with the peer".into());
+        }
+        f
+    }
+
+    /// Says goodbye and stops the in-process peer.
+    pub fn teardown(&self) {
+        let mut st = self.lock();
+        st.test = None;
+        if let Some(s) = st.session.take() {
+            s.bye();
+        }
+        if let Some(mut srv) = st.server.take() {
+            srv.shutdown();
+        }
+        st.addr = None;
+    }
+}
+
+/// Sends the measured-phase marks from worker 0.
+pub struct Marker {
+    ctl: Option<Arc<NetCtl>>,
+    started: bool,
+}
+
+impl Marker {
+    /// A marker that acts only for worker 0.
+    pub fn new(ctl: &Arc<NetCtl>, index: usize) -> Self {
+        Self {
+            ctl: (index == 0).then(|| ctl.clone()),
+            started: false,
+        }
+    }
+    /// Call each loop iteration: marks the start once measuring begins.
+    #[inline(always)]
+    pub fn poll(&mut self, ctx: &WorkerCtx) {
+        if !self.started && ctx.measuring() {
+            self.started = true;
+            if let Some(c) = &self.ctl {
+                c.mark(MarkPhase::Start);
+            }
+        }
+    }
+    /// Call after the loop.
+    pub fn end(&mut self) {
+        if self.started {
+            if let Some(c) = &self.ctl {
+                c.mark(MarkPhase::End);
+            }
+        }
+    }
+}
+
+/// Worker extras for `TCP_INFO`.
+pub fn tcp_extras(sum: &TcpInfoSum) -> Vec<(String, f64)> {
+    vec![
+        ("tcp.sockets".into(), sum.sockets as f64),
+        ("tcp.retransmits".into(), sum.retransmits as f64),
+        (
+            "tcp.rtt_us_sum".into(),
+            sum.rtt_us_mean * sum.sockets as f64,
+        ),
+        ("tcp.rtt_us_max".into(), sum.rtt_us_max as f64),
+        (
+            "tcp.cwnd_sum".into(),
+            sum.snd_cwnd_mean * sum.sockets as f64,
+        ),
+    ]
+}
+
+/// The client's TCP_INFO merged over a step's workers.
+pub fn client_tcp(s: &StepResult) -> TcpInfoSum {
+    let n = s.extra_sum("tcp.sockets");
+    let max = s
+        .workers
+        .iter()
+        .flat_map(|w| w.extra.iter())
+        .filter(|(k, _)| k == "tcp.rtt_us_max")
+        .map(|(_, v)| *v)
+        .fold(0.0, f64::max);
+    TcpInfoSum {
+        sockets: n as u32,
+        retransmits: s.extra_sum("tcp.retransmits") as u64,
+        rtt_us_mean: if n > 0.0 {
+            s.extra_sum("tcp.rtt_us_sum") / n
+        } else {
+            0.0
+        },
+        rtt_us_max: max as u32,
+        snd_cwnd_mean: if n > 0.0 {
+            s.extra_sum("tcp.cwnd_sum") / n
+        } else {
+            0.0
+        },
+    }
+}
+
+/// Adds TCP_INFO metrics of one end under `prefix` (e.g. `net.tcp_stream.client`).
+pub fn tcp_metrics(out: &mut RunOutput, prefix: &str, t: &TcpInfoSum) {
+    if t.sockets == 0 {
+        return;
+    }
+    out.metric(
+        format!("{prefix}.tcp.retransmits"),
+        t.retransmits as f64,
+        "count",
+        Better::Lower,
+    );
+    out.metric(
+        format!("{prefix}.tcp.rtt_ns"),
+        t.rtt_us_mean * 1e3,
+        "ns",
+        Better::Lower,
+    );
+    out.metric(
+        format!("{prefix}.tcp.rtt_ns.max"),
+        t.rtt_us_max as f64 * 1e3,
+        "ns",
+        Better::Lower,
+    );
+    out.metric(
+        format!("{prefix}.tcp.snd_cwnd_segments"),
+        t.snd_cwnd_mean,
+        "segments",
+        Better::Higher,
+    );
+}
+
+/// Adds CPU metrics of one end; `per` is (work done, unit name) for the cost.
+pub fn cpu_metrics(out: &mut RunOutput, prefix: &str, c: &CpuUsage, per: Option<(f64, &str)>) {
+    out.metric(
+        format!("{prefix}.cpu_busy_ratio"),
+        c.busy_ratio,
+        "ratio",
+        Better::Lower,
+    );
+    out.metric(
+        format!("{prefix}.cpu_softirq_ratio"),
+        c.softirq_ratio,
+        "ratio",
+        Better::Lower,
+    );
+    if let Some((work, unit)) = per.filter(|(w, _)| *w > 0.0) {
+        out.metric(
+            format!("{prefix}.cpu_ns_per_{unit}"),
+            c.busy_cpu_s * 1e9 / work,
+            "ns",
+            Better::Lower,
+        );
+    }
+}
+
+/// Records placement, peer identity and caveats in the notes.
+pub fn common_notes(out: &mut RunOutput, s: &StepResult, f: &Finished, local_peer: bool) {
+    let client: Vec<serde_json::Value> = s
+        .workers
+        .iter()
+        .map(|w| {
+            let last = w
+                .extra
+                .iter()
+                .find(|(k, _)| k == "vcpu")
+                .map(|(_, v)| *v as i64)
+                .filter(|v| *v >= 0);
+            serde_json::json!({"worker": w.index, "pinned": w.cpu, "last_vcpu": last})
+        })
+        .collect();
+    out.notes
+        .insert("placement.client".into(), serde_json::json!(client));
+    if let Some(p) = &f.peer {
+        out.notes.insert(
+            "placement.peer".into(),
+            serde_json::json!({"pinned": p.pinned, "vcpus": p.placement}),
+        );
+        if !p.errors.is_empty() {
+            out.notes
+                .insert("peer.errors".into(), serde_json::json!(p.errors));
+        }
+    }
+    if let Some(e) = &f.peer_error {
+        out.notes.insert("peer.error".into(), serde_json::json!(e));
+    }
+    out.notes.insert(
+        "peer".into(),
+        serde_json::json!(if local_peer {
+            format!("in-process on loopback: {}", f.peer_desc)
+        } else {
+            f.peer_desc.clone()
+        }),
+    );
+    if local_peer {
+        out.notes.insert(
+            "cpu.note".into(),
+            serde_json::json!("peer on the same host: client and peer CPU figures are the same host-wide /proc/stat counters"),
+        );
+    }
+}
+
+/// The vCPU the calling thread is on, as a worker extra.
+pub fn vcpu_extra() -> (String, f64) {
+    (
+        "vcpu".into(),
+        bench_core::affinity::current_cpu().map_or(-1.0, |c| c as f64),
+    )
+}
+
+/// Splits `n` items over `threads` workers: worker `i` gets `i, i+threads, …`.
+pub fn share(n: usize, threads: usize, i: usize) -> Vec<usize> {
+    (i..n).step_by(threads.max(1)).collect()
+}

@@ -1,0 +1,587 @@
+//! The control protocol between a client workload and `skubench serve`.
+//!
+//! Frames are a 4-byte big-endian length followed by one JSON-encoded
+//! [`Msg`] of at most [`MAX_MSG`] bytes. JSON keeps the protocol readable in
+//! a packet capture and lets later versions add fields; the control channel
+//! carries a handful of messages per test, so its cost does not matter.
+//!
+//! Authentication is a mutual HMAC-SHA256 challenge-response over two fresh
+//! nonces, so the shared token never crosses the wire and a recorded
+//! exchange cannot be replayed against a new challenge.
+
+use std::io::{Read, Write};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Protocol version; a peer refuses any other.
+pub const PROTO_VERSION: u32 = 1;
+/// Largest control message accepted, bytes.
+pub const MAX_MSG: usize = 64 * 1024;
+/// Bytes of the per-test cookie that data connections present.
+pub const COOKIE_LEN: usize = 16;
+
+/// Role of the peer on one data connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The peer receives and discards (client sends).
+    Sink,
+    /// The peer sends (client receives).
+    Source,
+    /// The peer answers each request of `req_size` with `resp_size` bytes.
+    Echo,
+}
+
+/// What kind of test the client asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestKind {
+    /// Bulk TCP streams.
+    TcpStream,
+    /// TCP request/response on persistent connections.
+    TcpRr,
+    /// Connect/request/response/close.
+    TcpCrr,
+    /// UDP datagrams at a rate.
+    UdpStream,
+}
+
+/// Parameters of one test, sent by the client in [`Msg::Start`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSpec {
+    /// Kind of test.
+    pub kind: TestKind,
+    /// Peer role of each persistent data connection, in the order the client
+    /// opens them (TCP stream and RR). Empty for CRR and UDP.
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    /// Peer threads accepting connections (CRR) or receiving datagrams (UDP).
+    #[serde(default)]
+    pub threads: u32,
+    /// Send/receive call size for streams, bytes.
+    #[serde(default)]
+    pub msg_size: u32,
+    /// Request size (RR/CRR), bytes.
+    #[serde(default)]
+    pub req_size: u32,
+    /// Response size (RR/CRR), bytes.
+    #[serde(default)]
+    pub resp_size: u32,
+    /// SO_SNDBUF for the peer's sockets, if set.
+    #[serde(default)]
+    pub sndbuf: Option<u32>,
+    /// SO_RCVBUF for the peer's sockets, if set.
+    #[serde(default)]
+    pub rcvbuf: Option<u32>,
+    /// TCP congestion control algorithm for the peer's sockets.
+    #[serde(default)]
+    pub congestion: Option<String>,
+    /// TCP_NODELAY on the peer's sockets.
+    #[serde(default)]
+    pub nodelay: bool,
+    /// vCPUs to pin the peer's data threads to, round-robin.
+    #[serde(default)]
+    pub pin: Option<Vec<usize>>,
+    /// CRR: the client closes first and the peer waits for it (netperf's
+    /// order); else the peer closes right after its response.
+    #[serde(default)]
+    pub client_closes: bool,
+}
+
+/// Largest data-connection count or thread count a peer accepts in one test.
+pub const MAX_CONNS: usize = 1024;
+/// Largest message/request/response size a peer accepts, bytes.
+pub const MAX_IO_SIZE: u32 = 16 << 20;
+
+impl TestSpec {
+    /// Checks the spec's bounds; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.roles.len() > MAX_CONNS {
+            return Err(format!(
+                "roles: {} connections, at most {MAX_CONNS}",
+                self.roles.len()
+            ));
+        }
+        if self.threads as usize > MAX_CONNS {
+            return Err(format!("threads: {}, at most {MAX_CONNS}", self.threads));
+        }
+        for (name, v) in [
+            ("msg_size", self.msg_size),
+            ("req_size", self.req_size),
+            ("resp_size", self.resp_size),
+        ] {
+            if v > MAX_IO_SIZE {
+                return Err(format!("{name}: {v} bytes, at most {MAX_IO_SIZE}"));
+            }
+        }
+        for (name, v) in [("sndbuf", self.sndbuf), ("rcvbuf", self.rcvbuf)] {
+            if let Some(v) = v {
+                if v == 0 || v > 1 << 30 {
+                    return Err(format!("{name}: {v} bytes, expected 1..=1 GiB"));
+                }
+            }
+        }
+        if let Some(cc) = &self.congestion {
+            valid_congestion(cc)?;
+        }
+        if let Some(pin) = &self.pin {
+            if pin.len() > 4096 || pin.iter().any(|&c| c >= 4096) {
+                return Err("pin: vCPU numbers must be below 4096".into());
+            }
+        }
+        match self.kind {
+            TestKind::TcpStream | TestKind::TcpRr => {
+                if self.roles.is_empty() {
+                    return Err("roles: at least one data connection".into());
+                }
+                if self.kind == TestKind::TcpRr && self.roles.iter().any(|r| *r != Role::Echo) {
+                    return Err("roles: a request/response test uses `echo` only".into());
+                }
+                if self.kind == TestKind::TcpStream && self.roles.contains(&Role::Echo) {
+                    return Err("roles: a stream test uses `sink` or `source`".into());
+                }
+            }
+            TestKind::TcpCrr | TestKind::UdpStream => {
+                if self.threads == 0 {
+                    return Err("threads: at least 1".into());
+                }
+            }
+        }
+        if matches!(self.kind, TestKind::TcpRr | TestKind::TcpCrr)
+            && (self.req_size == 0 || self.resp_size == 0)
+        {
+            return Err("req_size/resp_size: at least 1 byte".into());
+        }
+        if self.kind == TestKind::TcpStream && self.msg_size == 0 {
+            return Err("msg_size: at least 1 byte".into());
+        }
+        Ok(())
+    }
+}
+
+/// Checks a congestion-control name: what Linux accepts (≤ 15 bytes of
+/// `[A-Za-z0-9_-]`), so nothing odd reaches `setsockopt`.
+pub fn valid_congestion(cc: &str) -> Result<(), String> {
+    if cc.is_empty()
+        || cc.len() > 15
+        || !cc
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(format!(
+            "congestion control `{cc}`: expected 1-15 characters of A-Z a-z 0-9 _ -"
+        ));
+    }
+    Ok(())
+}
+
+/// Which edge of the client's measured phase a [`Msg::Mark`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkPhase {
+    /// The measured phase began (warm-up over).
+    Start,
+    /// The measured phase ended.
+    End,
+}
+
+/// CPU time spent over a window, from `/proc/stat`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuUsage {
+    /// Window length, s.
+    pub secs: f64,
+    /// Online vCPUs.
+    pub vcpus: u32,
+    /// Busy share of all vCPUs' time (everything but idle and iowait), 0–1.
+    pub busy_ratio: f64,
+    /// User (incl. nice) share.
+    pub user_ratio: f64,
+    /// System share.
+    pub system_ratio: f64,
+    /// Hard-IRQ share.
+    pub irq_ratio: f64,
+    /// Soft-IRQ share (where most of the network stack's receive work runs).
+    pub softirq_ratio: f64,
+    /// Busy CPU time summed over vCPUs, s.
+    pub busy_cpu_s: f64,
+}
+
+/// Per-socket `TCP_INFO` figures, summed or merged over sockets.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TcpInfoSum {
+    /// Sockets read.
+    pub sockets: u32,
+    /// Sum of `tcpi_total_retrans`.
+    pub retransmits: u64,
+    /// Mean smoothed RTT, µs.
+    pub rtt_us_mean: f64,
+    /// Largest smoothed RTT, µs.
+    pub rtt_us_max: u32,
+    /// Mean `tcpi_snd_cwnd`, segments.
+    pub snd_cwnd_mean: f64,
+}
+
+impl TcpInfoSum {
+    /// Merges another set of sockets into this one.
+    pub fn merge(&mut self, o: &TcpInfoSum) {
+        let n = self.sockets + o.sockets;
+        if n > 0 {
+            let w = |a: f64, an: u32, b: f64, bn: u32| (a * an as f64 + b * bn as f64) / n as f64;
+            self.rtt_us_mean = w(self.rtt_us_mean, self.sockets, o.rtt_us_mean, o.sockets);
+            self.snd_cwnd_mean = w(self.snd_cwnd_mean, self.sockets, o.snd_cwnd_mean, o.sockets);
+        }
+        self.sockets = n;
+        self.retransmits += o.retransmits;
+        self.rtt_us_max = self.rtt_us_max.max(o.rtt_us_max);
+    }
+}
+
+/// What the peer's UDP receiver saw.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UdpRecv {
+    /// Datagrams received (valid cookie, from the client).
+    pub datagrams: u64,
+    /// Payload bytes received.
+    pub bytes: u64,
+    /// Datagrams that arrived with a lower sequence number than one seen before.
+    pub reordered: u64,
+    /// Datagrams seen twice (same sequence number as the previous highest).
+    pub duplicates: u64,
+    /// Interarrival jitter per RFC 3550, averaged over sender threads, ns.
+    pub jitter_ns: f64,
+    /// Datagrams dropped as foreign (wrong source or cookie).
+    pub foreign: u64,
+}
+
+/// The peer's figures for one test, sent in [`Msg::Results`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PeerResults {
+    /// Bytes the peer received over the whole test.
+    pub rx_bytes: u64,
+    /// Bytes the peer sent over the whole test.
+    pub tx_bytes: u64,
+    /// Requests answered (RR) or connections served (CRR) over the whole test.
+    pub transactions: u64,
+    /// Bytes received between the client's measured-phase marks.
+    pub measured_rx_bytes: Option<u64>,
+    /// Bytes sent between the marks.
+    pub measured_tx_bytes: Option<u64>,
+    /// Length between the marks as the peer saw it, s.
+    pub measured_s: Option<f64>,
+    /// The peer host's CPU use between the marks.
+    pub cpu: Option<CpuUsage>,
+    /// TCP_INFO over the peer's data sockets, read at the end.
+    pub tcp: TcpInfoSum,
+    /// UDP receiver figures.
+    pub udp: Option<UdpRecv>,
+    /// The vCPU each peer data thread last ran on.
+    pub placement: Vec<Option<usize>>,
+    /// Whether the peer's data threads were pinned.
+    pub pinned: bool,
+    /// Unexpected errors on the peer's side (at most a few).
+    pub errors: Vec<String>,
+}
+
+/// Limits a peer enforces, told to the client after authentication.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Longest test, s.
+    pub max_duration_s: u64,
+    /// Longest silence on the control connection outside a test, s.
+    pub idle_timeout_s: u64,
+    /// Largest control message, bytes.
+    pub max_msg: u32,
+}
+
+/// One control message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Msg {
+    /// Client → peer, first message.
+    Hello {
+        /// Protocol version.
+        proto: u32,
+        /// 32 random bytes, hex.
+        client_nonce: String,
+        /// Client software, for the peer's log.
+        software: String,
+    },
+    /// Peer → client: the challenge.
+    Challenge {
+        /// Protocol version.
+        proto: u32,
+        /// 32 random bytes, hex.
+        server_nonce: String,
+        /// Peer software.
+        software: String,
+    },
+    /// Client → peer: proof of the token.
+    Auth {
+        /// HMAC-SHA256(token, "client" ‖ server_nonce ‖ client_nonce), hex.
+        mac: String,
+    },
+    /// Peer → client: accepted, with the peer's own proof.
+    AuthOk {
+        /// HMAC-SHA256(token, "server" ‖ client_nonce ‖ server_nonce), hex.
+        mac: String,
+        /// The peer's limits.
+        limits: Limits,
+        /// Online vCPUs of the peer.
+        vcpus: u32,
+    },
+    /// Client → peer: set up a test.
+    Start {
+        /// What to run.
+        spec: TestSpec,
+    },
+    /// Peer → client: the test's data endpoint is listening.
+    Ready {
+        /// Port of the data listener (TCP) or socket (UDP) on the peer's address.
+        data_port: u16,
+        /// Cookie every data connection or datagram presents, hex.
+        cookie: String,
+    },
+    /// Client → peer: an edge of the measured phase.
+    Mark {
+        /// Which edge.
+        phase: MarkPhase,
+    },
+    /// Client → peer: end the test and report.
+    Stop,
+    /// Peer → client: the peer's figures.
+    Results {
+        /// Figures.
+        results: Box<PeerResults>,
+    },
+    /// Client → peer: the session is over.
+    Bye,
+    /// Either way: a refusal or failure; the sender closes afterwards.
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The connection failed or timed out.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The other side closed the connection between frames.
+    #[error("connection closed")]
+    Closed,
+    /// The length prefix exceeds the limit.
+    #[error("message of {0} bytes exceeds the limit of {MAX_MSG} bytes")]
+    TooLarge(u64),
+    /// The body is not a valid message.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+}
+
+/// Writes one message as a frame.
+pub fn write_msg(w: &mut impl Write, m: &Msg) -> std::io::Result<()> {
+    let body = serde_json::to_vec(m).map_err(std::io::Error::other)?;
+    if body.len() > MAX_MSG {
+        return Err(std::io::Error::other(format!(
+            "message of {} bytes exceeds the limit of {MAX_MSG} bytes",
+            body.len()
+        )));
+    }
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    // One write so the frame goes out in one segment.
+    w.write_all(&frame)?;
+    w.flush()
+}
+
+/// Reads one frame and decodes it; never allocates more than [`MAX_MSG`].
+pub fn read_msg(r: &mut impl Read) -> Result<Msg, FrameError> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match r.read(&mut len[got..]) {
+            Ok(0) if got == 0 => return Err(FrameError::Closed),
+            Ok(0) => {
+                return Err(FrameError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed inside a length prefix",
+                )))
+            }
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(FrameError::Io(e)),
+        }
+    }
+    let n = u32::from_be_bytes(len) as u64;
+    if n as usize > MAX_MSG {
+        return Err(FrameError::TooLarge(n));
+    }
+    let mut body = vec![0u8; n as usize];
+    r.read_exact(&mut body)?;
+    serde_json::from_slice(&body).map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+/// HMAC-SHA256 (RFC 2104) of `parts` concatenated, under `key`.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    const B: usize = 64;
+    let mut k = [0u8; B];
+    if key.len() > B {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(k.map(|x| x ^ 0x36));
+    for p in parts {
+        inner.update(p);
+    }
+    let ih = inner.finalize();
+    let mut outer = Sha256::new();
+    outer.update(k.map(|x| x ^ 0x5c));
+    outer.update(ih);
+    outer.finalize().into()
+}
+
+/// Compares two byte strings in time independent of where they differ.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The client's proof of the token for a pair of nonces.
+pub fn client_mac(token: &[u8], server_nonce: &[u8], client_nonce: &[u8]) -> [u8; 32] {
+    hmac_sha256(token, &[b"skubench-v1 client", server_nonce, client_nonce])
+}
+
+/// The peer's proof of the token for a pair of nonces.
+pub fn server_mac(token: &[u8], client_nonce: &[u8], server_nonce: &[u8]) -> [u8; 32] {
+    hmac_sha256(token, &[b"skubench-v1 server", client_nonce, server_nonce])
+}
+
+/// Lower-case hex.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Parses hex of exactly `len` bytes.
+pub fn unhex(s: &str, len: usize) -> Option<Vec<u8>> {
+    if s.len() != 2 * len || !s.is_ascii() {
+        return None;
+    }
+    (0..len)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok())
+        .collect()
+}
+
+/// `n` bytes from the kernel's CSPRNG.
+pub fn random_bytes(n: usize) -> std::io::Result<Vec<u8>> {
+    let mut v = vec![0u8; n];
+    let mut got = 0;
+    while got < n {
+        // SAFETY: the pointer and length describe the unfilled tail of `v`,
+        // which getrandom writes at most `n - got` bytes into.
+        let r = unsafe { libc::getrandom(v[got..].as_mut_ptr().cast(), n - got, 0) };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        got += r as usize;
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc4231_case_2() {
+        let mac = hmac_sha256(b"Jefe", &[b"what do ya want ", b"for nothing?"]);
+        assert_eq!(
+            hex(&mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // Case 6: a key longer than the block is hashed first.
+        let key = [0xaau8; 131];
+        let mac = hmac_sha256(
+            &key,
+            &[b"Test Using Larger Than Block-Size Key - Hash Key First"],
+        );
+        assert_eq!(
+            hex(&mac),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn frames_round_trip_and_bad_frames_are_errors() {
+        let m = Msg::Start {
+            spec: TestSpec {
+                kind: TestKind::TcpRr,
+                roles: vec![Role::Echo],
+                threads: 0,
+                msg_size: 0,
+                req_size: 1,
+                resp_size: 1,
+                sndbuf: None,
+                rcvbuf: None,
+                congestion: Some("cubic".into()),
+                nodelay: true,
+                pin: None,
+                client_closes: false,
+            },
+        };
+        let mut buf = Vec::new();
+        write_msg(&mut buf, &m).unwrap();
+        assert_eq!(read_msg(&mut buf.as_slice()).unwrap(), m);
+
+        let huge = (u32::MAX).to_be_bytes();
+        assert!(matches!(
+            read_msg(&mut huge.as_slice()),
+            Err(FrameError::TooLarge(_))
+        ));
+        let mut garbage = 5u32.to_be_bytes().to_vec();
+        garbage.extend_from_slice(b"\xff\x00{[x");
+        assert!(matches!(
+            read_msg(&mut garbage.as_slice()),
+            Err(FrameError::Malformed(_))
+        ));
+        let unknown = br#"{"type":"launch_missiles"}"#;
+        let mut f = (unknown.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(unknown);
+        assert!(matches!(
+            read_msg(&mut f.as_slice()),
+            Err(FrameError::Malformed(_))
+        ));
+        assert!(matches!(
+            read_msg(&mut [0u8, 0].as_slice()),
+            Err(FrameError::Io(_))
+        ));
+        assert!(matches!(
+            read_msg(&mut [].as_slice()),
+            Err(FrameError::Closed)
+        ));
+    }
+
+    #[test]
+    fn hex_and_specs() {
+        assert_eq!(unhex(&hex(&[0, 1, 254]), 3).unwrap(), vec![0, 1, 254]);
+        assert!(unhex("zz", 1).is_none());
+        assert!(unhex("00", 2).is_none());
+        assert!(valid_congestion("cubic").is_ok());
+        assert!(valid_congestion("bbr; rm").is_err());
+        assert!(valid_congestion("").is_err());
+        assert!(ct_eq(b"abc", b"abc") && !ct_eq(b"abc", b"abd") && !ct_eq(b"a", b"ab"));
+        assert_eq!(random_bytes(32).unwrap().len(), 32);
+        assert_ne!(random_bytes(16).unwrap(), random_bytes(16).unwrap());
+    }
+}

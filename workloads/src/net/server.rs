@@ -1,0 +1,1015 @@
+//! The peer: `skubench serve`.
+//!
+//! Blocking sockets and one thread per session and per data connection, not
+//! an async runtime: a data thread that owns its socket and does nothing but
+//! `recv`/`send` is the fastest way to move bytes (no readiness round-trip
+//! per call), thread placement is explicit and can be pinned, and the peer
+//! serves tens of sessions, not tens of thousands. Every blocking call has a
+//! timeout, so every thread notices a stop or a deadline within
+//! [`POLL_TICK`].
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::proto::{
+    self, ct_eq, hex, random_bytes, read_msg, server_mac, unhex, write_msg, FrameError, Limits,
+    MarkPhase, Msg, PeerResults, Role, TcpInfoSum, TestKind, TestSpec, UdpRecv, COOKIE_LEN,
+    PROTO_VERSION,
+};
+use super::sys::{self, is_disconnect, is_timeout, CpuSnap, SockOpts};
+
+/// How often blocked peer threads wake to check for a stop or a deadline.
+pub const POLL_TICK: Duration = Duration::from_millis(200);
+/// Time a client has to complete the handshake (and a data connection to
+/// present its cookie).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time a client has to open a test's data connections after `Ready`.
+pub const DATA_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most errors kept per test.
+const MAX_ERRORS: usize = 8;
+
+/// Settings of a peer.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// Address of the control listener; data listeners use its IP.
+    pub bind: SocketAddr,
+    /// The shared token.
+    pub token: Vec<u8>,
+    /// Sessions served at once; more are refused.
+    pub max_sessions: usize,
+    /// Longest test; data threads stop by themselves after it.
+    pub max_duration: Duration,
+    /// Longest silence on a control connection outside a test.
+    pub idle_timeout: Duration,
+    /// Time a client has to complete the handshake.
+    pub handshake_timeout: Duration,
+    /// Log sessions to stderr.
+    pub log: bool,
+}
+
+impl ServeConfig {
+    /// Defaults: 64 sessions, tests of at most an hour, 60 s idle timeout.
+    pub fn new(bind: SocketAddr, token: Vec<u8>) -> Self {
+        Self {
+            bind,
+            token,
+            max_sessions: 64,
+            max_duration: Duration::from_secs(3600),
+            idle_timeout: Duration::from_secs(60),
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            log: false,
+        }
+    }
+}
+
+struct Shared {
+    cfg: ServeConfig,
+    stop: AtomicBool,
+    sessions: AtomicUsize,
+    next_id: AtomicU64,
+    /// Clones of the live control sockets, so shutdown can wake their threads.
+    ctrl: Mutex<HashMap<u64, TcpStream>>,
+}
+
+impl Shared {
+    fn log(&self, m: std::fmt::Arguments) {
+        if self.cfg.log {
+            eprintln!("skubench serve: {m}");
+        }
+    }
+}
+
+/// A running peer; stops (and waits for its sessions) when dropped.
+pub struct Server {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds the control listener and starts accepting sessions.
+    pub fn start(cfg: ServeConfig) -> io::Result<Server> {
+        if cfg.token.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the token is empty",
+            ));
+        }
+        let listener = sys::tcp_listen(&cfg.bind, &SockOpts::default())?;
+        sys::set_timeouts(listener.as_raw_fd(), POLL_TICK)?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            cfg,
+            stop: AtomicBool::new(false),
+            sessions: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+            ctrl: Mutex::new(HashMap::new()),
+        });
+        let sh = shared.clone();
+        let accept = std::thread::Builder::new()
+            .name("skubench-serve".into())
+            .spawn(move || accept_loop(&sh, listener))?;
+        Ok(Server {
+            addr,
+            shared,
+            accept: Some(accept),
+        })
+    }
+
+    /// The address the control listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Sessions being served now.
+    pub fn active_sessions(&self) -> usize {
+        self.shared.sessions.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting, ends every session and waits (bounded) for them.
+    pub fn shutdown(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+        if let Ok(m) = self.shared.ctrl.lock() {
+            for s in m.values() {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        let t = Instant::now();
+        while self.shared.sessions.load(Ordering::Relaxed) > 0
+            && t.elapsed() < Duration::from_secs(5)
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Serves until `stop` is set (the CLI's `skubench serve`).
+pub fn serve(cfg: ServeConfig, stop: &AtomicBool) -> io::Result<()> {
+    let log = cfg.log;
+    let mut s = Server::start(cfg)?;
+    if log {
+        eprintln!("skubench serve: listening on {}", s.local_addr());
+    }
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.shutdown();
+    if log {
+        eprintln!("skubench serve: stopped");
+    }
+    Ok(())
+}
+
+fn accept_loop(sh: &Arc<Shared>, listener: TcpListener) {
+    while !sh.stop.load(Ordering::Relaxed) {
+        let (s, from) = match listener.accept() {
+            Ok(x) => x,
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // EMFILE and the like: back off rather than spin.
+                sh.log(format_args!("accept: {e}"));
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        let n = sh.sessions.fetch_add(1, Ordering::AcqRel);
+        if n >= sh.cfg.max_sessions {
+            sh.sessions.fetch_sub(1, Ordering::AcqRel);
+            sh.log(format_args!("{from}: refused, {n} sessions already"));
+            let mut s = s;
+            let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
+            let _ = write_msg(
+                &mut s,
+                &Msg::Error {
+                    message: format!(
+                        "the peer is busy: {n} sessions, the limit is {}",
+                        sh.cfg.max_sessions
+                    ),
+                },
+            );
+            continue;
+        }
+        let id = sh.next_id.fetch_add(1, Ordering::Relaxed);
+        if let (Ok(c), Ok(mut m)) = (s.try_clone(), sh.ctrl.lock()) {
+            m.insert(id, c);
+        }
+        let sh2 = sh.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("skubench-s{id}"))
+            .spawn(move || {
+                match session(&sh2, s, from) {
+                    Ok(()) => sh2.log(format_args!("{from}: session {id} ended")),
+                    Err(e) => sh2.log(format_args!("{from}: session {id} closed: {e}")),
+                }
+                if let Ok(mut m) = sh2.ctrl.lock() {
+                    m.remove(&id);
+                }
+                sh2.sessions.fetch_sub(1, Ordering::AcqRel);
+            });
+        if spawned.is_err() {
+            if let Ok(mut m) = sh.ctrl.lock() {
+                m.remove(&id);
+            }
+            sh.sessions.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Sends an error message (best effort) and returns it as the session's error.
+fn refuse(s: &mut TcpStream, message: String) -> Result<(), String> {
+    let _ = write_msg(
+        s,
+        &Msg::Error {
+            message: message.clone(),
+        },
+    );
+    Err(message)
+}
+
+fn frame_err(s: &mut TcpStream, what: &str, e: FrameError) -> Result<(), String> {
+    match e {
+        FrameError::Closed => Err(format!("{what}: the client closed the connection")),
+        FrameError::Io(e) if is_timeout(&e) => {
+            refuse(s, format!("{what}: timed out waiting for the client"))
+        }
+        FrameError::Io(e) => Err(format!("{what}: {e}")),
+        e @ (FrameError::TooLarge(_) | FrameError::Malformed(_)) => {
+            refuse(s, format!("{what}: {e}"))
+        }
+    }
+}
+
+fn msg_name(m: &Msg) -> &'static str {
+    match m {
+        Msg::Hello { .. } => "hello",
+        Msg::Challenge { .. } => "challenge",
+        Msg::Auth { .. } => "auth",
+        Msg::AuthOk { .. } => "auth_ok",
+        Msg::Start { .. } => "start",
+        Msg::Ready { .. } => "ready",
+        Msg::Mark { .. } => "mark",
+        Msg::Stop => "stop",
+        Msg::Results { .. } => "results",
+        Msg::Bye => "bye",
+        Msg::Error { .. } => "error",
+    }
+}
+
+fn session(sh: &Shared, mut s: TcpStream, from: SocketAddr) -> Result<(), String> {
+    let _ = s.set_nodelay(true);
+    let io = |e: io::Error| e.to_string();
+    s.set_read_timeout(Some(sh.cfg.handshake_timeout))
+        .map_err(io)?;
+    s.set_write_timeout(Some(sh.cfg.handshake_timeout))
+        .map_err(io)?;
+    let client_nonce = match read_msg(&mut s) {
+        Ok(Msg::Hello {
+            proto,
+            client_nonce,
+            ..
+        }) => {
+            if proto != PROTO_VERSION {
+                return refuse(
+                    &mut s,
+                    format!("protocol version {proto} is not supported (this peer speaks {PROTO_VERSION})"),
+                );
+            }
+            match unhex(&client_nonce, 32) {
+                Some(n) => n,
+                None => return refuse(&mut s, "hello: client_nonce is not 32 bytes of hex".into()),
+            }
+        }
+        Ok(m) => {
+            return refuse(
+                &mut s,
+                format!("expected `hello` first, got `{}`", msg_name(&m)),
+            )
+        }
+        Err(e) => return frame_err(&mut s, "hello", e),
+    };
+    let server_nonce = random_bytes(32).map_err(io)?;
+    write_msg(
+        &mut s,
+        &Msg::Challenge {
+            proto: PROTO_VERSION,
+            server_nonce: hex(&server_nonce),
+            software: software(),
+        },
+    )
+    .map_err(io)?;
+    match read_msg(&mut s) {
+        Ok(Msg::Auth { mac }) => {
+            let want = proto::client_mac(&sh.cfg.token, &server_nonce, &client_nonce);
+            let ok = unhex(&mac, 32).is_some_and(|m| ct_eq(&m, &want));
+            if !ok {
+                // Slow down guessing.
+                std::thread::sleep(Duration::from_millis(200));
+                return refuse(&mut s, "authentication failed: wrong token".into());
+            }
+        }
+        Ok(m) => return refuse(&mut s, format!("expected `auth`, got `{}`", msg_name(&m))),
+        Err(e) => return frame_err(&mut s, "auth", e),
+    }
+    write_msg(
+        &mut s,
+        &Msg::AuthOk {
+            mac: hex(&server_mac(&sh.cfg.token, &client_nonce, &server_nonce)),
+            limits: Limits {
+                max_duration_s: sh.cfg.max_duration.as_secs(),
+                idle_timeout_s: sh.cfg.idle_timeout.as_secs(),
+                max_msg: proto::MAX_MSG as u32,
+            },
+            vcpus: bench_core::affinity::online_vcpus() as u32,
+        },
+    )
+    .map_err(io)?;
+    sh.log(format_args!("{from}: authenticated"));
+
+    let mut test: Option<PeerTest> = None;
+    let result = loop {
+        if sh.stop.load(Ordering::Relaxed) {
+            break Ok(());
+        }
+        let wait = if test.is_some() {
+            sh.cfg.max_duration + sh.cfg.idle_timeout
+        } else {
+            sh.cfg.idle_timeout
+        };
+        if let Err(e) = s.set_read_timeout(Some(wait)) {
+            break Err(e.to_string());
+        }
+        let m = match read_msg(&mut s) {
+            Ok(m) => m,
+            Err(FrameError::Closed) => break Ok(()),
+            Err(e) => break frame_err(&mut s, "control", e),
+        };
+        match m {
+            Msg::Start { spec } => {
+                if let Some(t) = test.take() {
+                    t.stop();
+                }
+                if let Err(e) = spec.validate() {
+                    break refuse(&mut s, format!("start: {e}"));
+                }
+                match PeerTest::start(sh, spec, from.ip()) {
+                    Ok((t, port)) => {
+                        let cookie = hex(&t.cookie);
+                        test = Some(t);
+                        if let Err(e) = write_msg(
+                            &mut s,
+                            &Msg::Ready {
+                                data_port: port,
+                                cookie,
+                            },
+                        ) {
+                            break Err(e.to_string());
+                        }
+                    }
+                    Err(e) => break refuse(&mut s, format!("start: {e}")),
+                }
+            }
+            Msg::Mark { phase } => {
+                if let Some(t) = test.as_mut() {
+                    t.mark(phase);
+                }
+            }
+            Msg::Stop => {
+                let Some(t) = test.take() else {
+                    break refuse(&mut s, "stop: no test is running".into());
+                };
+                let r = t.stop();
+                if let Err(e) = write_msg(
+                    &mut s,
+                    &Msg::Results {
+                        results: Box::new(r),
+                    },
+                ) {
+                    break Err(e.to_string());
+                }
+            }
+            Msg::Bye => break Ok(()),
+            other => {
+                break refuse(
+                    &mut s,
+                    format!("unexpected message `{}` in a session", msg_name(&other)),
+                )
+            }
+        }
+    };
+    if let Some(t) = test.take() {
+        t.stop();
+    }
+    result
+}
+
+/// The peer software string.
+pub fn software() -> String {
+    format!("skubench {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Byte and transaction counters of one data thread, on its own cache line.
+#[repr(align(128))]
+#[derive(Default)]
+struct Slot {
+    rx: AtomicU64,
+    tx: AtomicU64,
+    n: AtomicU64,
+}
+
+#[derive(Default)]
+struct ThreadOut {
+    cpu: Option<usize>,
+    error: Option<String>,
+    udp: Option<UdpRecv>,
+}
+
+struct TestShared {
+    spec: TestSpec,
+    stop: AtomicBool,
+    deadline: Instant,
+    client_ip: IpAddr,
+    cookie: Vec<u8>,
+    slots: Vec<Slot>,
+    /// Clones of the data sockets: read for TCP_INFO and shut down at the end.
+    socks: Mutex<Vec<TcpStream>>,
+    threads: Mutex<Vec<JoinHandle<ThreadOut>>>,
+    errors: Mutex<Vec<String>>,
+    pinned: AtomicBool,
+}
+
+impl TestShared {
+    fn done(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || Instant::now() >= self.deadline
+    }
+    fn error(&self, e: String) {
+        if let Ok(mut v) = self.errors.lock() {
+            if v.len() < MAX_ERRORS {
+                v.push(e);
+            }
+        }
+    }
+    fn pin(&self, i: usize) -> Option<usize> {
+        let pin = self.spec.pin.as_ref().filter(|p| !p.is_empty())?;
+        let c = pin[i % pin.len()];
+        match bench_core::affinity::pin_current_thread(c) {
+            Ok(()) => {
+                self.pinned.store(true, Ordering::Relaxed);
+                Some(c)
+            }
+            Err(e) => {
+                self.error(format!("pinning data thread {i} to vCPU {c}: {e}"));
+                None
+            }
+        }
+    }
+    fn sum(&self) -> (u64, u64) {
+        self.slots.iter().fold((0, 0), |(r, t), s| {
+            (
+                r + s.rx.load(Ordering::Relaxed),
+                t + s.tx.load(Ordering::Relaxed),
+            )
+        })
+    }
+    fn opts(&self) -> SockOpts {
+        SockOpts {
+            sndbuf: self.spec.sndbuf,
+            rcvbuf: self.spec.rcvbuf,
+            congestion: self.spec.congestion.clone(),
+            nodelay: self.spec.nodelay,
+        }
+    }
+}
+
+struct MarkSnap {
+    at: Instant,
+    rx: u64,
+    tx: u64,
+    cpu: Option<CpuSnap>,
+}
+
+/// One test on the peer's side.
+struct PeerTest {
+    sh: Arc<TestShared>,
+    cookie: Vec<u8>,
+    acceptor: Option<JoinHandle<()>>,
+    start: Option<MarkSnap>,
+    end: Option<MarkSnap>,
+}
+
+impl PeerTest {
+    fn start(sv: &Shared, spec: TestSpec, client_ip: IpAddr) -> Result<(PeerTest, u16), String> {
+        let cookie = random_bytes(COOKIE_LEN).map_err(|e| e.to_string())?;
+        let nslots = match spec.kind {
+            TestKind::TcpStream | TestKind::TcpRr => spec.roles.len(),
+            _ => spec.threads as usize,
+        };
+        let sh = Arc::new(TestShared {
+            stop: AtomicBool::new(false),
+            deadline: Instant::now() + sv.cfg.max_duration,
+            client_ip,
+            cookie: cookie.clone(),
+            slots: (0..nslots).map(|_| Slot::default()).collect(),
+            socks: Mutex::new(Vec::new()),
+            threads: Mutex::new(Vec::new()),
+            errors: Mutex::new(Vec::new()),
+            pinned: AtomicBool::new(false),
+            spec,
+        });
+        let bind = SocketAddr::new(sv.cfg.bind.ip(), 0);
+        let opts = sh.opts();
+        let (port, acceptor) = match sh.spec.kind {
+            TestKind::UdpStream => {
+                let sock = sys::udp_bind(&bind, &opts).map_err(|e| format!("UDP socket: {e}"))?;
+                sys::set_timeouts(sock.as_raw_fd(), POLL_TICK).map_err(|e| e.to_string())?;
+                let port = sock.local_addr().map_err(|e| e.to_string())?.port();
+                let sh2 = sh.clone();
+                let h = spawn("skubench-udp", move || udp_receiver(&sh2, sock))?;
+                push(&sh.threads, h);
+                (port, None)
+            }
+            TestKind::TcpCrr => {
+                let l = sys::tcp_listen(&bind, &opts).map_err(|e| format!("data listener: {e}"))?;
+                sys::set_timeouts(l.as_raw_fd(), POLL_TICK).map_err(|e| e.to_string())?;
+                // accept() returns once the request is in, saving a wake-up
+                // per connection (as web servers do); best effort.
+                let _ = sys::defer_accept(l.as_raw_fd());
+                let port = l.local_addr().map_err(|e| e.to_string())?.port();
+                let l = Arc::new(l);
+                for i in 0..sh.spec.threads as usize {
+                    let (sh2, l2) = (sh.clone(), l.clone());
+                    let h = spawn(&format!("skubench-crr{i}"), move || {
+                        crr_acceptor(&sh2, &l2, i)
+                    })?;
+                    push(&sh.threads, h);
+                }
+                (port, None)
+            }
+            TestKind::TcpStream | TestKind::TcpRr => {
+                let l = sys::tcp_listen(&bind, &opts).map_err(|e| format!("data listener: {e}"))?;
+                sys::set_timeouts(l.as_raw_fd(), POLL_TICK).map_err(|e| e.to_string())?;
+                let port = l.local_addr().map_err(|e| e.to_string())?.port();
+                let sh2 = sh.clone();
+                let h = std::thread::Builder::new()
+                    .name("skubench-accept".into())
+                    .spawn(move || conn_acceptor(&sh2, l))
+                    .map_err(|e| format!("spawning a thread: {e}"))?;
+                (port, Some(h))
+            }
+        };
+        Ok((
+            PeerTest {
+                sh,
+                cookie,
+                acceptor,
+                start: None,
+                end: None,
+            },
+            port,
+        ))
+    }
+
+    fn mark(&mut self, phase: MarkPhase) {
+        let (rx, tx) = self.sh.sum();
+        let snap = MarkSnap {
+            at: Instant::now(),
+            rx,
+            tx,
+            cpu: CpuSnap::now(),
+        };
+        match phase {
+            MarkPhase::Start => self.start = Some(snap),
+            MarkPhase::End => self.end = Some(snap),
+        }
+    }
+
+    fn stop(mut self) -> PeerResults {
+        if self.sh.spec.kind == TestKind::UdpStream {
+            // Datagrams still in flight when the client stopped count as received.
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if self.end.is_none() && self.start.is_some() {
+            self.mark(MarkPhase::End);
+        }
+        let mut tcp = TcpInfoSum::default();
+        if let Ok(socks) = self.sh.socks.lock() {
+            for s in socks.iter() {
+                if let Some(t) = sys::tcp_info(s) {
+                    tcp.merge(&t);
+                }
+            }
+        }
+        self.sh.stop.store(true, Ordering::Relaxed);
+        if let Ok(socks) = self.sh.socks.lock() {
+            for s in socks.iter() {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        if let Some(a) = self.acceptor.take() {
+            let _ = a.join();
+        }
+        let handles = self
+            .sh
+            .threads
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default();
+        let mut placement = Vec::new();
+        let mut udp = None;
+        for h in handles {
+            match h.join() {
+                Ok(o) => {
+                    placement.push(o.cpu);
+                    if let Some(e) = o.error {
+                        self.sh.error(e);
+                    }
+                    if o.udp.is_some() {
+                        udp = o.udp;
+                    }
+                }
+                Err(_) => self.sh.error("a data thread panicked".into()),
+            }
+        }
+        let (rx, tx) = self.sh.sum();
+        let transactions = self
+            .sh
+            .slots
+            .iter()
+            .map(|s| s.n.load(Ordering::Relaxed))
+            .sum();
+        let (mrx, mtx, ms, cpu) = match (&self.start, &self.end) {
+            (Some(a), Some(b)) => (
+                Some(b.rx - a.rx),
+                Some(b.tx - a.tx),
+                Some(b.at.duration_since(a.at).as_secs_f64()),
+                match (&a.cpu, &b.cpu) {
+                    (Some(x), Some(y)) => x.usage_until(y),
+                    _ => None,
+                },
+            ),
+            _ => (None, None, None, None),
+        };
+        PeerResults {
+            rx_bytes: rx,
+            tx_bytes: tx,
+            transactions,
+            measured_rx_bytes: mrx,
+            measured_tx_bytes: mtx,
+            measured_s: ms,
+            cpu,
+            tcp,
+            udp,
+            placement,
+            pinned: self.sh.pinned.load(Ordering::Relaxed),
+            errors: self.sh.errors.lock().map(|v| v.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for PeerTest {
+    fn drop(&mut self) {
+        // Threads notice the flag within POLL_TICK; they are not joined here
+        // (stop() joins them) so a session can end promptly.
+        self.sh.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn spawn<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<JoinHandle<T>, String> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|e| format!("spawning a thread: {e}"))
+}
+
+fn push<T>(m: &Mutex<Vec<T>>, v: T) {
+    if let Ok(mut g) = m.lock() {
+        g.push(v);
+    }
+}
+
+/// Reads exactly `buf.len()` bytes, waiting at most `timeout` in all.
+fn read_full(s: &mut TcpStream, buf: &mut [u8], sh: &TestShared) -> io::Result<bool> {
+    let mut got = 0;
+    while got < buf.len() {
+        match s.read(&mut buf[got..]) {
+            Ok(0) if got == 0 => return Ok(false),
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                if sh.done() {
+                    return Ok(false);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Accepts the test's persistent data connections, checks each one's
+/// source and cookie, and starts its data thread.
+fn conn_acceptor(sh: &Arc<TestShared>, l: TcpListener) {
+    let n = sh.spec.roles.len();
+    let mut taken = vec![false; n];
+    let mut left = n;
+    let until = Instant::now() + DATA_CONNECT_TIMEOUT;
+    while left > 0 && !sh.done() {
+        if Instant::now() >= until {
+            sh.error(format!(
+                "{left} of {n} data connections did not arrive within {DATA_CONNECT_TIMEOUT:?}"
+            ));
+            return;
+        }
+        let (mut s, from) = match l.accept() {
+            Ok(x) => x,
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                sh.error(format!("data accept: {e}"));
+                return;
+            }
+        };
+        if from.ip() != sh.client_ip {
+            // Never talk to anyone but the session's client.
+            continue;
+        }
+        let _ = s.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
+        let mut hdr = [0u8; COOKIE_LEN + 4];
+        if s.read_exact(&mut hdr).is_err() || !ct_eq(&hdr[..COOKIE_LEN], &sh.cookie) {
+            continue;
+        }
+        let idx = u32::from_be_bytes([hdr[16], hdr[17], hdr[18], hdr[19]]) as usize;
+        if idx >= n || taken[idx] {
+            continue;
+        }
+        taken[idx] = true;
+        left -= 1;
+        if sys::set_timeouts(s.as_raw_fd(), POLL_TICK).is_err() {
+            continue;
+        }
+        if sh.spec.nodelay {
+            let _ = s.set_nodelay(true);
+        }
+        if let Ok(c) = s.try_clone() {
+            push(&sh.socks, c);
+        }
+        let sh2 = sh.clone();
+        let role = sh.spec.roles[idx];
+        match spawn(&format!("skubench-d{idx}"), move || {
+            let cpu = sh2.pin(idx);
+            let r = match role {
+                Role::Sink => sink(&sh2, &mut s, idx),
+                Role::Source => source(&sh2, &mut s, idx),
+                Role::Echo => echo(&sh2, &mut s, idx),
+            };
+            ThreadOut {
+                cpu: cpu.or_else(bench_core::affinity::current_cpu),
+                error: r.err().map(|e| format!("data connection {idx}: {e}")),
+                udp: None,
+            }
+        }) {
+            Ok(h) => push(&sh.threads, h),
+            Err(e) => sh.error(e),
+        }
+    }
+}
+
+fn io_size(sh: &TestShared) -> usize {
+    (sh.spec.msg_size as usize).clamp(1, proto::MAX_IO_SIZE as usize)
+}
+
+fn sink(sh: &TestShared, s: &mut TcpStream, idx: usize) -> io::Result<()> {
+    // Receive in large calls whatever the sender's message size: fewer
+    // wake-ups, and the receiver is never the bottleneck.
+    let mut buf = vec![0u8; io_size(sh).max(256 << 10)];
+    let slot = &sh.slots[idx];
+    let mut k = 0u32;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                slot.rx.fetch_add(n as u64, Ordering::Relaxed);
+                k = k.wrapping_add(1);
+                if k.is_multiple_of(64) && sh.done() {
+                    return Ok(());
+                }
+            }
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                if sh.done() {
+                    return Ok(());
+                }
+            }
+            Err(e) if is_disconnect(&e) || sh.done() => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn source(sh: &TestShared, s: &mut TcpStream, idx: usize) -> io::Result<()> {
+    let buf = vec![0u8; io_size(sh)];
+    let slot = &sh.slots[idx];
+    let mut k = 0u32;
+    loop {
+        match s.write(&buf) {
+            Ok(n) => {
+                slot.tx.fetch_add(n as u64, Ordering::Relaxed);
+                k = k.wrapping_add(1);
+                if k.is_multiple_of(64) && sh.done() {
+                    return Ok(());
+                }
+            }
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                if sh.done() {
+                    return Ok(());
+                }
+            }
+            // The client closes its receiving sockets when its run ends.
+            Err(e) if is_disconnect(&e) || sh.done() => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn echo(sh: &TestShared, s: &mut TcpStream, idx: usize) -> io::Result<()> {
+    let mut req = vec![0u8; sh.spec.req_size as usize];
+    let resp = vec![0u8; sh.spec.resp_size as usize];
+    let slot = &sh.slots[idx];
+    let mut k = 0u32;
+    loop {
+        match read_full(s, &mut req, sh) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(e) if is_disconnect(&e) || sh.done() => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        match s.write_all(&resp) {
+            Ok(()) => {}
+            Err(e) if is_disconnect(&e) || sh.done() => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        slot.n.fetch_add(1, Ordering::Relaxed);
+        k = k.wrapping_add(1);
+        if k.is_multiple_of(256) && sh.done() {
+            return Ok(());
+        }
+    }
+}
+
+/// One of the CRR test's acceptor threads: accept, read cookie + request,
+/// answer, close (first, or after the client's close when it asked so).
+fn crr_acceptor(sh: &TestShared, l: &TcpListener, i: usize) -> ThreadOut {
+    let cpu = sh.pin(i);
+    let slot = &sh.slots[i];
+    let mut req = vec![0u8; COOKIE_LEN + sh.spec.req_size as usize];
+    let resp = vec![0u8; sh.spec.resp_size as usize];
+    let mut eof = [0u8; 64];
+    let mut error = None;
+    while !sh.done() {
+        let (mut s, from) = match l.accept() {
+            Ok(x) => x,
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+            Err(e) => {
+                error = Some(format!("CRR accept: {e}"));
+                break;
+            }
+        };
+        if from.ip() != sh.client_ip {
+            continue;
+        }
+        let _ = sys::set_timeouts(s.as_raw_fd(), HANDSHAKE_TIMEOUT);
+        if sh.spec.nodelay {
+            let _ = s.set_nodelay(true);
+        }
+        match read_full(&mut s, &mut req, sh) {
+            Ok(true) if ct_eq(&req[..COOKIE_LEN], &sh.cookie) => {}
+            _ => continue,
+        }
+        if s.write_all(&resp).is_err() {
+            continue;
+        }
+        slot.rx.fetch_add(req.len() as u64, Ordering::Relaxed);
+        slot.tx.fetch_add(resp.len() as u64, Ordering::Relaxed);
+        slot.n.fetch_add(1, Ordering::Relaxed);
+        // With `client_closes`, wait for the client's FIN so the client, not
+        // the peer, holds TIME-WAIT; else close at once (netserver's side
+        // ends up holding TIME-WAIT in netperf's TCP_CRR too).
+        if sh.spec.client_closes {
+            while let Ok(n) = s.read(&mut eof) {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    }
+    ThreadOut {
+        cpu: cpu.or_else(bench_core::affinity::current_cpu),
+        error,
+        udp: None,
+    }
+}
+
+/// Layout of a UDP test datagram's header (all big-endian):
+/// cookie\[0..8\], sender thread u32, reserved u32, sequence u64, send time ns u64.
+pub const UDP_HEADER: usize = 32;
+
+struct UdpFlow {
+    max_seq: Option<u64>,
+    prev_transit: Option<i64>,
+    jitter: f64,
+}
+
+fn udp_receiver(sh: &TestShared, sock: UdpSocket) -> ThreadOut {
+    let cpu = sh.pin(0);
+    let mut buf = vec![0u8; 65536];
+    let mut flows: Vec<UdpFlow> = (0..sh.spec.threads as usize)
+        .map(|_| UdpFlow {
+            max_seq: None,
+            prev_transit: None,
+            jitter: 0.0,
+        })
+        .collect();
+    let mut r = UdpRecv::default();
+    let t0 = Instant::now();
+    let slot = &sh.slots[0];
+    loop {
+        let (n, from) = match sock.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                if sh.done() {
+                    break;
+                }
+                continue;
+            }
+            Err(e) => {
+                sh.error(format!("UDP receive: {e}"));
+                break;
+            }
+        };
+        let arrival = t0.elapsed().as_nanos() as i64;
+        if from.ip() != sh.client_ip || n < UDP_HEADER || !ct_eq(&buf[..8], &sh.cookie[..8]) {
+            r.foreign += 1;
+            continue;
+        }
+        let be64 = |o: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&buf[o..o + 8]);
+            u64::from_be_bytes(a)
+        };
+        let thread = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
+        let Some(f) = flows.get_mut(thread) else {
+            r.foreign += 1;
+            continue;
+        };
+        let seq = be64(16);
+        let sent = be64(24) as i64;
+        r.datagrams += 1;
+        r.bytes += n as u64;
+        slot.rx.fetch_add(n as u64, Ordering::Relaxed);
+        match f.max_seq {
+            Some(m) if seq < m => r.reordered += 1,
+            Some(m) if seq == m => r.duplicates += 1,
+            _ => f.max_seq = Some(seq),
+        }
+        // RFC 3550 §6.4.1: D = (Rj − Ri) − (Sj − Si); J += (|D| − J) / 16.
+        // The clocks need not agree: only transit-time differences matter.
+        let transit = arrival.wrapping_sub(sent);
+        if let Some(p) = f.prev_transit {
+            let d = transit.wrapping_sub(p).unsigned_abs() as f64;
+            f.jitter += (d - f.jitter) / 16.0;
+        }
+        f.prev_transit = Some(transit);
+        if r.datagrams.is_multiple_of(256) && sh.done() {
+            break;
+        }
+    }
+    let seen: Vec<f64> = flows
+        .iter()
+        .filter(|f| f.prev_transit.is_some())
+        .map(|f| f.jitter)
+        .collect();
+    if !seen.is_empty() {
+        r.jitter_ns = seen.iter().sum::<f64>() / seen.len() as f64;
+    }
+    ThreadOut {
+        cpu: cpu.or_else(bench_core::affinity::current_cpu),
+        error: None,
+        udp: Some(r),
+    }
+}

@@ -1,0 +1,368 @@
+//! `net.udp_stream`: UDP datagrams at a target rate, iperf3 -u class.
+//!
+//! Each datagram carries a header (cookie, sender thread, sequence number,
+//! send time) so the peer can count loss, reordering and RFC 3550 jitter.
+//! Pacing follows a schedule from the start of the run: a sender that falls
+//! behind catches up in a burst, as iperf3 does, so the average rate holds.
+
+use std::io;
+use std::net::UdpSocket;
+use std::sync::Arc;
+
+use bench_core::params::{ParamDef, ParamKind, Params};
+use bench_core::result::{Better, RunOutput, Series};
+use bench_core::workload::{
+    Resources, Step, StepResult, Worker, WorkerCtx, Workload, WorkloadFactory,
+};
+use bench_core::{SpecError, WorkloadError};
+
+use super::common::{common_notes, cpu_metrics, vcpu_extra, Marker, NetCtl, Target, PEER_PARAMS};
+use super::proto::{TestKind, TestSpec};
+use super::server::UDP_HEADER;
+use super::stream::sock_params;
+use super::sys::{self, SockOpts};
+
+const PARAMS: &[ParamDef] = &[
+    ParamDef {
+        name: "bitrate",
+        kind: ParamKind::Str,
+        default: Some("1g"),
+        help: "target rate in bits/s, all threads together (SI: 500m, 1g, 10g); 0: as fast as possible",
+    },
+    ParamDef {
+        name: "datagram_size",
+        kind: ParamKind::Size,
+        default: Some("1472"),
+        help: "UDP payload bytes per datagram (32..=65507)",
+    },
+    ParamDef {
+        name: "threads",
+        kind: ParamKind::Threads,
+        default: Some("1"),
+        help: "sender threads, one socket each",
+    },
+    ParamDef {
+        name: "sndbuf",
+        kind: ParamKind::Size,
+        default: None,
+        help: "SO_SNDBUF of the senders",
+    },
+    ParamDef {
+        name: "rcvbuf",
+        kind: ParamKind::Size,
+        default: None,
+        help: "SO_RCVBUF of the peer's receiver",
+    },
+    PEER_PARAMS[0],
+    PEER_PARAMS[1],
+    PEER_PARAMS[2],
+    PEER_PARAMS[3],
+    PEER_PARAMS[4],
+    PEER_PARAMS[5],
+];
+
+/// Factory of `net.udp_stream`.
+pub struct UdpStreamFactory;
+
+/// Parses an SI bit rate: `1g` = 10⁹, `500m`, `64k`, or a plain number.
+pub fn parse_bitrate(s: &str) -> Result<f64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t
+        .strip_suffix("bps")
+        .or_else(|| t.strip_suffix("bit/s"))
+        .unwrap_or(&t);
+    let (num, mul) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1e3),
+        Some('m') => (&t[..t.len() - 1], 1e6),
+        Some('g') => (&t[..t.len() - 1], 1e9),
+        Some('t') => (&t[..t.len() - 1], 1e12),
+        _ => (t, 1.0),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a bit rate like 500m or 1g, got `{s}`"))?;
+    let v = v * mul;
+    if !v.is_finite() || !(0.0..=1e13).contains(&v) {
+        return Err(format!("bit rate `{s}` is out of range 0..=10t"));
+    }
+    Ok(v)
+}
+
+impl WorkloadFactory for UdpStreamFactory {
+    fn kind(&self) -> &'static str {
+        "net.udp_stream"
+    }
+    fn about(&self) -> &'static str {
+        "UDP datagrams at a target bit rate: loss, RFC 3550 jitter, reordering"
+    }
+    fn params(&self) -> &'static [ParamDef] {
+        PARAMS
+    }
+    fn build(&self, p: &Params, vcpus: usize) -> Result<Box<dyn Workload>, SpecError> {
+        let bitrate = parse_bitrate(p.str("bitrate")?)
+            .map_err(|m| SpecError::new("bitrate", format!("key `bitrate`: {m}")))?;
+        let size = p.u64("datagram_size")?;
+        if !(UDP_HEADER as u64..=65507).contains(&size) {
+            return Err(SpecError::new(
+                "datagram_size",
+                format!("key `datagram_size`: {size} bytes, expected {UDP_HEADER}..=65507"),
+            ));
+        }
+        let threads = p.threads("threads")?.resolve(vcpus);
+        if threads > 1024 {
+            return Err(SpecError::new("threads", "key `threads`: at most 1024"));
+        }
+        Ok(Box::new(UdpWorkload {
+            ctl: NetCtl::new("net.udp_stream", Target::from_params(p)?),
+            bitrate,
+            size: size as usize,
+            threads,
+            opts: sock_params(p, false)?,
+        }))
+    }
+}
+
+struct UdpWorkload {
+    ctl: Arc<NetCtl>,
+    bitrate: f64,
+    size: usize,
+    threads: usize,
+    opts: SockOpts,
+}
+
+impl UdpWorkload {
+    fn pins(&self) -> (Option<Vec<usize>>, Option<Vec<usize>>) {
+        self.ctl.target.pins(self.threads, 1, |_| 0)
+    }
+}
+
+impl Workload for UdpWorkload {
+    fn resources(&self) -> Resources {
+        Resources {
+            threads: self.threads,
+            uses_network: true,
+            exclusive: true,
+            ..Resources::default()
+        }
+    }
+    fn steps(&self) -> Vec<Step> {
+        vec![Step::new("net.udp_stream", self.threads, self.pins().0)]
+    }
+    fn prepare(&mut self, _env: &bench_core::workload::PrepareEnv) -> Result<(), WorkloadError> {
+        self.ctl.prepare()
+    }
+    fn worker(&self, step: &Step, index: usize) -> Result<Box<dyn Worker>, WorkloadError> {
+        if index == 0 {
+            let spec = TestSpec {
+                kind: TestKind::UdpStream,
+                roles: Vec::new(),
+                threads: step.threads as u32,
+                msg_size: self.size as u32,
+                req_size: 0,
+                resp_size: 0,
+                sndbuf: None,
+                rcvbuf: self.opts.rcvbuf,
+                congestion: None,
+                nodelay: false,
+                pin: self.pins().1,
+                client_closes: false,
+            };
+            self.ctl.begin(&spec, |_| Ok(Vec::new()))?;
+        }
+        let ready = self.ctl.ready()?;
+        let local: std::net::SocketAddr = if ready.addr.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let opts = SockOpts {
+            sndbuf: self.opts.sndbuf,
+            ..SockOpts::default()
+        };
+        let sock = sys::udp_bind(&local, &opts)
+            .map_err(|e| WorkloadError::io("net.udp_stream: UDP socket", e))?;
+        sock.connect(ready.addr).map_err(|e| {
+            WorkloadError::io(format!("net.udp_stream: connect to {}", ready.addr), e)
+        })?;
+        let mut buf = vec![0u8; self.size];
+        buf[..8].copy_from_slice(&ready.cookie[..8]);
+        buf[8..12].copy_from_slice(&(index as u32).to_be_bytes());
+        Ok(Box::new(UdpWorker {
+            sock,
+            buf,
+            interval_ns: if self.bitrate > 0.0 {
+                self.size as f64 * 8.0 * step.threads as f64 * 1e9 / self.bitrate
+            } else {
+                0.0
+            },
+            marker: Marker::new(&self.ctl, index),
+        }))
+    }
+    fn metrics(&self, steps: &[StepResult]) -> RunOutput {
+        let f = self.ctl.finish();
+        let mut out = RunOutput::default();
+        let Some(s) = steps.first() else {
+            return out;
+        };
+        let l = &s.step.label;
+        let el = s.elapsed_s.max(1e-9);
+        out.metric(
+            format!("{l}.bits_per_s"),
+            s.bytes as f64 * 8.0 / el,
+            "bits/s",
+            Better::Higher,
+        );
+        out.metric(
+            format!("{l}.datagrams_per_s"),
+            s.ops_per_s(),
+            "datagrams/s",
+            Better::Higher,
+        );
+        let sent = s.extra_sum("udp.sent_total");
+        let dropped = s.extra_sum("udp.send_dropped");
+        if let Some(c) = &f.client_cpu {
+            cpu_metrics(
+                &mut out,
+                &format!("{l}.client"),
+                c,
+                Some((s.bytes as f64, "byte")),
+            );
+        }
+        if let Some(p) = &f.peer {
+            if let Some(u) = &p.udp {
+                if sent > 0.0 {
+                    let lost = (sent - u.datagrams as f64).max(0.0);
+                    out.metric(
+                        format!("{l}.loss_ratio"),
+                        lost / sent,
+                        "ratio",
+                        Better::Lower,
+                    );
+                    out.metric(
+                        format!("{l}.reordered_ratio"),
+                        u.reordered as f64 / sent,
+                        "ratio",
+                        Better::Lower,
+                    );
+                }
+                out.metric(format!("{l}.jitter_ns"), u.jitter_ns, "ns", Better::Lower);
+                out.notes.insert(
+                    "udp".into(),
+                    serde_json::json!({"sent": sent, "send_dropped": dropped, "received": u.datagrams,
+                        "reordered": u.reordered, "duplicates": u.duplicates, "foreign": u.foreign}),
+                );
+            }
+            if let (Some(ms), Some(rx)) = (p.measured_s, p.measured_rx_bytes) {
+                if ms > 0.0 {
+                    out.metric(
+                        format!("{l}.peer.recv.bits_per_s"),
+                        rx as f64 * 8.0 / ms,
+                        "bits/s",
+                        Better::Higher,
+                    );
+                }
+                if let Some(c) = &p.cpu {
+                    cpu_metrics(&mut out, &format!("{l}.peer"), c, Some((rx as f64, "byte")));
+                }
+            }
+        }
+        out.series.push(Series {
+            name: l.clone(),
+            points: s.series.clone(),
+        });
+        common_notes(&mut out, s, &f, self.ctl.target.local());
+        out.notes.insert(
+            "convention".into(),
+            serde_json::json!("bits/s counts UDP payload bytes (header of 32 bytes included, IP/UDP headers not); loss, reordering and jitter (RFC 3550, mean over sender threads) span the whole run including warm-up"),
+        );
+        out.notes
+            .insert("bitrate_target".into(), serde_json::json!(self.bitrate));
+        out
+    }
+    fn teardown(&mut self) -> Result<(), WorkloadError> {
+        self.ctl.teardown();
+        Ok(())
+    }
+}
+
+struct UdpWorker {
+    sock: UdpSocket,
+    buf: Vec<u8>,
+    interval_ns: f64,
+    marker: Marker,
+}
+
+impl Worker for UdpWorker {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+        let start = ctx.now();
+        let (mut seq, mut dropped) = (0u64, 0u64);
+        let mut r = Ok(());
+        ctx.restart();
+        while ctx.running() {
+            self.marker.poll(ctx);
+            let now = ctx.clock().delta_ns(start, ctx.now());
+            if self.interval_ns > 0.0 {
+                let due = (seq as f64 * self.interval_ns) as u64;
+                if now < due {
+                    let wait = due - now;
+                    super::sys::pace_wait(wait);
+                    ctx.tick();
+                    continue;
+                }
+            }
+            self.buf[16..24].copy_from_slice(&seq.to_be_bytes());
+            self.buf[24..32].copy_from_slice(&now.to_be_bytes());
+            match self.sock.send(&self.buf) {
+                Ok(n) => {
+                    seq += 1;
+                    ctx.op_done(n as u64);
+                }
+                Err(e)
+                    if e.raw_os_error() == Some(libc::ENOBUFS)
+                        || e.kind() == io::ErrorKind::WouldBlock =>
+                {
+                    // The local queue is full: the datagram is lost here, count it as sent.
+                    seq += 1;
+                    dropped += 1;
+                    ctx.tick();
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let hint = if e.kind() == io::ErrorKind::ConnectionRefused {
+                        " (the peer's UDP port is closed: did it stop?)"
+                    } else {
+                        ""
+                    };
+                    r = Err(WorkloadError::Other(format!(
+                        "net.udp_stream: send: {e}{hint}"
+                    )));
+                    break;
+                }
+            }
+        }
+        self.marker.end();
+        r?;
+        Ok(vec![
+            ("udp.sent_total".into(), seq as f64),
+            ("udp.send_dropped".into(), dropped as f64),
+            vcpu_extra(),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bitrate;
+
+    #[test]
+    fn bitrates() {
+        assert_eq!(parse_bitrate("1g").unwrap(), 1e9);
+        assert_eq!(parse_bitrate("500M").unwrap(), 5e8);
+        assert_eq!(parse_bitrate("64k").unwrap(), 64e3);
+        assert_eq!(parse_bitrate("1234").unwrap(), 1234.0);
+        assert_eq!(parse_bitrate("0").unwrap(), 0.0);
+        assert!(parse_bitrate("fast").is_err());
+        assert!(parse_bitrate("-1g").is_err());
+    }
+}
