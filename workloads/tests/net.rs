@@ -186,7 +186,7 @@ fn bad_parameters_are_spec_errors() {
     let reg = workloads::registry();
     for (text, key) in [
         (
-            "kind = \"net.tcp_stream\"\npeer = \"10.0.0.1:5201\"",
+            "kind = \"net.tcp_stream\"\npeer = \"192.0.2.1:5201\"",
             "token",
         ),
         (
