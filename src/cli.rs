@@ -297,6 +297,15 @@ pub struct RunArgs {
     /// Allow writing to a block device or to a file skubench did not create.
     #[arg(long)]
     pub allow_destructive: bool,
+    /// Runs of each workload (overrides the suite).
+    #[arg(long, value_name = "N")]
+    pub repetitions: Option<String>,
+    /// Measured phase per step (overrides the suite), e.g. 5s.
+    #[arg(long, value_name = "D")]
+    pub duration: Option<String>,
+    /// Warm-up per step (overrides the suite), e.g. 1s.
+    #[arg(long, value_name = "D")]
+    pub warmup: Option<String>,
     /// Workload parameters and run settings as `--key value` (see `skubench list`),
     /// e.g. --threads 2 --duration 5s --repetitions 3.
     #[arg(

@@ -336,6 +336,17 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<u8> {
         }
         _ => true,
     });
+    // Run settings given before the target are clap options; after it they
+    // arrive with the workload flags. Either way they end up as pairs.
+    for (k, v) in [
+        ("repetitions", &a.repetitions),
+        ("duration", &a.duration),
+        ("warmup", &a.warmup),
+    ] {
+        if let Some(v) = v {
+            pairs.push((k.to_string(), v.clone()));
+        }
+    }
     if a.allow_destructive && !pairs.iter().any(|(k, _)| k == "allow_destructive") {
         pairs.push(("allow_destructive".into(), "true".into()));
     }
