@@ -100,6 +100,27 @@ fn single_workload_flags_and_default_output_dir() {
         .unwrap()
         .collect();
     assert_eq!(files.len(), 1);
+    // The default suite, with run settings given as flags and no target.
+    skubench()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--repetitions",
+            "1",
+            "--duration",
+            "0.1",
+            "--warmup",
+            "0",
+            "--quiet",
+        ])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("skubench-results"))
+            .unwrap()
+            .count(),
+        2
+    );
 }
 
 #[test]
