@@ -179,7 +179,17 @@ fn default_output(host: &HostInfo) -> PathBuf {
             }
         })
         .collect();
-    PathBuf::from("skubench-results").join(format!("{t}-{host}.json"))
+    // Two runs in the same second must not collide (an existing result is
+    // never overwritten): number the later ones.
+    let dir = PathBuf::from("skubench-results");
+    let first = dir.join(format!("{t}-{host}.json"));
+    if !first.exists() {
+        return first;
+    }
+    (2..10_000)
+        .map(|n| dir.join(format!("{t}-{host}-{n}.json")))
+        .find(|p| !p.exists())
+        .unwrap_or(first)
 }
 
 pub(crate) fn load_target(
