@@ -2,33 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 
-fn skubench() -> Command {
-    Command::cargo_bin("skubench").unwrap()
-}
+mod common;
+use common::skubench;
 
-/// A result of 7 repetitions of the null workload with a fixed synthetic latency.
 fn null_result(dir: &Path, name: &str, latency_ns: u64) -> PathBuf {
-    let out = dir.join(name);
-    skubench()
-        .args([
-            "run",
-            "null",
-            "--ops",
-            "2000",
-            "--warmup",
-            "0",
-            "--repetitions",
-            "7",
-            "--quiet",
-        ])
-        .args(["--latency-ns", &latency_ns.to_string(), "--output"])
-        .arg(&out)
-        .assert()
-        .success();
-    out
+    common::null_result(dir, name, latency_ns, 7)
 }
 
 #[test]

@@ -2,31 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-
-fn skubench() -> Command {
-    Command::cargo_bin("skubench").unwrap()
-}
+mod common;
+use common::skubench;
 
 fn null_result(dir: &Path, name: &str, latency_ns: u64) -> PathBuf {
-    let out = dir.join(name);
-    skubench()
-        .args([
-            "run",
-            "null",
-            "--ops",
-            "2000",
-            "--warmup",
-            "0",
-            "--repetitions",
-            "5",
-            "--quiet",
-        ])
-        .args(["--latency-ns", &latency_ns.to_string(), "--output"])
-        .arg(&out)
-        .assert()
-        .success();
-    out
+    common::null_result(dir, name, latency_ns, 5)
 }
 
 #[test]

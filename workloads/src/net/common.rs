@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bench_core::params::{ParamDef, ParamKind, Params};
 use bench_core::result::{Better, RunOutput};
-use bench_core::workload::{StepResult, WorkerCtx};
+use bench_core::workload::{Resources, StepResult, WorkerCtx};
 use bench_core::{SpecError, WorkloadError};
 
 use super::client::{ClientSession, Ready};
@@ -603,4 +603,15 @@ pub fn vcpu_extra() -> (String, f64) {
 /// Splits `n` items over `threads` workers: worker `i` gets `i, i+threads, …`.
 pub fn share(n: usize, threads: usize, i: usize) -> Vec<usize> {
     (i..n).step_by(threads.max(1)).collect()
+}
+
+/// What every network workload declares: its threads, network use, and
+/// exclusivity (other load on the vCPUs would distort throughput and latency).
+pub(crate) fn net_resources(threads: usize) -> Resources {
+    Resources {
+        threads,
+        uses_network: true,
+        exclusive: true,
+        ..Resources::default()
+    }
 }

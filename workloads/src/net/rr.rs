@@ -204,12 +204,7 @@ impl RrWorkload {
 
 impl Workload for RrWorkload {
     fn resources(&self) -> Resources {
-        Resources {
-            threads: self.threads,
-            uses_network: true,
-            exclusive: true,
-            ..Resources::default()
-        }
+        super::common::net_resources(self.threads)
     }
     fn steps(&self) -> Vec<Step> {
         vec![Step::new(self.label(), self.threads, self.pins().0)]

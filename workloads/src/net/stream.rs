@@ -188,12 +188,7 @@ impl StreamWorkload {
 
 impl Workload for StreamWorkload {
     fn resources(&self) -> Resources {
-        Resources {
-            threads: self.threads,
-            uses_network: true,
-            exclusive: true,
-            ..Resources::default()
-        }
+        super::common::net_resources(self.threads)
     }
     fn steps(&self) -> Vec<Step> {
         vec![Step::new("net.tcp_stream", self.threads, self.pins().0)]

@@ -139,12 +139,7 @@ impl UdpWorkload {
 
 impl Workload for UdpWorkload {
     fn resources(&self) -> Resources {
-        Resources {
-            threads: self.threads,
-            uses_network: true,
-            exclusive: true,
-            ..Resources::default()
-        }
+        super::common::net_resources(self.threads)
     }
     fn steps(&self) -> Vec<Step> {
         vec![Step::new("net.udp_stream", self.threads, self.pins().0)]
