@@ -35,6 +35,7 @@ filename=/tmp/skubench-fio-test${UNSET_SKUBENCH_VAR}.dat
 [randread-qd]
 rw=randread
 iodepth=${DEPTH}
+iodepth_batch_complete_max=4
 numjobs=2
 
 [global]
@@ -62,6 +63,7 @@ fn global_inheritance_env_and_comments() {
     assert_eq!(a.params.get("bs"), Some(&Value::Size(16 << 10)));
     assert_eq!(a.params.get("size"), Some(&Value::Size(64 << 20)));
     assert_eq!(a.params.get("iodepth"), Some(&Value::U64(8)));
+    assert_eq!(a.params.get("iodepth_batch_complete"), Some(&Value::U64(4)));
     assert_eq!(
         a.params.get("filename"),
         Some(&Value::Str("/tmp/skubench-fio-test.dat".into()))
@@ -108,7 +110,7 @@ fn second_global_applies_only_to_later_jobs() {
     let jobs = parse_jobs(JOB, "t.fio", &env).unwrap();
     assert_eq!(jobs[0].get("bs").unwrap().value.as_deref(), Some("16k"));
     assert_eq!(jobs[1].get("bs").unwrap().value.as_deref(), Some("1m"));
-    assert_eq!(jobs[1].get("bs").unwrap().line, 24);
+    assert_eq!(jobs[1].get("bs").unwrap().line, 25);
 }
 
 #[test]

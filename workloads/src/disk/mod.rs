@@ -85,6 +85,12 @@ const PARAMS: &[ParamDef] = &[
         help: "io_uring: submit after this many I/Os are queued (fio's iodepth_batch_submit; 1 = each at once)",
     },
     ParamDef {
+        name: "iodepth_batch_complete",
+        kind: ParamKind::U64 { min: 0, max: 4096 },
+        default: Some("1"),
+        help: "io_uring: reap at most this many completions before refilling (fio's iodepth_batch_complete_max; 0 = all that are there)",
+    },
+    ParamDef {
         name: "numjobs",
         kind: ParamKind::Threads,
         default: Some("1"),
@@ -273,6 +279,9 @@ pub struct DiskConfig {
     pub iodepth: u32,
     /// I/Os queued before each submission (io_uring).
     pub iodepth_batch: u32,
+    /// Completions reaped (and timestamped) per round before the queue is
+    /// refilled; 0 = every completion already posted.
+    pub iodepth_batch_complete: u32,
     /// Jobs.
     pub numjobs: usize,
     /// Pinning.
@@ -487,6 +496,7 @@ pub fn config_from_params(p: &Params, vcpus: usize) -> Result<DiskConfig, SpecEr
         sizes,
         iodepth: p.u64("iodepth")? as u32,
         iodepth_batch: p.u64("iodepth_batch")? as u32,
+        iodepth_batch_complete: p.u64("iodepth_batch_complete")? as u32,
         numjobs,
         pin: p
             .list("pin")
