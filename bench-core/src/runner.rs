@@ -124,51 +124,50 @@ impl Runner {
             t0.store(clock.raw(), Ordering::Release);
             go.wait();
 
-            let mut pending: BTreeMap<u64, (usize, u64, u64, u64, Hist)> = BTreeMap::new();
+            let mut pending: BTreeMap<u64, IntervalAcc> = BTreeMap::new();
             let mut series = Vec::new();
+            let mut class_points = ClassPoints::default();
+            let interval_ns = timing.interval.as_nanos() as u64;
             let mut emit = |idx: u64,
-                            (_, len_ns, ops, bytes, h): (usize, u64, u64, u64, Hist),
-                            series: &mut Vec<IntervalPoint>| {
-                let interval_ns = timing.interval.as_nanos() as u64;
-                let len_s = len_ns as f64 / 1e9;
-                let p = IntervalPoint {
-                    t_s: (idx * interval_ns + len_ns) as f64 / 1e9,
-                    len_s,
-                    ops,
-                    ops_per_s: if len_s > 0.0 { ops as f64 / len_s } else { 0.0 },
-                    bytes_per_s: if len_s > 0.0 {
-                        bytes as f64 / len_s
-                    } else {
-                        0.0
-                    },
-                    p50_ns: if h.is_empty() {
-                        0
-                    } else {
-                        h.value_at_quantile(0.5)
-                    },
-                    p99_ns: if h.is_empty() {
-                        0
-                    } else {
-                        h.value_at_quantile(0.99)
-                    },
-                };
+                            acc: IntervalAcc,
+                            series: &mut Vec<IntervalPoint>,
+                            classes: &mut ClassPoints| {
+                let p = point(idx, interval_ns, acc.len_ns, acc.ops, acc.bytes, &acc.hist);
                 on_interval(&p);
                 series.push(p);
+                classes.push(
+                    acc.classes
+                        .into_iter()
+                        .map(|(name, (ops, bytes, h))| {
+                            (name, point(idx, interval_ns, acc.len_ns, ops, bytes, &h))
+                        })
+                        .collect(),
+                );
             };
             loop {
                 match rx.recv_timeout(Duration::from_millis(50)) {
                     Ok(r) => {
-                        let e = pending
-                            .entry(r.index)
-                            .or_insert_with(|| (0, 0, 0, 0, new_hist()));
-                        e.0 += 1;
-                        e.1 = e.1.max(r.len_ns);
-                        e.2 += r.ops;
-                        e.3 += r.bytes;
-                        let _ = e.4.add(&r.hist);
-                        if e.0 == threads {
+                        let e = pending.entry(r.index).or_insert_with(IntervalAcc::new);
+                        e.reports += 1;
+                        e.len_ns = e.len_ns.max(r.len_ns);
+                        e.ops += r.ops;
+                        e.bytes += r.bytes;
+                        let _ = e.hist.add(&r.hist);
+                        for c in r.classes {
+                            if !e.classes.iter().any(|(n, _)| *n == c.name) {
+                                e.classes.push((c.name.clone(), (0, 0, new_hist())));
+                            }
+                            if let Some((_, (ops, bytes, h))) =
+                                e.classes.iter_mut().find(|(n, _)| *n == c.name)
+                            {
+                                *ops += c.ops;
+                                *bytes += c.bytes;
+                                let _ = h.add(&c.hist);
+                            }
+                        }
+                        if e.reports == threads {
                             if let Some(v) = pending.remove(&r.index) {
-                                emit(r.index, v, &mut series);
+                                emit(r.index, v, &mut series, &mut class_points);
                             }
                         }
                     }
@@ -181,7 +180,7 @@ impl Runner {
             }
             // Intervals some worker never reached (it stopped early).
             for (idx, v) in std::mem::take(&mut pending) {
-                emit(idx, v, &mut series);
+                emit(idx, v, &mut series, &mut class_points);
             }
             let mut out = Vec::with_capacity(handles.len());
             for h in handles {
@@ -189,10 +188,11 @@ impl Runner {
                     Err(WorkloadError::Other("a worker thread panicked".into()))
                 }));
             }
-            Ok((out, series))
+            let class_series = class_points.finish(&series);
+            Ok((out, series, class_series))
         })?;
 
-        let (results, series) = results;
+        let (results, series, class_series) = results;
         let mut workers = Vec::with_capacity(threads);
         let mut elapsed_ns = 0u64;
         for r in results {
@@ -217,6 +217,7 @@ impl Runner {
             workers,
             merged,
             series,
+            class_series,
         })
     }
 
@@ -420,5 +421,103 @@ pub fn overall_status(records: &[RunRecord], stopped: bool) -> Status {
         Status::Failed
     } else {
         Status::Ok
+    }
+}
+
+/// One interval's reports, summed over the workers that sent them.
+struct IntervalAcc {
+    reports: usize,
+    len_ns: u64,
+    ops: u64,
+    bytes: u64,
+    hist: Hist,
+    classes: Vec<(String, (u64, u64, Hist))>,
+}
+
+impl IntervalAcc {
+    fn new() -> Self {
+        Self {
+            reports: 0,
+            len_ns: 0,
+            ops: 0,
+            bytes: 0,
+            hist: new_hist(),
+            classes: Vec::new(),
+        }
+    }
+}
+
+/// The series point of interval `idx`.
+fn point(idx: u64, interval_ns: u64, len_ns: u64, ops: u64, bytes: u64, h: &Hist) -> IntervalPoint {
+    let len_s = len_ns as f64 / 1e9;
+    let q = |p: f64| {
+        if h.is_empty() {
+            0
+        } else {
+            h.value_at_quantile(p)
+        }
+    };
+    IntervalPoint {
+        t_s: (idx * interval_ns + len_ns) as f64 / 1e9,
+        len_s,
+        ops,
+        ops_per_s: if len_s > 0.0 { ops as f64 / len_s } else { 0.0 },
+        bytes_per_s: if len_s > 0.0 {
+            bytes as f64 / len_s
+        } else {
+            0.0
+        },
+        p50_ns: q(0.5),
+        p99_ns: q(0.99),
+    }
+}
+
+/// Per-class points of each emitted interval, in emission order (points,
+/// not histograms, so a long run keeps a few bytes per class and second).
+#[derive(Default)]
+struct ClassPoints {
+    names: Vec<String>,
+    per_interval: Vec<Vec<(String, IntervalPoint)>>,
+}
+
+impl ClassPoints {
+    fn push(&mut self, points: Vec<(String, IntervalPoint)>) {
+        for (n, _) in &points {
+            if !self.names.contains(n) {
+                self.names.push(n.clone());
+            }
+        }
+        self.per_interval.push(points);
+    }
+
+    /// One series per class with a point for every interval of the total
+    /// series; an interval where the class did nothing gets a zero point, so
+    /// every class series lines up with the total.
+    fn finish(self, total: &[IntervalPoint]) -> Vec<(String, Vec<IntervalPoint>)> {
+        self.names
+            .iter()
+            .map(|name| {
+                let pts = self
+                    .per_interval
+                    .iter()
+                    .zip(total)
+                    .map(|(ps, t)| {
+                        ps.iter()
+                            .find(|(n, _)| n == name)
+                            .map(|(_, p)| p.clone())
+                            .unwrap_or(IntervalPoint {
+                                t_s: t.t_s,
+                                len_s: t.len_s,
+                                ops: 0,
+                                ops_per_s: 0.0,
+                                bytes_per_s: 0.0,
+                                p50_ns: 0,
+                                p99_ns: 0,
+                            })
+                    })
+                    .collect();
+                (name.clone(), pts)
+            })
+            .collect()
     }
 }

@@ -132,6 +132,10 @@ pub struct StepResult {
     pub elapsed_s: f64,
     /// Per-interval series.
     pub series: Vec<IntervalPoint>,
+    /// Per-interval series of each operation class (see
+    /// [`WorkerCtx::record_in`]), by class name, in the order the classes
+    /// were registered with [`WorkerCtx::aux_hist`].
+    pub class_series: Vec<(String, Vec<IntervalPoint>)>,
 }
 
 impl StepResult {
@@ -242,6 +246,31 @@ pub struct IntervalReport {
     pub bytes: u64,
     /// Latencies in the interval.
     pub hist: Hist,
+    /// The same figures per operation class recorded with
+    /// [`WorkerCtx::record_in`] (classes with no operation are left out).
+    pub classes: Vec<ClassInterval>,
+}
+
+/// One operation class's share of an interval (e.g. the reads of a mixed
+/// read/write job).
+#[derive(Debug)]
+pub struct ClassInterval {
+    /// Class name, as given to [`WorkerCtx::aux_hist`].
+    pub name: String,
+    /// Operations of the class in the interval.
+    pub ops: u64,
+    /// Bytes of the class in the interval.
+    pub bytes: u64,
+    /// Latencies of the class in the interval.
+    pub hist: Hist,
+}
+
+/// An auxiliary histogram and, once it is used as an operation class, its
+/// per-interval accumulators.
+struct Aux {
+    name: String,
+    hist: Hist,
+    ival: Option<(u64, u64, Hist)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -278,7 +307,7 @@ pub struct WorkerCtx<'a> {
     ops: u64,
     bytes: u64,
     last_op_ns: u64,
-    aux: Vec<(String, Hist)>,
+    aux: Vec<Aux>,
 }
 
 /// Timing of a step as the runner hands it to each worker.
@@ -460,10 +489,14 @@ impl<'a> WorkerCtx<'a> {
     /// [`WorkerCtx::record_aux`]. Registering the same name twice returns
     /// the same slot.
     pub fn aux_hist(&mut self, name: &str) -> usize {
-        if let Some(i) = self.aux.iter().position(|(n, _)| n == name) {
+        if let Some(i) = self.aux.iter().position(|a| a.name == name) {
             return i;
         }
-        self.aux.push((name.to_string(), new_hist()));
+        self.aux.push(Aux {
+            name: name.to_string(),
+            hist: new_hist(),
+            ival: None,
+        });
         self.aux.len() - 1
     }
 
@@ -472,10 +505,37 @@ impl<'a> WorkerCtx<'a> {
     #[inline(always)]
     pub fn record_aux(&mut self, slot: usize, value_ns: u64) {
         if self.phase == Phase::Measure {
-            if let Some((_, h)) = self.aux.get_mut(slot) {
-                h.saturating_record(value_ns);
+            if let Some(a) = self.aux.get_mut(slot) {
+                a.hist.saturating_record(value_ns);
             }
         }
+    }
+
+    /// Records one operation, like [`WorkerCtx::record`], and also into the
+    /// operation class `slot` (from [`WorkerCtx::aux_hist`]): the class's
+    /// histogram and its own per-interval series, which land in
+    /// [`StepResult::class_series`]. For mixed workloads whose directions
+    /// each need a series (reads and writes of `randrw`). The interval
+    /// boundary is checked first, so an operation counts in the same
+    /// interval for its class as for the total.
+    #[inline]
+    pub fn record_in(&mut self, slot: usize, latency_ns: u64, bytes: u64) {
+        let now = self.clock.raw();
+        let el = self.clock.delta_ns(self.t0, now);
+        if el >= self.next_boundary_ns {
+            self.cross_boundary(el);
+        }
+        if self.phase == Phase::Measure {
+            if let Some(a) = self.aux.get_mut(slot) {
+                a.hist.saturating_record(latency_ns);
+                let iv = a.ival.get_or_insert_with(|| (0, 0, new_hist()));
+                iv.0 += 1;
+                iv.1 += bytes;
+                iv.2.saturating_record(latency_ns);
+            }
+        }
+        self.last = now;
+        self.account(now, latency_ns, 1, bytes);
     }
 
     /// Polls the clock for phase changes without recording an operation;
@@ -524,6 +584,19 @@ impl<'a> WorkerCtx<'a> {
         if let Some(tx) = &self.tx {
             let mut h = new_hist();
             std::mem::swap(&mut h, &mut self.ival_hist);
+            let classes = self
+                .aux
+                .iter_mut()
+                .filter_map(|a| {
+                    let (ops, bytes, hist) = a.ival.take()?;
+                    Some(ClassInterval {
+                        name: a.name.clone(),
+                        ops,
+                        bytes,
+                        hist,
+                    })
+                })
+                .collect();
             // The runner may have gone (a failed step); nothing to do then.
             let _ = tx.send(IntervalReport {
                 worker: self.index,
@@ -532,9 +605,13 @@ impl<'a> WorkerCtx<'a> {
                 ops: self.ival_ops,
                 bytes: self.ival_bytes,
                 hist: h,
+                classes,
             });
         } else {
             self.ival_hist.reset();
+            for a in &mut self.aux {
+                a.ival = None;
+            }
         }
         self.ival_ops = 0;
         self.ival_bytes = 0;
@@ -573,7 +650,7 @@ impl<'a> WorkerCtx<'a> {
                 bytes: self.bytes,
                 hist: self.hist,
                 extra,
-                aux: self.aux,
+                aux: self.aux.into_iter().map(|a| (a.name, a.hist)).collect(),
             },
             measured_ns,
         )

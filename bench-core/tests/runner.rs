@@ -287,3 +287,83 @@ fn pinned_workers_run_on_their_vcpu() {
         recs[0].error
     );
 }
+
+/// Like `Ticking`, but every op is filed under a class: "b" for the ops of
+/// the first 30 measured ms that are odd, "a" for all others.
+struct Classed {
+    mock: Arc<quanta::Mock>,
+}
+
+impl Workload for Classed {
+    fn resources(&self) -> Resources {
+        Resources::default()
+    }
+    fn steps(&self) -> Vec<Step> {
+        vec![Step::new("classed", 1, None)]
+    }
+    fn worker(&self, _: &Step, _: usize) -> Result<Box<dyn Worker>, WorkloadError> {
+        Ok(Box::new(ClassedWorker {
+            mock: self.mock.clone(),
+        }))
+    }
+}
+
+struct ClassedWorker {
+    mock: Arc<quanta::Mock>,
+}
+
+impl Worker for ClassedWorker {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+        let a = ctx.aux_hist("a");
+        let b = ctx.aux_hist("b");
+        let mut t_ms = 0u64;
+        while ctx.running() {
+            self.mock.increment(Duration::from_millis(1));
+            t_ms += 1;
+            // Measured ops complete at 10 … 109 ms (10 ms warm-up).
+            let class = if (11..=40).contains(&t_ms) && t_ms % 2 == 1 {
+                b
+            } else {
+                a
+            };
+            ctx.record_in(class, 1_000 * (class as u64 + 1), 10);
+        }
+        Ok(Vec::new())
+    }
+}
+
+#[test]
+fn operation_classes_get_their_own_aligned_series() {
+    let (clock, mock) = Clock::mock();
+    let r = runner(clock);
+    let w = Classed { mock };
+    let timing = Timing {
+        warmup: Duration::from_millis(10),
+        duration: Some(Duration::from_millis(100)),
+        ops: None,
+        interval: Duration::from_millis(25),
+    };
+    let s = r.run_step(&w, &w.steps()[0], &timing, &mut |_| {}).unwrap();
+    assert_eq!(s.ops, 100);
+    let names: Vec<&str> = s.class_series.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["a", "b"], "registration order");
+    let (a, b) = (&s.class_series[0].1, &s.class_series[1].1);
+    assert_eq!(a.len(), s.series.len());
+    assert_eq!(b.len(), s.series.len());
+    for i in 0..s.series.len() {
+        assert_eq!(a[i].ops + b[i].ops, s.series[i].ops, "interval {i}");
+        assert_eq!(a[i].t_s, s.series[i].t_s);
+        assert_eq!(b[i].t_s, s.series[i].t_s);
+    }
+    // Intervals are [10, 35), [35, 60) … ms. Odd ms in 11..=40: 12 in the
+    // first (11, 13, …, 33), 3 in the second (35, 37, 39), none after: zero
+    // points, not missing ones.
+    let b_ops: Vec<u64> = b.iter().map(|p| p.ops).collect();
+    assert_eq!(b_ops, [12, 3, 0, 0]);
+    assert!(b[0].p50_ns >= 1_990 && b[0].p50_ns <= 2_010, "{:?}", b[0]);
+    assert_eq!(b[2].p99_ns, 0);
+    assert!((b[0].bytes_per_s - 120.0 / 0.025).abs() < 1e-6);
+    // The class histograms hold the same operations as the series.
+    assert_eq!(s.merged_aux("b").unwrap().len(), 15);
+    assert_eq!(s.merged_aux("a").unwrap().len(), 85);
+}

@@ -81,8 +81,9 @@ fn io_uring_randrw_reports_each_direction() {
     }
     let dir = tempfile::tempdir().unwrap();
     let recs = run(&format!(
-        "warmup = \"0.1s\"\nduration = \"0.5s\"\n[[workload]]\nkind = \"disk\"\nengine = \"io_uring\"\n\
-         rw = \"randrw\"\nrwmixread = 70\niodepth = 8\nnumjobs = 2\nsize = \"16m\"\nfsync = 64\ndir = \"{}\"\n",
+        "warmup = \"0.1s\"\nduration = \"0.5s\"\ninterval = \"100ms\"\n[[workload]]\nkind = \"disk\"\n\
+         engine = \"io_uring\"\nrw = \"randrw\"\nrwmixread = 70\niodepth = 8\nnumjobs = 2\nsize = \"16m\"\n\
+         fsync = 64\ndir = \"{}\"\n",
         dir.path().display()
     ));
     let r = &recs[0];
@@ -99,7 +100,53 @@ fn io_uring_randrw_reports_each_direction() {
     assert!(r.metric("disk.randrw.read.lat_ns.p50").is_some());
     assert!(r.metric("disk.randrw.write.lat_ns.p99").is_some());
     assert!(r.metric("disk.randrw.sync_lat_ns.p50").is_some());
+    direction_series_add_up(r, "disk.randrw");
     assert_eq!(entries(dir.path()), 0);
+}
+
+/// A mixed job's read and write series line up with its total series, and
+/// per interval they add up to it.
+fn direction_series_add_up(r: &RunRecord, p: &str) {
+    let get = |n: String| {
+        r.series
+            .iter()
+            .find(|s| s.name == n)
+            .unwrap_or_else(|| panic!("no series {n}"))
+    };
+    let (t, rd, wr) = (
+        get(p.to_string()),
+        get(format!("{p}.read")),
+        get(format!("{p}.write")),
+    );
+    assert!(t.points.len() >= 3, "{:?}", t.points);
+    assert_eq!(rd.points.len(), t.points.len());
+    assert_eq!(wr.points.len(), t.points.len());
+    for ((a, b), c) in rd.points.iter().zip(&wr.points).zip(&t.points) {
+        assert_eq!(a.ops + b.ops, c.ops, "{a:?} + {b:?} vs {c:?}");
+        assert_eq!(a.t_s, c.t_s);
+        assert!(
+            (a.bytes_per_s + b.bytes_per_s - c.bytes_per_s).abs() <= 1e-6 * c.bytes_per_s.max(1.0)
+        );
+    }
+    let reads: u64 = rd.points.iter().map(|x| x.ops).sum();
+    let writes: u64 = wr.points.iter().map(|x| x.ops).sum();
+    assert!(
+        reads > writes,
+        "rwmixread 70: {reads} reads, {writes} writes"
+    );
+}
+
+#[test]
+fn sync_randrw_has_a_series_per_direction() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs = run(&format!(
+        "warmup = \"0.1s\"\nduration = \"0.5s\"\ninterval = \"100ms\"\n[[workload]]\nkind = \"disk\"\n\
+         engine = \"sync\"\nrw = \"randrw\"\nrwmixread = 70\nsize = \"8m\"\ndir = \"{}\"\n",
+        dir.path().display()
+    ));
+    let r = &recs[0];
+    assert_eq!(r.status, Status::Ok, "{:?}", r.error);
+    direction_series_add_up(r, "disk.randrw");
 }
 
 #[test]

@@ -570,15 +570,17 @@ impl DiskWorker {
             }
             let lat = ctx.clock().delta_ns(t0, t1);
             let d = usize::from(io.write);
-            if mixed {
-                ctx.record_aux(slots[d], lat);
-            }
             if let (Some(pc), Some(i)) = (pacer.as_ref(), intended) {
                 let done_ns = ctx.clock().delta_ns(pc.base, t1);
                 ctx.record_aux(resp[d], done_ns.saturating_sub(i).max(lat));
             }
             let done = self.count(ctx, &io);
-            ctx.record(lat, io.len);
+            if mixed {
+                // Per direction too: its histogram and its own series.
+                ctx.record_in(slots[d], lat, io.len);
+            } else {
+                ctx.record(lat, io.len);
+            }
             if io.write {
                 if let Some((n, data_only)) = sync {
                     since_sync += 1;
@@ -891,9 +893,6 @@ impl DiskWorker {
                 }
                 let lat = ctx.clock().delta_ns(slot.submit, now);
                 let d = usize::from(io.write);
-                if mixed {
-                    ctx.record_aux(dir_slots[d], lat);
-                }
                 if let Some(pc) = pacer.as_ref() {
                     let done_ns = ctx.clock().delta_ns(pc.base, now);
                     ctx.record_aux(resp[d], done_ns.saturating_sub(slot.intended).max(lat));
@@ -901,7 +900,11 @@ impl DiskWorker {
                 if self.count(ctx, &io) {
                     stop = true;
                 }
-                ctx.record(lat, io.len);
+                if mixed {
+                    ctx.record_in(dir_slots[d], lat, io.len);
+                } else {
+                    ctx.record(lat, io.len);
+                }
                 if io.write {
                     if let Some((n, _)) = sync {
                         since_sync += 1;

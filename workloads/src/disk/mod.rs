@@ -1009,6 +1009,16 @@ impl DiskWorkload {
             name: p.clone(),
             points: s.series.clone(),
         });
+        if self.cfg.rw.mixed() {
+            for (dir, slot) in [("read", engine::AUX_READ), ("write", engine::AUX_WRITE)] {
+                if let Some((_, pts)) = s.class_series.iter().find(|(n, _)| n == slot) {
+                    out.series.push(Series {
+                        name: format!("{p}.{dir}"),
+                        points: pts.clone(),
+                    });
+                }
+            }
+        }
         if let Some(ss) = &self.cfg.steadystate {
             let r = ss.judge(&s.series);
             out.metric(
