@@ -171,11 +171,12 @@ pub enum Command {
     ///
     /// Binds 127.0.0.1 unless --bind says otherwise; clients authenticate
     /// with the shared token (never sent in clear). Data connections use
-    /// ephemeral ports on the bound address.
+    /// ephemeral ports on the bound address, or --data-ports.
     ///
     /// Examples:
     ///   skubench serve --token-file /etc/skubench.token
     ///   skubench serve --bind 0.0.0.0 --port 5201 --token s3cret
+    ///   skubench serve --bind 0.0.0.0 --data-ports 5202-5210 --token-file t
     Serve(ServeArgs),
     /// Summarise a result file; --hgrm prints a histogram's percentile distribution.
     Show {
@@ -340,4 +341,8 @@ pub struct ServeArgs {
     /// Longest silence on a control connection between tests.
     #[arg(long, default_value = "60s")]
     pub idle_timeout: String,
+    /// Ports for data connections, e.g. 5202-5210 (one per running test),
+    /// for firewalls that open a fixed range; default: ephemeral ports.
+    #[arg(long, value_name = "A-B")]
+    pub data_ports: Option<String>,
 }

@@ -116,6 +116,7 @@ fn cmd_serve(a: ServeArgs) -> anyhow::Result<u8> {
         max_sessions: a.max_sessions,
         max_duration: dur("max-duration", &a.max_duration)?,
         idle_timeout: dur("idle-timeout", &a.idle_timeout)?,
+        data_ports: a.data_ports,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -652,3 +652,52 @@ fn client_and_peer_in_two_namespaces_over_veth() {
     assert!(metric("net.tcp_crr.connections_per_s") > 10.0);
     assert!(metric("net.udp_stream.loss_ratio") < 0.5);
 }
+
+/// A port that was free a moment ago (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn data_ports_stay_in_the_configured_range_and_run_out_clearly() {
+    let p = free_port();
+    let mut cfg = ServeConfig::new(LOOPBACK.into(), b"t".to_vec());
+    cfg.data_ports = Some((p, p));
+    let srv = Server::start(cfg).unwrap();
+    let addr = srv.local_addr();
+
+    // The one data port is given to the first test …
+    let mut a = ClientSession::connect(addr, b"t").unwrap();
+    let ready = a.start(&rr_spec()).unwrap();
+    assert_eq!(ready.addr.port(), p, "data port outside --data-ports");
+    // … so a second test at the same time is refused, naming the range.
+    let mut b = ClientSession::connect(addr, b"t").unwrap();
+    let e = b.start(&rr_spec()).unwrap_err();
+    assert!(
+        e.contains("in use") && e.contains(&format!("{p}-{p}")),
+        "{e}"
+    );
+    drop(b);
+    // The first test still works, and once it ends the port is free again.
+    let mut d = open_data(&ready, 0, &Default::default()).unwrap();
+    d.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut x = [7u8];
+    d.write_all(&x).unwrap();
+    d.read_exact(&mut x).unwrap();
+    drop(d);
+    assert_eq!(a.stop().unwrap().transactions, 1);
+    drop(a);
+    rr_session(addr, b"t", 3).unwrap();
+
+    // A whole workload run against the peer uses the range too.
+    let recs = run_ok(&format!(
+        "warmup = \"50ms\"\nduration = \"200ms\"\n[[workload]]\nkind = \"net.tcp_rr\"\n\
+         peer = \"{addr}\"\ntoken = \"t\"\n"
+    ));
+    assert!(m(&recs[0], "net.tcp_rr.transactions_per_s") > 0.0);
+    wait_idle(&srv);
+}

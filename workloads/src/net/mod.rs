@@ -57,6 +57,8 @@ pub struct ServeArgs {
     pub max_duration: Duration,
     /// Longest idle time of a control connection.
     pub idle_timeout: Duration,
+    /// Data ports, `A-B` or `A` (default: ephemeral).
+    pub data_ports: Option<String>,
 }
 
 /// Why `serve` failed.
@@ -112,8 +114,35 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, ServeError> {
     cfg.max_sessions = args.max_sessions;
     cfg.max_duration = args.max_duration;
     cfg.idle_timeout = args.idle_timeout;
+    cfg.data_ports = match &args.data_ports {
+        Some(r) => {
+            Some(parse_port_range(r).map_err(|m| ServeError::Input(format!("--data-ports: {m}")))?)
+        }
+        None => None,
+    };
     cfg.log = true;
     Ok(cfg)
+}
+
+/// Parses `A-B` or `A` into an inclusive port range of ports ≥ 1.
+pub fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
+    let port = |t: &str| -> Result<u16, String> {
+        match t.trim().parse::<u16>() {
+            Ok(0) | Err(_) => Err(format!("`{}` is not a port (1-65535)", t.trim())),
+            Ok(p) => Ok(p),
+        }
+    };
+    let (lo, hi) = match text.split_once('-') {
+        Some((a, b)) => (port(a)?, port(b)?),
+        None => {
+            let p = port(text)?;
+            (p, p)
+        }
+    };
+    if lo > hi {
+        return Err(format!("`{text}`: the range is empty ({lo} > {hi})"));
+    }
+    Ok((lo, hi))
 }
 
 /// `skubench serve`: runs the peer until `stop` is set.
@@ -136,6 +165,7 @@ mod tests {
             max_sessions: 64,
             max_duration: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(60),
+            data_ports: None,
         }
     }
 
@@ -164,6 +194,18 @@ mod tests {
         bad(&|a| a.token = Some(String::new()), "token is required");
         bad(&|a| a.max_sessions = 0, "--max-sessions");
         bad(&|a| a.idle_timeout = Duration::ZERO, "positive");
+        bad(&|a| a.data_ports = Some("5300-5200".into()), "empty");
+        bad(&|a| a.data_ports = Some("0-10".into()), "not a port");
+        bad(
+            &|a| a.data_ports = Some("5200-70000".into()),
+            "--data-ports",
+        );
+        bad(&|a| a.data_ports = Some("http".into()), "--data-ports");
+        let mut a = args();
+        a.data_ports = Some("5202-5210".into());
+        assert_eq!(serve_config(&a).unwrap().data_ports, Some((5202, 5210)));
+        a.data_ports = Some("5202".into());
+        assert_eq!(serve_config(&a).unwrap().data_ports, Some((5202, 5202)));
         let mut a = args();
         a.bind = "[::1]".into();
         assert!(serve_config(&a).unwrap().bind.is_ipv6());

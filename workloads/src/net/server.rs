@@ -51,6 +51,9 @@ pub struct ServeConfig {
     pub handshake_timeout: Duration,
     /// Log sessions to stderr.
     pub log: bool,
+    /// Ports data listeners may use (both ends inclusive), for firewalls
+    /// that open a fixed range; `None`: ephemeral ports.
+    pub data_ports: Option<(u16, u16)>,
 }
 
 impl ServeConfig {
@@ -64,6 +67,7 @@ impl ServeConfig {
             idle_timeout: Duration::from_secs(60),
             handshake_timeout: HANDSHAKE_TIMEOUT,
             log: false,
+            data_ports: None,
         }
     }
 }
@@ -530,11 +534,13 @@ impl PeerTest {
             pinned: AtomicBool::new(false),
             spec,
         });
-        let bind = SocketAddr::new(sv.cfg.bind.ip(), 0);
+        let ip = sv.cfg.bind.ip();
+        let ports = sv.cfg.data_ports;
         let opts = sh.opts();
         let (port, acceptor) = match sh.spec.kind {
             TestKind::UdpStream => {
-                let sock = sys::udp_bind(&bind, &opts).map_err(|e| format!("UDP socket: {e}"))?;
+                let sock = bind_data(ip, ports, |a| sys::udp_bind(a, &opts))
+                    .map_err(|e| format!("UDP socket: {e}"))?;
                 sys::set_timeouts(sock.as_raw_fd(), POLL_TICK).map_err(|e| e.to_string())?;
                 let port = sock.local_addr().map_err(|e| e.to_string())?.port();
                 let sh2 = sh.clone();
@@ -543,7 +549,8 @@ impl PeerTest {
                 (port, None)
             }
             TestKind::TcpCrr => {
-                let l = sys::tcp_listen(&bind, &opts).map_err(|e| format!("data listener: {e}"))?;
+                let l = bind_data(ip, ports, |a| sys::tcp_listen(a, &opts))
+                    .map_err(|e| format!("data listener: {e}"))?;
                 sys::set_timeouts(l.as_raw_fd(), POLL_TICK).map_err(|e| e.to_string())?;
                 // accept() returns once the request is in, saving a wake-up
                 // per connection (as web servers do); best effort.
@@ -560,7 +567,8 @@ impl PeerTest {
                 (port, None)
             }
             TestKind::TcpStream | TestKind::TcpRr => {
-                let l = sys::tcp_listen(&bind, &opts).map_err(|e| format!("data listener: {e}"))?;
+                let l = bind_data(ip, ports, |a| sys::tcp_listen(a, &opts))
+                    .map_err(|e| format!("data listener: {e}"))?;
                 sys::set_timeouts(l.as_raw_fd(), POLL_TICK).map_err(|e| e.to_string())?;
                 let port = l.local_addr().map_err(|e| e.to_string())?.port();
                 let sh2 = sh.clone();
@@ -1012,4 +1020,30 @@ fn udp_receiver(sh: &TestShared, sock: UdpSocket) -> ThreadOut {
         error: None,
         udp: Some(r),
     }
+}
+
+/// Binds a data socket on `ip`: an ephemeral port, or the first free port
+/// of `range` (a port another test holds is skipped; any other error stops).
+fn bind_data<T>(
+    ip: IpAddr,
+    range: Option<(u16, u16)>,
+    mut bind: impl FnMut(&SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let Some((lo, hi)) = range else {
+        return bind(&SocketAddr::new(ip, 0));
+    };
+    for port in lo..=hi {
+        match bind(&SocketAddr::new(ip, port)) {
+            Ok(t) => return Ok(t),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        format!(
+            "every data port in {lo}-{hi} is in use (`skubench serve --data-ports` \
+             needs one free port per running test)"
+        ),
+    ))
 }
