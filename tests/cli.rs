@@ -61,6 +61,26 @@ fn run_quick_suite_shortened_writes_a_valid_result() {
         kinds.contains(&"cpu") && kinds.contains(&"jitter"),
         "{kinds:?}"
     );
+    // The sweeps carry their curves (schema-checked above).
+    let curve = |kind: &str, name: &str| {
+        v["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["workload"] == kind)
+            .flat_map(|r| r["curves"].as_array().into_iter().flatten())
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no curve {name} in a {kind} run"))
+            .clone()
+    };
+    let lat = curve("mem.latency", "mem.latency.ns_per_load");
+    assert_eq!(lat["x_unit"], "bytes");
+    assert!(lat["points"].as_array().unwrap().len() >= 5, "{lat}");
+    let sc = curve("cpu", "cpu.int.scaling.ops_per_s");
+    assert_eq!(
+        sc["points"][0][0], 1.0,
+        "the curve starts at one thread: {sc}"
+    );
     // `show` prints percentiles of every workload and the .hgrm table of a histogram.
     skubench().arg("show").arg(&out).assert().success().stdout(
         predicate::str::contains("jitter.wake_lat_ns.p99")

@@ -102,6 +102,7 @@ fn run_record(
         metrics,
         histograms,
         series: Vec::new(),
+        curves: Vec::new(),
         disturbance: Disturbance::default(),
         notes,
     }

@@ -24,6 +24,7 @@ fn result(sku: &str, i: usize, value: f64) -> ResultFile {
         metrics: vec![Metric::new("w.ops_per_s", value, "ops/s", Better::Higher)],
         histograms: Default::default(),
         series: vec![],
+        curves: vec![],
         disturbance: Default::default(),
         notes: Default::default(),
     };

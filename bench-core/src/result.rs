@@ -58,6 +58,26 @@ pub struct Series {
     pub points: Vec<IntervalPoint>,
 }
 
+/// A figure measured against a parameter over the steps of one run:
+/// latency against working-set size, ops/s against threads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Curve {
+    /// Name, like a metric's (`mem.latency.ns_per_load`).
+    pub name: String,
+    /// Unit of x (`bytes`, `threads`).
+    pub x_unit: String,
+    /// Unit of y (`ns`, `ops/s`).
+    pub y_unit: String,
+    /// Whether x is best read on a log scale (sizes spanning decades).
+    #[serde(default)]
+    pub log_x: bool,
+    /// Whether y is best read on a log scale (latencies spanning decades).
+    #[serde(default)]
+    pub log_y: bool,
+    /// `[x, y]` points, x ascending.
+    pub points: Vec<[f64; 2]>,
+}
+
 /// What a workload reports for one run: metrics, histograms, series, notes.
 #[derive(Clone, Debug, Default)]
 pub struct RunOutput {
@@ -67,6 +87,8 @@ pub struct RunOutput {
     pub histograms: Vec<(String, Hist)>,
     /// Per-interval series.
     pub series: Vec<Series>,
+    /// Curves over the run's steps.
+    pub curves: Vec<Curve>,
     /// Free-form facts worth keeping (conventions, engine used …).
     pub notes: BTreeMap<String, serde_json::Value>,
 }
@@ -177,6 +199,9 @@ pub struct RunRecord {
     pub histograms: BTreeMap<String, String>,
     /// Per-interval series.
     pub series: Vec<Series>,
+    /// Curves over the run's steps (absent in files written before they existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub curves: Vec<Curve>,
     /// Foreign load seen during the run.
     pub disturbance: Disturbance,
     /// Facts the workload recorded (conventions, engine used …).

@@ -313,6 +313,15 @@ impl Runner {
                 .collect(),
             histograms,
             series: out.series,
+            // JSON has no NaN: a point that is not finite is left out, like a metric.
+            curves: out
+                .curves
+                .into_iter()
+                .map(|mut c| {
+                    c.points.retain(|p| p.iter().all(|v| v.is_finite()));
+                    c
+                })
+                .collect(),
             disturbance,
             notes: out.notes,
         };
@@ -408,6 +417,7 @@ fn failed_record(w: &crate::suite::PlannedWorkload, rep: u32, error: String) -> 
         metrics: Vec::new(),
         histograms: BTreeMap::new(),
         series: Vec::new(),
+        curves: Vec::new(),
         disturbance: Disturbance::default(),
         notes: BTreeMap::new(),
     }

@@ -30,6 +30,28 @@ pub fn esc_md(s: &str) -> String {
     esc_html(s).replace('|', "\\|").replace('\n', " ")
 }
 
+/// A byte count for axis labels, base 1024 (`32K`, `1.5M`, `4G`).
+pub fn short_bytes(v: f64) -> String {
+    let units = [
+        (1u64 << 40, "T"),
+        (1 << 30, "G"),
+        (1 << 20, "M"),
+        (1 << 10, "K"),
+    ];
+    for (d, u) in units {
+        let d = d as f64;
+        if v.abs() >= d {
+            let x = v / d;
+            return if (x - x.round()).abs() < 0.05 {
+                format!("{:.0}{u}", x.round())
+            } else {
+                format!("{x:.1}{u}")
+            };
+        }
+    }
+    format!("{v:.0}")
+}
+
 /// A compact number for axis labels (`1.5k`, `2M`, `0.25`).
 pub fn short_num(v: f64) -> String {
     let a = v.abs();

@@ -18,8 +18,8 @@ use crate::common::{
 use crate::latency::{self, Family};
 use crate::markdown::{host_fields, host_value};
 use crate::plot::{
-    Curve, HistoryPlot, Interval, Line, PercentilePlot, Plotter, SeriesPlot, Side, SvgPlotter,
-    Whisker, WhiskerPlot,
+    Curve, CurvePlot, HistoryPlot, Interval, Line, PercentilePlot, Plotter, SeriesPlot, Side,
+    SvgPlotter, Whisker, WhiskerPlot,
 };
 
 /// What the HTML report is made from: the comparison and the result files
@@ -216,6 +216,40 @@ impl Ctx<'_> {
             &svg,
             "medians with their confidence intervals, relative to the baseline median",
         ))
+    }
+
+    fn curve_figures(&self) -> Vec<String> {
+        let mut labels: Vec<&str> = Vec::new();
+        let mut runs: Vec<(Side, &bench_core::result::RunRecord)> = Vec::new();
+        for (side, files) in [
+            (Side::Baseline, self.inp.baseline),
+            (Side::Candidate, self.inp.candidate),
+        ] {
+            for r in files.iter().flat_map(|(_, f)| f.runs.iter()) {
+                if r.status == bench_core::result::Status::Ok && !r.curves.is_empty() {
+                    if !labels.contains(&r.label.as_str()) {
+                        labels.push(&r.label);
+                    }
+                    runs.push((side, r));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for label in labels {
+            let mine: Vec<_> = runs
+                .iter()
+                .filter(|(_, r)| r.label == label)
+                .copied()
+                .collect();
+            for p in CurvePlot::from_runs(label, &mine, ["baseline runs", "candidate runs"]) {
+                let svg = self.plotter.curve(&p);
+                out.push(figure(
+                    &svg,
+                    &format!("{} against {}, one line per run", p.y_label, p.x_label),
+                ));
+            }
+        }
+        out
     }
 
     fn series_figures(&self) -> Vec<String> {
@@ -479,6 +513,15 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
         c.policy.confidence() * 100.0,
         if c.policy.holm { ", Holm-adjusted" } else { "" }
     );
+
+    let curves = ctx.curve_figures();
+    if !curves.is_empty() {
+        let _ = writeln!(o, "<h2>Curves</h2><div class=\"grid\">");
+        for s in curves {
+            o.push_str(&s);
+        }
+        let _ = writeln!(o, "</div>");
+    }
 
     let series = ctx.series_figures();
     if !series.is_empty() {

@@ -104,6 +104,67 @@ pub struct SeriesPlot {
     pub lines: Vec<Line>,
 }
 
+/// A figure against a parameter (latency against working-set size, ops/s
+/// against threads), one line per run.
+#[derive(Clone, Debug)]
+pub struct CurvePlot {
+    /// Caption.
+    pub title: String,
+    /// X axis description (its unit).
+    pub x_label: String,
+    /// Y axis description (its unit).
+    pub y_label: String,
+    /// X on a log2 scale (sizes spanning decades).
+    pub log_x: bool,
+    /// Y on a log2 scale (latencies spanning decades).
+    pub log_y: bool,
+    /// X values are bytes: ticks read 4K, 1M, 1G.
+    pub x_bytes: bool,
+    /// Legend text of the baseline-coloured and candidate-coloured lines.
+    pub side_labels: [String; 2],
+    /// The lines; `points` are (x, y).
+    pub lines: Vec<Line>,
+}
+
+impl CurvePlot {
+    /// One plot per curve name in `runs` (first-seen order), every run a
+    /// line in its side's colour; `label` heads each title.
+    pub fn from_runs(
+        label: &str,
+        runs: &[(Side, &bench_core::result::RunRecord)],
+        side_labels: [&str; 2],
+    ) -> Vec<CurvePlot> {
+        let mut plots: Vec<CurvePlot> = Vec::new();
+        for (side, r) in runs {
+            for c in &r.curves {
+                let title = format!("{label} · {}", c.name);
+                let i = match plots.iter().position(|p| p.title == title) {
+                    Some(i) => i,
+                    None => {
+                        plots.push(CurvePlot {
+                            title,
+                            x_label: c.x_unit.clone(),
+                            y_label: c.y_unit.clone(),
+                            log_x: c.log_x,
+                            log_y: c.log_y,
+                            x_bytes: c.x_unit == "bytes",
+                            side_labels: side_labels.map(String::from),
+                            lines: Vec::new(),
+                        });
+                        plots.len() - 1
+                    }
+                };
+                plots[i].lines.push(Line {
+                    side: *side,
+                    disturbed: r.disturbance.disturbed,
+                    points: c.points.iter().map(|p| (p[0], p[1])).collect(),
+                });
+            }
+        }
+        plots
+    }
+}
+
 /// A metric over time with its change points.
 #[derive(Clone, Debug)]
 pub struct HistoryPlot {
@@ -127,6 +188,8 @@ pub trait Plotter {
     fn series(&self, p: &SeriesPlot) -> String;
     /// A history with its change points.
     fn history(&self, p: &HistoryPlot) -> String;
+    /// A figure against a parameter, one line per run.
+    fn curve(&self, p: &CurvePlot) -> String;
 }
 
 /// Plotters' SVG backend.
@@ -450,6 +513,115 @@ impl Plotter for SvgPlotter {
             chart
                 .configure_series_labels()
                 .position(SeriesLabelPosition::LowerRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(GRID)
+                .label_font((FONT, 12))
+                .draw()?;
+            Ok(())
+        })
+    }
+
+    fn curve(&self, p: &CurvePlot) -> String {
+        // Log x is drawn as log2(x) on a linear axis, labelled back in x:
+        // one chart type for both scales.
+        let lg = |log: bool, v: f64| if log { v.log2() } else { v };
+        let lines: Vec<(&Line, Vec<(f64, f64)>)> = p
+            .lines
+            .iter()
+            .map(|l| {
+                let pts = l
+                    .points
+                    .iter()
+                    .filter(|q| {
+                        q.0.is_finite()
+                            && q.1.is_finite()
+                            && (!p.log_x || q.0 > 0.0)
+                            && (!p.log_y || q.1 > 0.0)
+                    })
+                    .map(|q| (lg(p.log_x, q.0), lg(p.log_y, q.1)))
+                    .collect();
+                (l, pts)
+            })
+            .collect();
+        let pts = || lines.iter().flat_map(|(_, v)| v.iter());
+        let (Some((x0, x1)), Some((ylo, y1))) =
+            (bounds(pts().map(|q| q.0)), bounds(pts().map(|q| q.1)))
+        else {
+            return empty(self.width, &p.title);
+        };
+        let (x0, x1) = if x1 > x0 {
+            (x0, x1)
+        } else {
+            (x0 - 1.0, x1 + 1.0)
+        };
+        // Linear y starts at 0; log y spans the data with half a doubling
+        // of margin.
+        let (y0, y1) = if p.log_y {
+            (ylo - 0.5, y1 + 0.5)
+        } else if y1 > 0.0 {
+            (0.0, y1 * 1.1)
+        } else {
+            (0.0, 1.0)
+        };
+        let (log_x, log_y, bytes) = (p.log_x, p.log_y, p.x_bytes);
+        let y_fmt = move |v: &f64| crate::common::short_num(if log_y { 2f64.powf(*v) } else { *v });
+        let x_fmt = move |v: &f64| {
+            let x = if log_x { 2f64.powf(*v) } else { *v };
+            if bytes {
+                crate::common::short_bytes(x)
+            } else {
+                crate::common::short_num(x)
+            }
+        };
+        canvas(self.width, self.height, |root| {
+            let mut chart = ChartBuilder::on(root)
+                .caption(&p.title, (FONT, 15))
+                .margin(8)
+                .x_label_area_size(34)
+                .y_label_area_size(58)
+                .build_cartesian_2d(x0..x1, y0..y1)?;
+            chart
+                .configure_mesh()
+                .light_line_style(GRID)
+                .bold_line_style(GRID)
+                .x_desc(p.x_label.as_str())
+                .y_desc(p.y_label.as_str())
+                .x_label_formatter(&x_fmt)
+                .y_label_formatter(&y_fmt)
+                .label_style((FONT, 12))
+                .draw()?;
+            let mut labelled = [false; 3];
+            for (l, pts) in &lines {
+                let col = colour(l.side);
+                let slot = if l.disturbed { 2 } else { l.side as usize };
+                let style = col
+                    .mix(if l.disturbed { 0.9 } else { 0.75 })
+                    .stroke_width(1);
+                // Markers show where the measured points are (the steps).
+                chart.draw_series(
+                    pts.iter()
+                        .map(|&q| Circle::new(q, 2, col.mix(0.75).filled())),
+                )?;
+                let ann = if l.disturbed {
+                    chart.draw_series(DashedLineSeries::new(pts.iter().copied(), 6, 4, style))?
+                } else {
+                    chart.draw_series(LineSeries::new(pts.iter().copied(), style))?
+                };
+                if !labelled[slot] {
+                    labelled[slot] = true;
+                    let text = if l.disturbed {
+                        "disturbed run (dashed)".to_string()
+                    } else {
+                        p.side_labels[l.side as usize].clone()
+                    };
+                    ann.label(text).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2))
+                    });
+                }
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
                 .background_style(WHITE.mix(0.85))
                 .border_style(GRID)
                 .label_font((FONT, 12))

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::common::esc_html;
 use crate::html::CSS;
 use crate::latency;
-use crate::plot::{Curve, Line, PercentilePlot, Plotter, SeriesPlot, Side, SvgPlotter};
+use crate::plot::{Curve, CurvePlot, Line, PercentilePlot, Plotter, SeriesPlot, Side, SvgPlotter};
 use crate::show::fmt_value;
 
 /// The identifier written in the JSON summary.
@@ -388,6 +388,21 @@ pub fn html_with(files: &[(String, ResultFile)], plotter: &dyn Plotter) -> Strin
                 let _ = writeln!(
                     o,
                     "<figure class=\"plot\">{svg}<figcaption>latency by percentile</figcaption></figure>"
+                );
+            }
+            let ok: Vec<(Side, &bench_core::result::RunRecord)> = f
+                .runs
+                .iter()
+                .filter(|x| x.label == w.label && x.status == Status::Ok)
+                .map(|x| (Side::Baseline, x))
+                .collect();
+            for p in CurvePlot::from_runs(&w.label, &ok, ["runs", ""]) {
+                let svg = plotter.curve(&p);
+                let _ = writeln!(
+                    o,
+                    "<figure class=\"plot\">{svg}<figcaption>{} against {}, one line per run</figcaption></figure>",
+                    esc_html(&p.y_label),
+                    esc_html(&p.x_label)
                 );
             }
             let mut names: Vec<&str> = Vec::new();

@@ -447,6 +447,7 @@ fn run(
         metrics,
         histograms,
         series: ser,
+        curves: Vec::new(),
         disturbance: Disturbance {
             disturbed,
             threshold_vcpus: 0.25,
@@ -539,6 +540,47 @@ pub fn result_files() -> (Files, Files) {
                 Some(("mem.stream.triad", bw / 16.0, 20, &mut srng)),
                 false,
             ));
+        }
+        for rep in 1..=5 {
+            // A latency-against-working-set curve: L1, L2, L3 and DRAM
+            // plateaus; the candidate's DRAM is 4% slower.
+            // Its own generator, so the other sample data stay as they were.
+            let mut lrng = Rng(0x1a70 + u64::from(rep) + if candidate { 100 } else { 0 });
+            let dram = if candidate { 104.0 } else { 100.0 } * (1.0 + 0.01 * (lrng.next() - 0.5));
+            let points: Vec<[f64; 2]> = (12..=30)
+                .map(|k| {
+                    let ns = match k {
+                        ..=15 => 1.2,
+                        16..=19 => 4.1,
+                        20..=24 => 14.0,
+                        _ => dram,
+                    };
+                    [(1u64 << k) as f64, ns * (1.0 + 0.01 * (lrng.next() - 0.5))]
+                })
+                .collect();
+            let mut r = run(
+                "latency",
+                "mem",
+                rep,
+                vec![Metric::new(
+                    "mem.latency.dram.ns_per_load",
+                    points[points.len() - 1][1],
+                    "ns",
+                    Better::Lower,
+                )],
+                None,
+                None,
+                false,
+            );
+            r.curves.push(bench_core::result::Curve {
+                name: "mem.latency.ns_per_load".into(),
+                x_unit: "bytes".into(),
+                y_unit: "ns".into(),
+                log_x: true,
+                log_y: true,
+                points,
+            });
+            runs.push(r);
         }
         for rep in 1..=3 {
             let h = jitter_hist(&mut rng, candidate);

@@ -7,7 +7,9 @@ use std::cell::RefCell;
 use baselines::changepoint::ChangePoint;
 use baselines::history::{MetricHistory, Point};
 use reports::html::{render, render_with, HtmlInput};
-use reports::plot::{HistoryPlot, PercentilePlot, Plotter, SeriesPlot, WhiskerPlot};
+use reports::plot::{
+    CurvePlot, HistoryPlot, PercentilePlot, Plotter, SeriesPlot, Side, WhiskerPlot,
+};
 use reports::sample;
 
 fn sample_page(history: &[MetricHistory]) -> String {
@@ -52,6 +54,17 @@ impl Plotter for Spy {
             .push(format!("history {} cps={:?}", p.title, p.change_points));
         "<svg></svg>".into()
     }
+    fn curve(&self, p: &CurvePlot) -> String {
+        let cand = p.lines.iter().filter(|l| l.side == Side::Candidate).count();
+        self.0.borrow_mut().push(format!(
+            "curve {} x={} log={} lines={} candidate={cand}",
+            p.title,
+            p.x_label,
+            p.log_x,
+            p.lines.len()
+        ));
+        "<svg></svg>".into()
+    }
 }
 
 #[test]
@@ -87,6 +100,14 @@ fn plots_requested_through_the_trait() {
         "{calls:?}"
     );
     assert!(calls.iter().any(|c| c.starts_with("series stream")));
+    // Curves: one plot per curve name, every run of both sides a line.
+    assert!(
+        calls.contains(
+            &"curve latency · mem.latency.ns_per_load x=bytes log=true lines=10 candidate=5"
+                .to_string()
+        ),
+        "{calls:?}"
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use bench_core::affinity::allowed_cpus;
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, RunOutput};
+use bench_core::result::{Better, Curve, RunOutput};
 use bench_core::workload::{
     Resources, Step, StepResult, Worker, WorkerCtx, Workload, WorkloadFactory,
 };
@@ -196,6 +196,19 @@ impl Workload for CpuWorkload {
                         .iter()
                         .filter(|s| s.step.label.starts_with(&prefix))
                         .collect();
+                    if !mine.is_empty() {
+                        out.curves.push(Curve {
+                            name: format!("cpu.{st}.scaling.ops_per_s"),
+                            x_unit: "threads".into(),
+                            y_unit: "ops/s".into(),
+                            log_x: false,
+                            log_y: false,
+                            points: mine
+                                .iter()
+                                .map(|s| [s.step.threads as f64, s.ops_per_s()])
+                                .collect(),
+                        });
+                    }
                     if let Some(base) = mine.first().map(|s| s.ops_per_s()).filter(|b| *b > 0.0) {
                         for s in &mine {
                             let k = s.step.threads as f64;

@@ -58,6 +58,19 @@ fn cpu_scaling_and_spread() {
         .unwrap()
         .value;
     assert!(eff > 0.2 && eff < 1.5, "efficiency at {top} threads: {eff}");
+    let c = &scaling.curves[0];
+    assert_eq!(c.name, "cpu.int.scaling.ops_per_s");
+    let xs: Vec<f64> = c.points.iter().map(|p| p[0]).collect();
+    let want: Vec<f64> = workloads::cpu::scaling_points(n)
+        .into_iter()
+        .map(|k| k as f64)
+        .collect();
+    assert_eq!(xs, want);
+    let t1 = scaling
+        .metric("cpu.int.scaling.t1.ops_per_s")
+        .unwrap()
+        .value;
+    assert_eq!(c.points[0][1], t1);
     let spread = &recs[1];
     for c in bench_core::affinity::allowed_cpus() {
         assert!(spread

@@ -159,6 +159,13 @@ fn latency_short_sweep_is_sane() {
     assert!((0.2..10.0).contains(&l1), "{l1}");
     let curve = r.notes["mem.latency.curve"].as_array().unwrap();
     assert_eq!(curve.len(), 9); // 16k 24k 32k 48k 64k 96k 128k 192k 256k
+                                // The same curve as the run's plottable curve: [bytes, ns] per size.
+    let c = &r.curves[0];
+    assert_eq!(c.name, "mem.latency.ns_per_load");
+    assert!(c.log_x && c.log_y);
+    assert_eq!(c.points.len(), 9);
+    assert_eq!(c.points[0], [16384.0, l1]);
+    assert_eq!(c.points[8][0], 262144.0);
     assert_eq!(r.notes["mem.latency.hugepages"], "default");
 }
 

@@ -19,7 +19,7 @@
 use std::hint::black_box;
 
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, RunOutput};
+use bench_core::result::{Better, Curve, RunOutput};
 use bench_core::workload::{
     PrepareEnv, Resources, Step, StepResult, Worker, WorkerCtx, Workload, WorkloadFactory,
 };
@@ -387,6 +387,17 @@ impl Workload for LatencyWorkload {
         for (name, v) in per_size {
             out.metric(name, v, "ns", Better::Lower);
         }
+        out.curves.push(Curve {
+            name: "mem.latency.ns_per_load".into(),
+            x_unit: "bytes".into(),
+            y_unit: "ns".into(),
+            log_x: true,
+            log_y: true,
+            points: curve
+                .iter()
+                .map(|c| [c.size_bytes as f64, c.ns_per_load])
+                .collect(),
+        });
         out.notes
             .insert("mem.latency.curve".into(), to_json(&curve));
         out.notes
