@@ -269,6 +269,31 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<u8> {
     })
 }
 
+/// Writes `history.{txt,json,html,md}` and `history-junit.xml` into `dir`.
+pub fn write_history_reports(
+    series: &[baselines::history::MetricHistory],
+    latest: usize,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let outputs: Vec<(Vec<u8>, &str)> = vec![
+        (reports::history::render(series).into_bytes(), "txt"),
+        (serde_json::to_vec_pretty(series)?, "json"),
+        (
+            reports::history::render_html(series, latest).into_bytes(),
+            "html",
+        ),
+        (
+            reports::history::render_markdown(series, latest).into_bytes(),
+            "md",
+        ),
+        (
+            reports::history::render_junit(series, latest)?.into_bytes(),
+            "xml",
+        ),
+    ];
+    crate::run::write_outputs("history", &outputs, Some(dir))
+}
+
 /// `skubench history`
 pub fn history(
     root: &Path,
@@ -276,6 +301,7 @@ pub fn history(
     cfg: baselines::changepoint::CpConfig,
     latest: usize,
     json: bool,
+    output_dir: Option<&Path>,
 ) -> anyhow::Result<u8> {
     if !(cfg.p_value > 0.0 && cfg.p_value < 1.0) || cfg.window < 4 {
         return Err(usage("--p must be in (0, 1) and --window at least 4"));
@@ -286,7 +312,11 @@ pub fn history(
     for w in &warnings {
         eprintln!("skubench: warning: {w}");
     }
-    if json {
+    if let Some(dir) = output_dir {
+        std::fs::create_dir_all(dir).map_err(|e| usage(format!("{}: {e}", dir.display())))?;
+        write_history_reports(&series, latest, dir)?;
+        eprintln!("skubench: {}", reports::history::headline(&series, latest));
+    } else if json {
         println!("{}", serde_json::to_string_pretty(&series)?);
     } else {
         print!("{}", reports::history::render(&series));

@@ -118,6 +118,10 @@ pub enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Write history.txt, .json, .html (plots with change points), .md
+        /// and .xml (JUnit: a failure per alert) into this directory.
+        #[arg(long, conflicts_with = "json")]
+        output_dir: Option<PathBuf>,
         /// Store location.
         #[command(flatten)]
         store: StoreArg,

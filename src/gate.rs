@@ -193,13 +193,7 @@ fn gate_history(
     let alerts: usize = series.iter().map(|s| s.alerts.len()).sum();
     let text = reports::history::render(&series);
     let dir = &a.report_dir;
-    bench_core::result::write_atomic(&dir.join("history.txt"), text.as_bytes())
-        .map_err(|e| usage(e.to_string()))?;
-    bench_core::result::write_atomic(
-        &dir.join("history.json"),
-        &serde_json::to_vec_pretty(&series)?,
-    )
-    .map_err(|e| usage(e.to_string()))?;
+    crate::analyse::write_history_reports(&series, a.latest, dir)?;
     let code = u8::from(alerts > 0);
     let summary = GateSummary {
         outcome: if code == 0 {

@@ -73,6 +73,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             floor,
             include_disturbed,
             json,
+            output_dir,
             store,
         } => crate::analyse::history(
             &store.store,
@@ -91,6 +92,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             },
             latest,
             json,
+            output_dir.as_deref(),
         ),
         Command::Import {
             tool,

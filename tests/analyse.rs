@@ -157,6 +157,38 @@ fn store_baseline_and_history_round_trip() {
         .stdout(
             predicate::str::contains("null.lat_ns.p50").and(predicate::str::contains("14 points")),
         );
+    // The same as report files: text, JSON, HTML with a plot, Markdown, JUnit.
+    let out = dir.path().join("hist");
+    skubench()
+        .args([
+            "history",
+            "--include-disturbed",
+            "--metric",
+            "null.lat_ns.p50",
+        ])
+        .arg("--output-dir")
+        .arg(&out)
+        .arg("--store")
+        .arg(&store)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("PASS: no change point alerts"));
+    let read = |ext: &str| std::fs::read_to_string(out.join(format!("history.{ext}"))).unwrap();
+    assert!(read("txt").contains("14 points"));
+    let html = read("html");
+    assert!(
+        html.starts_with("<!DOCTYPE html>") && html.contains("<svg"),
+        "{html}"
+    );
+    assert!(!html.contains("<script"));
+    assert!(read("md").contains("`null.lat_ns.p50`"));
+    let junit = read("xml");
+    assert!(
+        junit.contains("<testcase name=\"null.lat_ns.p50\"") && !junit.contains("<failure"),
+        "{junit}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&read("json")).unwrap();
+    assert_eq!(json[0]["metric"], "null.lat_ns.p50");
 }
 
 #[test]

@@ -216,3 +216,46 @@ fn sku_auto_reads_the_instance_metadata_service() {
     assert_eq!(v["sku"], "Standard_E4s_v6");
     assert_eq!(v["region"], "westeurope");
 }
+
+#[test]
+fn nightly_history_gate_writes_every_history_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let s = suite(dir.path(), "s.toml", 1000, "");
+    let rep = dir.path().join("rep");
+    skubench()
+        .args([
+            "gate",
+            "--quiet",
+            "--history",
+            "--repetitions",
+            "2",
+            "--sku",
+            "Test_N1",
+        ])
+        .arg("--suite")
+        .arg(&s)
+        .arg("--store")
+        .arg(&store)
+        .arg("--report-dir")
+        .arg(&rep)
+        .assert()
+        .success();
+    for f in [
+        "history.txt",
+        "history.json",
+        "history.html",
+        "history.md",
+        "history.xml",
+        "gate.json",
+    ] {
+        assert!(rep.join(f).is_file(), "{f} missing");
+    }
+    let html = std::fs::read_to_string(rep.join("history.html")).unwrap();
+    assert!(html.contains("verdict pass") && html.contains("null.lat_ns.p50"));
+    let junit = std::fs::read_to_string(rep.join("history.xml")).unwrap();
+    assert!(
+        junit.contains("Test_N1") && !junit.contains("<failure"),
+        "{junit}"
+    );
+}

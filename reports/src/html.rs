@@ -18,8 +18,8 @@ use crate::common::{
 use crate::latency::{self, Family};
 use crate::markdown::{host_fields, host_value};
 use crate::plot::{
-    Curve, CurvePlot, HistoryPlot, Interval, Line, PercentilePlot, Plotter, SeriesPlot, Side,
-    SvgPlotter, Whisker, WhiskerPlot,
+    Curve, CurvePlot, Interval, Line, PercentilePlot, Plotter, SeriesPlot, Side, SvgPlotter,
+    Whisker, WhiskerPlot,
 };
 
 /// What the HTML report is made from: the comparison and the result files
@@ -535,16 +535,7 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
     if !inp.history.is_empty() {
         let _ = writeln!(o, "<h2>History</h2><div class=\"grid\">");
         for h in inp.history {
-            let svg = plotter.history(&HistoryPlot {
-                title: format!("{} · {} · {} {}", h.metric, h.workload, h.sku, h.distro),
-                unit: h.unit.clone(),
-                values: h.points.iter().map(|p| p.value).collect(),
-                change_points: h
-                    .change_points
-                    .iter()
-                    .map(|cp| (cp.index, h.alerts.iter().any(|a| a.index == cp.index)))
-                    .collect(),
-            });
+            let svg = plotter.history(&crate::history::plot_of(h));
             let cap = format!(
                 "{} points, {} change point(s), {} alert(s)",
                 h.points.len(),
