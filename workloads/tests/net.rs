@@ -182,6 +182,39 @@ fn udp_stream_paces_and_reports_loss_and_jitter() {
 }
 
 #[test]
+fn udp_stream_recv_the_peer_sends_at_the_rate() {
+    let recs = run_ok(
+        "warmup = \"100ms\"\nduration = \"500ms\"\n[[workload]]\nkind = \"net.udp_stream\"\n\
+         direction = \"recv\"\nthreads = 2\nbitrate = \"20m\"\ndatagram_size = 1000\n",
+    );
+    let r = &recs[0];
+    assert_eq!(r.notes["direction"], "recv");
+    let bps = m(r, "net.udp_stream.bits_per_s");
+    assert!((10e6..30e6).contains(&bps), "received at 20 Mbit/s: {bps}");
+    let sent = m(r, "net.udp_stream.peer.send.bits_per_s");
+    assert!(
+        (10e6..30e6).contains(&sent),
+        "the peer paced at 20 Mbit/s: {sent}"
+    );
+    let loss = m(r, "net.udp_stream.loss_ratio");
+    assert!((0.0..0.5).contains(&loss), "loss {loss}");
+    let j = m(r, "net.udp_stream.jitter_ns");
+    assert!(j.is_finite() && j >= 0.0, "jitter {j}");
+    // Both flows arrived, each with its own sequence numbers.
+    let u = &r.notes["udp"];
+    let (expected, received) = (
+        u["expected"].as_f64().unwrap(),
+        u["received"].as_f64().unwrap(),
+    );
+    assert!(
+        received > 100.0 && received <= expected + u["duplicates"].as_f64().unwrap(),
+        "{u}"
+    );
+    assert_eq!(u["foreign"], 0.0);
+    assert!(r.metric("net.udp_stream.peer.recv.bits_per_s").is_none());
+}
+
+#[test]
 fn bad_parameters_are_spec_errors() {
     let reg = workloads::registry();
     for (text, key) in [
@@ -267,6 +300,7 @@ fn rr_spec() -> TestSpec {
         nodelay: true,
         pin: None,
         client_closes: false,
+        bitrate: None,
     }
 }
 
@@ -488,7 +522,9 @@ fn child_process_entry() {
                  [[workload]]\nkind = \"net.tcp_stream\"\n{common}\
                  [[workload]]\nkind = \"net.tcp_rr\"\n{common}\
                  [[workload]]\nkind = \"net.tcp_crr\"\n{common}\
-                 [[workload]]\nkind = \"net.udp_stream\"\nbitrate = \"50m\"\n{common}"
+                 [[workload]]\nkind = \"net.udp_stream\"\nbitrate = \"50m\"\n{common}\
+                 [[workload]]\nkind = \"net.udp_stream\"\nname = \"udp-recv\"\ndirection = \"recv\"\n\
+                 bitrate = \"50m\"\n{common}"
             ));
             println!();
             for r in &recs {
@@ -651,6 +687,13 @@ fn client_and_peer_in_two_namespaces_over_veth() {
     assert!(metric("net.tcp_rr.transactions_per_s") > 100.0);
     assert!(metric("net.tcp_crr.connections_per_s") > 10.0);
     assert!(metric("net.udp_stream.loss_ratio") < 0.5);
+    // The peer sent to the client through the veth pair too.
+    assert_eq!(
+        text.matches("METRIC net.udp_stream.loss_ratio ").count(),
+        2,
+        "{text}"
+    );
+    assert!(metric("net.udp_stream.peer.send.bits_per_s") > 1e6);
 }
 
 /// A port that was free a moment ago (bound, then released).

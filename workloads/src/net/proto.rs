@@ -88,6 +88,12 @@ pub struct TestSpec {
     /// order); else the peer closes right after its response.
     #[serde(default)]
     pub client_closes: bool,
+    /// UDP with `roles = [source; threads]`: the peer sends to the client at
+    /// this rate, bits/s over all flows (0 = as fast as it can). Left out
+    /// of the message otherwise, so peers without it still accept the
+    /// other tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate: Option<f64>,
 }
 
 /// Largest data-connection count or thread count a peer accepts in one test.
@@ -148,6 +154,29 @@ impl TestSpec {
                     return Err("threads: at least 1".into());
                 }
             }
+        }
+        if self.kind == TestKind::UdpStream && !self.roles.is_empty() {
+            if self.roles.len() != self.threads as usize
+                || self.roles.iter().any(|r| *r != Role::Source)
+            {
+                return Err("roles: a UDP test is empty (the peer receives) or `source` once per thread (the peer sends)".into());
+            }
+            if !(32..=65507).contains(&self.msg_size) {
+                return Err(format!(
+                    "msg_size: {} bytes, expected 32..=65507 for UDP",
+                    self.msg_size
+                ));
+            }
+            match self.bitrate {
+                Some(b) if b.is_finite() && (0.0..=1e13).contains(&b) => {}
+                _ => {
+                    return Err(
+                        "bitrate: a sending UDP peer needs a rate in 0..=1e13 bits/s".into(),
+                    )
+                }
+            }
+        } else if self.bitrate.is_some() {
+            return Err("bitrate: only for a UDP test where the peer sends".into());
         }
         if matches!(self.kind, TestKind::TcpRr | TestKind::TcpCrr)
             && (self.req_size == 0 || self.resp_size == 0)
@@ -538,6 +567,7 @@ mod tests {
                 nodelay: true,
                 pin: None,
                 client_closes: false,
+                bitrate: None,
             },
         };
         let mut buf = Vec::new();

@@ -236,6 +236,7 @@ impl Workload for RrWorkload {
                 nodelay: self.nodelay,
                 pin: self.pins().1,
                 client_closes: self.client_closes,
+                bitrate: None,
             };
             let (mode, opts) = (self.mode, self.opts());
             self.ctl.begin(&spec, |ready| {

@@ -13,7 +13,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -543,9 +543,25 @@ impl PeerTest {
                     .map_err(|e| format!("UDP socket: {e}"))?;
                 sys::set_timeouts(sock.as_raw_fd(), POLL_TICK).map_err(|e| e.to_string())?;
                 let port = sock.local_addr().map_err(|e| e.to_string())?.port();
-                let sh2 = sh.clone();
-                let h = spawn("skubench-udp", move || udp_receiver(&sh2, sock))?;
-                push(&sh.threads, h);
+                if sh.spec.roles.is_empty() {
+                    let sh2 = sh.clone();
+                    let h = spawn("skubench-udp", move || udp_receiver(&sh2, sock))?;
+                    push(&sh.threads, h);
+                } else {
+                    // The peer sends: each flow's address comes from the
+                    // client's hello datagrams (so NAT and firewalls that
+                    // allow replies let the data through).
+                    let addrs: Arc<Vec<OnceLock<SocketAddr>>> =
+                        Arc::new((0..sh.spec.threads).map(|_| OnceLock::new()).collect());
+                    for i in 0..sh.spec.threads as usize {
+                        let s = sock.try_clone().map_err(|e| format!("UDP socket: {e}"))?;
+                        let (sh2, a2) = (sh.clone(), addrs.clone());
+                        let h = spawn(&format!("skubench-udpsrc{i}"), move || {
+                            udp_source(&sh2, s, &a2, i)
+                        })?;
+                        push(&sh.threads, h);
+                    }
+                }
                 (port, None)
             }
             TestKind::TcpCrr => {
@@ -937,22 +953,131 @@ fn crr_acceptor(sh: &TestShared, l: &TcpListener, i: usize) -> ThreadOut {
 /// cookie\[0..8\], sender thread u32, reserved u32, sequence u64, send time ns u64.
 pub const UDP_HEADER: usize = 32;
 
-struct UdpFlow {
-    max_seq: Option<u64>,
+/// Sequence and RFC 3550 jitter tracking of one UDP flow, for whichever
+/// end receives (the peer, or the client when the peer sends).
+#[derive(Clone, Debug, Default)]
+pub struct UdpFlow {
+    /// Highest sequence number seen.
+    pub max_seq: Option<u64>,
     prev_transit: Option<i64>,
-    jitter: f64,
+    /// Interarrival jitter, ns (RFC 3550 §6.4.1).
+    pub jitter: f64,
+    /// Datagrams below the highest sequence number seen before.
+    pub reordered: u64,
+    /// Datagrams with the highest sequence number seen again.
+    pub duplicates: u64,
+}
+
+impl UdpFlow {
+    /// Accounts one datagram: its sequence number, the sender's send time
+    /// and the arrival time (each on its own host's clock, ns).
+    pub fn observe(&mut self, seq: u64, sent_ns: i64, arrival_ns: i64) {
+        match self.max_seq {
+            Some(m) if seq < m => self.reordered += 1,
+            Some(m) if seq == m => self.duplicates += 1,
+            _ => self.max_seq = Some(seq),
+        }
+        // RFC 3550 §6.4.1: D = (Rj − Ri) − (Sj − Si); J += (|D| − J) / 16.
+        // The clocks need not agree: only transit-time differences matter.
+        let transit = arrival_ns.wrapping_sub(sent_ns);
+        if let Some(p) = self.prev_transit {
+            let d = transit.wrapping_sub(p).unsigned_abs() as f64;
+            self.jitter += (d - self.jitter) / 16.0;
+        }
+        self.prev_transit = Some(transit);
+    }
+
+    /// Whether any datagram of the flow arrived.
+    pub fn seen(&self) -> bool {
+        self.prev_transit.is_some()
+    }
+}
+
+/// A sending peer's flow `i`: waits for the client's hello (any flow's
+/// hello it receives is recorded for that flow), then sends datagrams at the
+/// test's rate until the test ends.
+fn udp_source(
+    sh: &TestShared,
+    sock: UdpSocket,
+    addrs: &[OnceLock<SocketAddr>],
+    i: usize,
+) -> ThreadOut {
+    let cpu = sh.pin(i);
+    let out = |error| ThreadOut {
+        cpu: cpu.or_else(bench_core::affinity::current_cpu),
+        error,
+        udp: None,
+    };
+    let mut hello = [0u8; 64];
+    let dest = loop {
+        if let Some(a) = addrs.get(i).and_then(|a| a.get()) {
+            break *a;
+        }
+        if sh.done() {
+            return out(None);
+        }
+        match sock.recv_from(&mut hello) {
+            Ok((n, from)) => {
+                if from.ip() == sh.client_ip && n >= 12 && ct_eq(&hello[..8], &sh.cookie[..8]) {
+                    let f = u32::from_be_bytes([hello[8], hello[9], hello[10], hello[11]]);
+                    if let Some(slot) = addrs.get(f as usize) {
+                        let _ = slot.set(from);
+                    }
+                }
+            }
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return out(Some(format!("UDP receive (hello): {e}"))),
+        }
+    };
+    let size = sh.spec.msg_size as usize;
+    let mut buf = vec![0u8; size];
+    buf[..8].copy_from_slice(&sh.cookie[..8]);
+    buf[8..12].copy_from_slice(&(i as u32).to_be_bytes());
+    let rate = sh.spec.bitrate.unwrap_or(0.0);
+    let interval_ns = if rate > 0.0 {
+        size as f64 * 8.0 * f64::from(sh.spec.threads) * 1e9 / rate
+    } else {
+        0.0
+    };
+    let slot = &sh.slots[i];
+    let t0 = Instant::now();
+    let mut seq = 0u64;
+    while !sh.done() {
+        let now = t0.elapsed().as_nanos() as u64;
+        if interval_ns > 0.0 {
+            // A schedule from the start: a late sender catches up in a burst.
+            let due = (seq as f64 * interval_ns) as u64;
+            if now < due {
+                sys::pace_wait(due - now);
+                continue;
+            }
+        }
+        buf[16..24].copy_from_slice(&seq.to_be_bytes());
+        buf[24..32].copy_from_slice(&now.to_be_bytes());
+        match sock.send_to(&buf, dest) {
+            Ok(n) => {
+                seq += 1;
+                slot.tx.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            // The local queue is full: the datagram is lost here, and the
+            // client sees the gap in the sequence numbers.
+            Err(e)
+                if e.raw_os_error() == Some(libc::ENOBUFS)
+                    || e.kind() == io::ErrorKind::WouldBlock =>
+            {
+                seq += 1;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => {}
+            Err(e) => return out(Some(format!("UDP send to {dest}: {e}"))),
+        }
+    }
+    out(None)
 }
 
 fn udp_receiver(sh: &TestShared, sock: UdpSocket) -> ThreadOut {
     let cpu = sh.pin(0);
     let mut buf = vec![0u8; 65536];
-    let mut flows: Vec<UdpFlow> = (0..sh.spec.threads as usize)
-        .map(|_| UdpFlow {
-            max_seq: None,
-            prev_transit: None,
-            jitter: 0.0,
-        })
-        .collect();
+    let mut flows: Vec<UdpFlow> = vec![UdpFlow::default(); sh.spec.threads as usize];
     let mut r = UdpRecv::default();
     let t0 = Instant::now();
     let slot = &sh.slots[0];
@@ -990,26 +1115,16 @@ fn udp_receiver(sh: &TestShared, sock: UdpSocket) -> ThreadOut {
         r.datagrams += 1;
         r.bytes += n as u64;
         slot.rx.fetch_add(n as u64, Ordering::Relaxed);
-        match f.max_seq {
-            Some(m) if seq < m => r.reordered += 1,
-            Some(m) if seq == m => r.duplicates += 1,
-            _ => f.max_seq = Some(seq),
-        }
-        // RFC 3550 §6.4.1: D = (Rj − Ri) − (Sj − Si); J += (|D| − J) / 16.
-        // The clocks need not agree: only transit-time differences matter.
-        let transit = arrival.wrapping_sub(sent);
-        if let Some(p) = f.prev_transit {
-            let d = transit.wrapping_sub(p).unsigned_abs() as f64;
-            f.jitter += (d - f.jitter) / 16.0;
-        }
-        f.prev_transit = Some(transit);
+        f.observe(seq, sent, arrival);
         if r.datagrams.is_multiple_of(256) && sh.done() {
             break;
         }
     }
+    r.reordered = flows.iter().map(|f| f.reordered).sum();
+    r.duplicates = flows.iter().map(|f| f.duplicates).sum();
     let seen: Vec<f64> = flows
         .iter()
-        .filter(|f| f.prev_transit.is_some())
+        .filter(|f| f.seen())
         .map(|f| f.jitter)
         .collect();
     if !seen.is_empty() {

@@ -221,6 +221,7 @@ impl Workload for StreamWorkload {
                 nodelay: false,
                 pin: self.pins().1,
                 client_closes: false,
+                bitrate: None,
             };
             let opts = self.opts.clone();
             let dirs = self.dirs.clone();

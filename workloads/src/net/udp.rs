@@ -4,6 +4,10 @@
 //! send time) so the peer can count loss, reordering and RFC 3550 jitter.
 //! Pacing follows a schedule from the start of the run: a sender that falls
 //! behind catches up in a burst, as iperf3 does, so the average rate holds.
+//! With `direction = "recv"` (iperf3 -u -R) the peer sends: each client
+//! thread sends hello datagrams until data arrives, the peer answers to the
+//! address they came from, and the client counts loss from the sequence
+//! numbers (highest seen + 1 − received, per flow, as iperf3 does).
 
 use std::io;
 use std::net::UdpSocket;
@@ -17,12 +21,18 @@ use bench_core::workload::{
 use bench_core::{SpecError, WorkloadError};
 
 use super::common::{common_notes, cpu_metrics, vcpu_extra, Marker, NetCtl, Target, PEER_PARAMS};
-use super::proto::{TestKind, TestSpec};
-use super::server::UDP_HEADER;
+use super::proto::{ct_eq, Role, TestKind, TestSpec};
+use super::server::{UdpFlow, UDP_HEADER};
 use super::stream::sock_params;
 use super::sys::{self, SockOpts};
 
 const PARAMS: &[ParamDef] = &[
+    ParamDef {
+        name: "direction",
+        kind: ParamKind::Choice(&["send", "recv"]),
+        default: Some("send"),
+        help: "send: client → peer; recv: peer → client (the peer paces, the client counts loss and jitter)",
+    },
     ParamDef {
         name: "bitrate",
         kind: ParamKind::Str,
@@ -115,6 +125,7 @@ impl WorkloadFactory for UdpStreamFactory {
         }
         Ok(Box::new(UdpWorkload {
             ctl: NetCtl::new("net.udp_stream", Target::from_params(p)?),
+            recv: p.str("direction")? == "recv",
             bitrate,
             size: size as usize,
             threads,
@@ -125,6 +136,8 @@ impl WorkloadFactory for UdpStreamFactory {
 
 struct UdpWorkload {
     ctl: Arc<NetCtl>,
+    /// The peer sends, the client receives.
+    recv: bool,
     bitrate: f64,
     size: usize,
     threads: usize,
@@ -151,7 +164,11 @@ impl Workload for UdpWorkload {
         if index == 0 {
             let spec = TestSpec {
                 kind: TestKind::UdpStream,
-                roles: Vec::new(),
+                roles: if self.recv {
+                    vec![Role::Source; step.threads]
+                } else {
+                    Vec::new()
+                },
                 threads: step.threads as u32,
                 msg_size: self.size as u32,
                 req_size: 0,
@@ -162,6 +179,7 @@ impl Workload for UdpWorkload {
                 nodelay: false,
                 pin: self.pins().1,
                 client_closes: false,
+                bitrate: self.recv.then_some(self.bitrate),
             };
             self.ctl.begin(&spec, |_| Ok(Vec::new()))?;
         }
@@ -175,11 +193,29 @@ impl Workload for UdpWorkload {
             sndbuf: self.opts.sndbuf,
             ..SockOpts::default()
         };
+        let opts = SockOpts {
+            rcvbuf: if self.recv { self.opts.rcvbuf } else { None },
+            ..opts
+        };
         let sock = sys::udp_bind(&local, &opts)
             .map_err(|e| WorkloadError::io("net.udp_stream: UDP socket", e))?;
         sock.connect(ready.addr).map_err(|e| {
             WorkloadError::io(format!("net.udp_stream: connect to {}", ready.addr), e)
         })?;
+        if self.recv {
+            // Short receive timeouts keep the worker on the phase clock.
+            sock.set_read_timeout(Some(std::time::Duration::from_millis(20)))
+                .map_err(|e| WorkloadError::io("net.udp_stream: SO_RCVTIMEO", e))?;
+            let mut hello = [0u8; UDP_HEADER];
+            hello[..8].copy_from_slice(&ready.cookie[..8]);
+            hello[8..12].copy_from_slice(&(index as u32).to_be_bytes());
+            return Ok(Box::new(UdpRecvWorker {
+                sock,
+                hello,
+                index: index as u32,
+                marker: Marker::new(&self.ctl, index),
+            }));
+        }
         let mut buf = vec![0u8; self.size];
         buf[..8].copy_from_slice(&ready.cookie[..8]);
         buf[8..12].copy_from_slice(&(index as u32).to_be_bytes());
@@ -214,6 +250,9 @@ impl Workload for UdpWorkload {
             "datagrams/s",
             Better::Higher,
         );
+        if self.recv {
+            self.recv_metrics(&mut out, s, &f);
+        }
         let sent = s.extra_sum("udp.sent_total");
         let dropped = s.extra_sum("udp.send_dropped");
         if let Some(c) = &f.client_cpu {
@@ -224,7 +263,7 @@ impl Workload for UdpWorkload {
                 Some((s.bytes as f64, "byte")),
             );
         }
-        if let Some(p) = &f.peer {
+        if let Some(p) = f.peer.as_ref().filter(|_| !self.recv) {
             if let Some(u) = &p.udp {
                 if sent > 0.0 {
                     let lost = (sent - u.datagrams as f64).max(0.0);
@@ -271,6 +310,10 @@ impl Workload for UdpWorkload {
             "convention".into(),
             serde_json::json!("bits/s counts UDP payload bytes (header of 32 bytes included, IP/UDP headers not); loss, reordering and jitter (RFC 3550, mean over sender threads) span the whole run including warm-up"),
         );
+        out.notes.insert(
+            "direction".into(),
+            serde_json::json!(if self.recv { "recv" } else { "send" }),
+        );
         out.notes
             .insert("bitrate_target".into(), serde_json::json!(self.bitrate));
         out
@@ -278,6 +321,154 @@ impl Workload for UdpWorkload {
     fn teardown(&mut self) -> Result<(), WorkloadError> {
         self.ctl.teardown();
         Ok(())
+    }
+}
+
+impl UdpWorkload {
+    /// Loss, reordering, jitter and the peer's send rate when the client
+    /// receives. Loss counts from sequence numbers: per flow, highest seen
+    /// + 1 datagrams were sent up to the last one that arrived.
+    fn recv_metrics(&self, out: &mut RunOutput, s: &StepResult, f: &super::common::Finished) {
+        let l = &s.step.label;
+        let expected = s.extra_sum("udp.expected");
+        let received = s.extra_sum("udp.received");
+        let dups = s.extra_sum("udp.duplicates");
+        let reordered = s.extra_sum("udp.reordered");
+        if expected > 0.0 {
+            out.metric(
+                format!("{l}.loss_ratio"),
+                ((expected - (received - dups)) / expected).max(0.0),
+                "ratio",
+                Better::Lower,
+            );
+            out.metric(
+                format!("{l}.reordered_ratio"),
+                reordered / expected,
+                "ratio",
+                Better::Lower,
+            );
+        }
+        let flows = s.extra_sum("udp.flows_seen");
+        if flows > 0.0 {
+            out.metric(
+                format!("{l}.jitter_ns"),
+                s.extra_sum("udp.jitter_ns") / flows,
+                "ns",
+                Better::Lower,
+            );
+        }
+        if let Some(p) = &f.peer {
+            if let (Some(ms), Some(tx)) = (p.measured_s, p.measured_tx_bytes) {
+                if ms > 0.0 {
+                    out.metric(
+                        format!("{l}.peer.send.bits_per_s"),
+                        tx as f64 * 8.0 / ms,
+                        "bits/s",
+                        Better::Higher,
+                    );
+                }
+                if let Some(c) = &p.cpu {
+                    cpu_metrics(out, &format!("{l}.peer"), c, Some((tx as f64, "byte")));
+                }
+            }
+        }
+        out.notes.insert(
+            "udp".into(),
+            serde_json::json!({"expected": expected, "received": received, "reordered": reordered,
+                "duplicates": dups, "foreign": s.extra_sum("udp.foreign"),
+                "peer_sent_bytes": f.peer.as_ref().map(|p| p.tx_bytes)}),
+        );
+    }
+}
+
+/// A client thread receiving one flow from a sending peer.
+struct UdpRecvWorker {
+    sock: UdpSocket,
+    hello: [u8; UDP_HEADER],
+    index: u32,
+    marker: Marker,
+}
+
+impl Worker for UdpRecvWorker {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+        let start = ctx.now();
+        let mut buf = vec![0u8; 65536];
+        let mut flow = UdpFlow::default();
+        let (mut received, mut foreign) = (0u64, 0u64);
+        let mut last_hello: Option<u64> = None;
+        let mut r = Ok(());
+        ctx.restart();
+        while ctx.running() {
+            self.marker.poll(ctx);
+            let now = ctx.clock().delta_ns(start, ctx.now());
+            // Hello until data flows (a hello can be lost too).
+            if received == 0 && last_hello.is_none_or(|t| now - t > 100_000_000) {
+                last_hello = Some(now);
+                if let Err(e) = self.sock.send(&self.hello) {
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        r = Err(WorkloadError::Other(format!(
+                            "net.udp_stream: hello to the peer: {e}"
+                        )));
+                        break;
+                    }
+                }
+            }
+            match self.sock.recv(&mut buf) {
+                Ok(n) => {
+                    let arrival = ctx.clock().delta_ns(start, ctx.now()) as i64;
+                    let be64 = |o: usize| {
+                        let mut a = [0u8; 8];
+                        a.copy_from_slice(&buf[o..o + 8]);
+                        u64::from_be_bytes(a)
+                    };
+                    if n < UDP_HEADER
+                        || !ct_eq(&buf[..8], &self.hello[..8])
+                        || buf[8..12] != self.index.to_be_bytes()
+                    {
+                        foreign += 1;
+                        ctx.tick();
+                        continue;
+                    }
+                    received += 1;
+                    flow.observe(be64(16), be64(24) as i64, arrival);
+                    ctx.op_done(n as u64);
+                }
+                Err(e) if super::sys::is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                    ctx.tick();
+                }
+                Err(e) => {
+                    let hint = if e.kind() == io::ErrorKind::ConnectionRefused {
+                        " (the peer's UDP port is closed: did it stop?)"
+                    } else {
+                        ""
+                    };
+                    r = Err(WorkloadError::Other(format!(
+                        "net.udp_stream: receive: {e}{hint}"
+                    )));
+                    break;
+                }
+            }
+        }
+        self.marker.end();
+        r?;
+        if received == 0 {
+            return Err(WorkloadError::Other(
+                "net.udp_stream: no datagram arrived from the peer (UDP blocked between the hosts? the peer's data port must be open for UDP)".into(),
+            ));
+        }
+        Ok(vec![
+            ("udp.received".into(), received as f64),
+            (
+                "udp.expected".into(),
+                flow.max_seq.map_or(0, |m| m + 1) as f64,
+            ),
+            ("udp.reordered".into(), flow.reordered as f64),
+            ("udp.duplicates".into(), flow.duplicates as f64),
+            ("udp.jitter_ns".into(), flow.jitter),
+            ("udp.flows_seen".into(), 1.0),
+            ("udp.foreign".into(), foreign as f64),
+            vcpu_extra(),
+        ])
     }
 }
 
