@@ -552,6 +552,56 @@ mod tests {
     }
 
     #[test]
+    fn udp_specs_are_checked_in_both_directions() {
+        let base = TestSpec {
+            kind: TestKind::UdpStream,
+            roles: Vec::new(),
+            threads: 2,
+            msg_size: 1472,
+            req_size: 0,
+            resp_size: 0,
+            sndbuf: None,
+            rcvbuf: None,
+            congestion: None,
+            nodelay: false,
+            pin: None,
+            client_closes: false,
+            bitrate: None,
+        };
+        assert_eq!(base.validate(), Ok(()));
+        // The rate stays out of the message unless the peer sends, so
+        // older peers still take the other tests.
+        let mut buf = Vec::new();
+        write_msg(&mut buf, &Msg::Start { spec: base.clone() }).unwrap();
+        assert!(!String::from_utf8_lossy(&buf).contains("bitrate"));
+        let rev = TestSpec {
+            roles: vec![Role::Source; 2],
+            bitrate: Some(1e9),
+            ..base.clone()
+        };
+        assert_eq!(rev.validate(), Ok(()));
+        let bad = |f: &dyn Fn(&mut TestSpec), want: &str| {
+            let mut t = rev.clone();
+            f(&mut t);
+            let e = t.validate().unwrap_err();
+            assert!(e.starts_with(want), "{e}");
+        };
+        bad(&|t| t.roles = vec![Role::Source], "roles");
+        bad(&|t| t.roles = vec![Role::Sink; 2], "roles");
+        bad(&|t| t.bitrate = None, "bitrate");
+        bad(&|t| t.bitrate = Some(f64::NAN), "bitrate");
+        bad(&|t| t.bitrate = Some(-1.0), "bitrate");
+        bad(&|t| t.msg_size = 8, "msg_size");
+        bad(
+            &|t| {
+                t.roles.clear();
+                t.bitrate = Some(1e6);
+            },
+            "bitrate",
+        );
+    }
+
+    #[test]
     fn frames_round_trip_and_bad_frames_are_errors() {
         let m = Msg::Start {
             spec: TestSpec {
