@@ -73,7 +73,7 @@ sku() { # sku METRIC WORKLOAD ARGS…
     local name="$1"; shift
     local out="$TMP/r.json"
     rm -f "$out"
-    if "$SKU" run "$@" --duration "$DUR" --warmup "$WARM" --output "$out" --quiet >/dev/null 2>"$TMP/err"; then
+    if "$SKU" run "$@" --placement "$PLACEMENT" --duration "$DUR" --warmup "$WARM" --output "$out" --quiet >/dev/null 2>"$TMP/err"; then
         metric "$name" "$out"
     else
         echo "skubench $* failed: $(tail -1 "$TMP/err")" >&2
@@ -81,14 +81,30 @@ sku() { # sku METRIC WORKLOAD ARGS…
     fi
 }
 
+# Like with like: skubench's default placement with its in-process peer puts
+# each client worker and its peer thread on one vCPU, so the peers are
+# pinned the same way (iperf3 -A 0,0 for one stream, netperf -T 0,0).
+# PLACEMENT=none runs everything unpinned instead. iperf3 -P 2 stays
+# unpinned: before 3.16 it is one thread for all streams.
+export PLACEMENT=${PLACEMENT:-colocate}
+case $PLACEMENT in
+colocate) IPERF_PIN="-A 0,0"; NP_PIN="-T 0,0" ;;
+none) IPERF_PIN=""; NP_PIN="" ;;
+*) echo "PLACEMENT is colocate or none" >&2; exit 2 ;;
+esac
+
 iperf() { # iperf STREAMS → bits/s received
-    iperf3 -c 127.0.0.1 -p "$IPERF_PORT" -P "$1" -t "$((DUR + WARM))" -O "$WARM" -J 2>/dev/null \
+    local pin=""
+    [ "$1" = 1 ] && pin=$IPERF_PIN
+    # shellcheck disable=SC2086
+    iperf3 -c 127.0.0.1 -p "$IPERF_PORT" -P "$1" $pin -t "$((DUR + WARM))" -O "$WARM" -J 2>/dev/null \
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])' \
         || echo nan
 }
 
 netperf_() { # netperf TEST → transactions/s
-    netperf -H 127.0.0.1 -p "$NETPERF_PORT" -t "$1" -l "$DUR" -P 0 -- -r 1,1 -o THROUGHPUT 2>/dev/null \
+    # shellcheck disable=SC2086
+    netperf -H 127.0.0.1 -p "$NETPERF_PORT" -t "$1" -l "$DUR" $NP_PIN -P 0 -- -r 1,1 -o THROUGHPUT 2>/dev/null \
         | tail -1 || echo nan
 }
 
@@ -119,7 +135,7 @@ done
 for k in "${!R[@]}"; do echo "raw $k:${R[$k]}" >&2; done
 python3 - "${R[sku_1]}" "${R[iperf_1]}" "${R[sku_2]}" "${R[iperf_2]}" \
     "${R[sku_rr]}" "${R[np_rr]}" "${R[sku_crr]}" "${R[np_crr]}" "$REPS" "$DUR" "${R[sku_crr_cc]}" <<'PY'
-import math, statistics, sys
+import math, os, statistics, sys
 a = sys.argv[1:]
 def vals(s):
     return [float(x) for x in s.split() if not math.isnan(float(x))]
@@ -133,7 +149,7 @@ rows = [
     ("TCP_CRR 1/1 byte (K conn/s)", "skubench net.tcp_crr", "netperf TCP_CRR", a[6], a[7], 1e3, 1.0),
     ("TCP_CRR, client closes first (K conn/s), reference", "skubench net.tcp_crr --closer client", "netperf TCP_CRR", a[10], a[7], 1e3, None),
 ]
-print(f"# {a[8]} rounds of {a[9]} s, medians; each test an adjacent skubench/peer pair, order flipped each round")
+print(f"# {a[8]} rounds of {a[9]} s, medians; each test an adjacent skubench/peer pair, order flipped each round; placement {os.environ.get('PLACEMENT', 'colocate')}")
 print(f"| test | skubench | peer | ratio | target | runs (skubench / peer) |")
 print(f"|---|---|---|---|---|---|")
 for name, _, peer, s, p, scale, target in rows:
