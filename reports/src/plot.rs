@@ -3,6 +3,7 @@
 //! [`SvgPlotter`] is the plotters-backed implementation.
 
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -224,6 +225,66 @@ fn colour(s: Side) -> RGBColor {
 }
 
 type Res = Result<(), Box<dyn std::error::Error>>;
+
+/// A chart with two f64 axes on the SVG backend.
+type Chart2d<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Draws one line per run in its side's colour (disturbed runs dashed,
+/// optional point markers) and a legend with one entry per kind of line.
+fn draw_runs<'a, 'b: 'a>(
+    chart: &mut Chart2d<'a, 'b>,
+    lines: &[(&Line, &[(f64, f64)])],
+    side_labels: &[String; 2],
+    markers: bool,
+    legend_at: SeriesLabelPosition,
+) -> Res {
+    let mut labelled = [false; 3];
+    for (l, pts) in lines {
+        let col = colour(l.side);
+        let slot = if l.disturbed { 2 } else { l.side as usize };
+        if markers {
+            chart.draw_series(
+                pts.iter()
+                    .map(|&q| Circle::new(q, 2, col.mix(0.75).filled())),
+            )?;
+        }
+        let ann = if l.disturbed {
+            chart.draw_series(DashedLineSeries::new(
+                pts.iter().copied(),
+                6,
+                4,
+                col.mix(0.9).stroke_width(1),
+            ))?
+        } else {
+            chart.draw_series(LineSeries::new(
+                pts.iter().copied(),
+                col.mix(0.75).stroke_width(1),
+            ))?
+        };
+        if !labelled[slot] {
+            labelled[slot] = true;
+            let text = if l.disturbed {
+                "disturbed run (dashed)".to_string()
+            } else {
+                side_labels[l.side as usize].clone()
+            };
+            let dashed = l.disturbed;
+            ann.label(text).legend(move |(x, y)| {
+                let len = if dashed { 5 } else { 16 };
+                PathElement::new(vec![(x, y), (x + len, y)], col.stroke_width(2))
+            });
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(legend_at)
+        .background_style(WHITE.mix(0.85))
+        .border_style(GRID)
+        .label_font((FONT, 12))
+        .draw()?;
+    Ok(())
+}
 
 /// Runs `f` on a fresh SVG canvas and returns the SVG text; a plot that
 /// cannot be drawn becomes a small SVG saying so rather than a panic.
@@ -476,48 +537,15 @@ impl Plotter for SvgPlotter {
                 .y_label_formatter(&|y| crate::common::short_num(*y))
                 .label_style((FONT, 12))
                 .draw()?;
-            let mut labelled = [false; 3];
-            for l in &p.lines {
-                let col = colour(l.side);
-                let slot = if l.disturbed { 2 } else { l.side as usize };
-                let ann = if l.disturbed {
-                    chart.draw_series(DashedLineSeries::new(
-                        l.points.iter().copied(),
-                        6,
-                        4,
-                        col.mix(0.9).stroke_width(1),
-                    ))?
-                } else {
-                    chart.draw_series(LineSeries::new(
-                        l.points.iter().copied(),
-                        col.mix(0.75).stroke_width(1),
-                    ))?
-                };
-                if !labelled[slot] {
-                    labelled[slot] = true;
-                    let text = if l.disturbed {
-                        "disturbed run (dashed)".to_string()
-                    } else {
-                        p.side_labels[l.side as usize].clone()
-                    };
-                    let dashed = l.disturbed;
-                    ann.label(text).legend(move |(x, y)| {
-                        if dashed {
-                            PathElement::new(vec![(x, y), (x + 5, y)], col.stroke_width(2))
-                        } else {
-                            PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2))
-                        }
-                    });
-                }
-            }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(GRID)
-                .label_font((FONT, 12))
-                .draw()?;
-            Ok(())
+            let lines: Vec<(&Line, &[(f64, f64)])> =
+                p.lines.iter().map(|l| (l, l.points.as_slice())).collect();
+            draw_runs(
+                &mut chart,
+                &lines,
+                &p.side_labels,
+                false,
+                SeriesLabelPosition::LowerRight,
+            )
         })
     }
 
@@ -590,43 +618,16 @@ impl Plotter for SvgPlotter {
                 .y_label_formatter(&y_fmt)
                 .label_style((FONT, 12))
                 .draw()?;
-            let mut labelled = [false; 3];
-            for (l, pts) in &lines {
-                let col = colour(l.side);
-                let slot = if l.disturbed { 2 } else { l.side as usize };
-                let style = col
-                    .mix(if l.disturbed { 0.9 } else { 0.75 })
-                    .stroke_width(1);
-                // Markers show where the measured points are (the steps).
-                chart.draw_series(
-                    pts.iter()
-                        .map(|&q| Circle::new(q, 2, col.mix(0.75).filled())),
-                )?;
-                let ann = if l.disturbed {
-                    chart.draw_series(DashedLineSeries::new(pts.iter().copied(), 6, 4, style))?
-                } else {
-                    chart.draw_series(LineSeries::new(pts.iter().copied(), style))?
-                };
-                if !labelled[slot] {
-                    labelled[slot] = true;
-                    let text = if l.disturbed {
-                        "disturbed run (dashed)".to_string()
-                    } else {
-                        p.side_labels[l.side as usize].clone()
-                    };
-                    ann.label(text).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2))
-                    });
-                }
-            }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(GRID)
-                .label_font((FONT, 12))
-                .draw()?;
-            Ok(())
+            let lines: Vec<(&Line, &[(f64, f64)])> =
+                lines.iter().map(|(l, v)| (*l, v.as_slice())).collect();
+            // Markers show where the measured points are (the steps).
+            draw_runs(
+                &mut chart,
+                &lines,
+                &p.side_labels,
+                true,
+                SeriesLabelPosition::UpperLeft,
+            )
         })
     }
 

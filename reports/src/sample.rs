@@ -678,3 +678,35 @@ pub fn fifty_metrics() -> (Comparison, Files, Files) {
     );
     (c, base, cand)
 }
+
+/// A ten-point history of `metric` on randread: flat at 100, or, with
+/// `alert`, dropping to 80 at point 6 with that change point as an alert.
+pub fn metric_history(metric: &str, alert: bool) -> baselines::history::MetricHistory {
+    let cp = baselines::changepoint::ChangePoint {
+        index: 6,
+        mean_before: 100.0,
+        mean_after: 80.0,
+        change: -0.2,
+        p_value: 1e-5,
+        q: 3.0,
+        reported: true,
+    };
+    baselines::history::MetricHistory {
+        sku: "Standard_D4s_v6".into(),
+        distro: "debian".into(),
+        workload: "randread".into(),
+        metric: metric.into(),
+        unit: "ops/s".into(),
+        better: "higher".into(),
+        points: (0..10)
+            .map(|i| baselines::history::Point {
+                time: format!("2026-01-{:02}T00:00:00Z", i + 1),
+                value: if alert && i >= 6 { 80.0 } else { 100.0 },
+                result_id: format!("r{i}"),
+                run_id: "randread#1".into(),
+            })
+            .collect(),
+        change_points: if alert { vec![cp.clone()] } else { vec![] },
+        alerts: if alert { vec![cp] } else { vec![] },
+    }
+}

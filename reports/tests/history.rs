@@ -1,38 +1,11 @@
 //! History reports: the verdict, alerts first, every history listed,
 //! JUnit failures only for alerts, and untrusted names escaped.
 
-use baselines::changepoint::ChangePoint;
-use baselines::history::{MetricHistory, Point};
+use baselines::history::MetricHistory;
 use reports::history::{headline, render_html, render_junit, render_markdown};
 
 fn history(metric: &str, alert: bool) -> MetricHistory {
-    let cp = ChangePoint {
-        index: 6,
-        mean_before: 100.0,
-        mean_after: 80.0,
-        change: -0.2,
-        p_value: 1e-5,
-        q: 3.0,
-        reported: true,
-    };
-    MetricHistory {
-        sku: "Standard_D4s_v6".into(),
-        distro: "debian".into(),
-        workload: "randread".into(),
-        metric: metric.into(),
-        unit: "ops/s".into(),
-        better: "higher".into(),
-        points: (0..10)
-            .map(|i| Point {
-                time: format!("2026-01-{:02}T00:00:00Z", i + 1),
-                value: if alert && i >= 6 { 80.0 } else { 100.0 },
-                result_id: format!("r{i}"),
-                run_id: "randread#1".into(),
-            })
-            .collect(),
-        change_points: if alert { vec![cp.clone()] } else { vec![] },
-        alerts: if alert { vec![cp] } else { vec![] },
-    }
+    reports::sample::metric_history(metric, alert)
 }
 
 #[test]

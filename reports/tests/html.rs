@@ -4,8 +4,7 @@
 
 use std::cell::RefCell;
 
-use baselines::changepoint::ChangePoint;
-use baselines::history::{MetricHistory, Point};
+use baselines::history::MetricHistory;
 use reports::html::{render, render_with, HtmlInput};
 use reports::plot::{
     CurvePlot, HistoryPlot, PercentilePlot, Plotter, SeriesPlot, Side, WhiskerPlot,
@@ -156,33 +155,7 @@ fn self_contained_and_every_figure_has_a_plot() {
 
 #[test]
 fn history_with_change_points_is_plotted_when_given() {
-    let cp = ChangePoint {
-        index: 6,
-        mean_before: 100.0,
-        mean_after: 80.0,
-        change: -0.2,
-        p_value: 1e-5,
-        q: 3.0,
-        reported: true,
-    };
-    let h = MetricHistory {
-        sku: "Standard_D4s_v6".into(),
-        distro: "debian".into(),
-        workload: "randread".into(),
-        metric: "disk.randread.iops".into(),
-        unit: "ops/s".into(),
-        better: "higher".into(),
-        points: (0..10)
-            .map(|i| Point {
-                time: format!("2026-01-{:02}T00:00:00Z", i + 1),
-                value: if i < 6 { 100.0 } else { 80.0 },
-                result_id: format!("r{i}"),
-                run_id: "randread#1".into(),
-            })
-            .collect(),
-        change_points: vec![cp.clone()],
-        alerts: vec![cp],
-    };
+    let h = sample::metric_history("disk.randread.iops", true);
     let page = sample_page(std::slice::from_ref(&h));
     assert!(page.contains("<h2>History</h2>"));
     assert!(page.contains("change point (alert)"));

@@ -381,6 +381,17 @@ impl UdpWorkload {
     }
 }
 
+/// A UDP socket error as the run's error; a refused port names the likely
+/// cause.
+fn udp_error(call: &str, e: &io::Error) -> WorkloadError {
+    let hint = if e.kind() == io::ErrorKind::ConnectionRefused {
+        " (the peer's UDP port is closed: did it stop?)"
+    } else {
+        ""
+    };
+    WorkloadError::Other(format!("net.udp_stream: {call}: {e}{hint}"))
+}
+
 /// A client thread receiving one flow from a sending peer.
 struct UdpRecvWorker {
     sock: UdpSocket,
@@ -437,14 +448,7 @@ impl Worker for UdpRecvWorker {
                     ctx.tick();
                 }
                 Err(e) => {
-                    let hint = if e.kind() == io::ErrorKind::ConnectionRefused {
-                        " (the peer's UDP port is closed: did it stop?)"
-                    } else {
-                        ""
-                    };
-                    r = Err(WorkloadError::Other(format!(
-                        "net.udp_stream: receive: {e}{hint}"
-                    )));
+                    r = Err(udp_error("receive", &e));
                     break;
                 }
             }
@@ -515,14 +519,7 @@ impl Worker for UdpWorker {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    let hint = if e.kind() == io::ErrorKind::ConnectionRefused {
-                        " (the peer's UDP port is closed: did it stop?)"
-                    } else {
-                        ""
-                    };
-                    r = Err(WorkloadError::Other(format!(
-                        "net.udp_stream: send: {e}{hint}"
-                    )));
+                    r = Err(udp_error("send", &e));
                     break;
                 }
             }
