@@ -414,3 +414,54 @@ fn fio_job_files_run_and_unsupported_options_are_named() {
         .code(2)
         .stderr(predicate::str::contains("j.fio:4").and(predicate::str::contains("libaio")));
 }
+
+#[test]
+fn stress_suite_runs_its_group_at_once_and_keeps_the_run_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("stress.json");
+    let suite = std::fs::canonicalize("suites/stress.toml").unwrap();
+    skubench()
+        .current_dir(dir.path())
+        .arg("run")
+        .arg(&suite)
+        .args(["--duration", "0.3", "--warmup", "0", "--quiet", "--output"])
+        .arg(&out)
+        .assert()
+        .success();
+    let v = validate_against_schema(&out);
+    let runs = v["runs"].as_array().unwrap();
+    let ids: Vec<&str> = runs.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "stress.cpu#1",
+            "stress.mem#1",
+            "stress.disk#1",
+            "stress.net#1",
+            "stress.jitter#1"
+        ],
+        "the file keeps the suite's order whatever order the runs finished in"
+    );
+    for r in runs {
+        assert_eq!(r["status"], "ok", "{}", r["error"]);
+        assert_eq!(
+            r["notes"]["concurrent_with"].as_array().unwrap().len(),
+            4,
+            "{}",
+            r["id"]
+        );
+    }
+    // Disk verification ran under the load, and its file is gone.
+    let disk = &runs[2];
+    assert!(
+        disk["notes"]["disk.randrw.verified_blocks"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, [std::ffi::OsString::from("stress.json")]);
+}

@@ -221,6 +221,80 @@ impl Runner {
         })
     }
 
+    /// Runs the workloads `members` (index into `all`, run position) at the
+    /// same time, one thread each; their events reach `sinks` as they
+    /// happen. Each run is recorded as usual, with the labels of the others
+    /// in `notes.concurrent_with`.
+    fn run_together(
+        &self,
+        all: &mut [crate::suite::PlannedWorkload],
+        members: &[(usize, usize)],
+        rep: u32,
+        threshold: f64,
+        sinks: &mut [&mut dyn EventSink],
+    ) -> Vec<(usize, RunRecord)> {
+        let labels: Vec<String> = members.iter().map(|&(j, _)| all[j].label.clone()).collect();
+        // Disjoint `&mut` borrows: a workload is `Send`, not `Sync`.
+        let runs: Vec<(usize, &mut crate::suite::PlannedWorkload)> = all
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(j, w)| members.iter().find(|m| m.0 == j).map(|m| (m.1, w)))
+            .collect();
+        let (tx, rx) = mpsc::channel::<Owned>();
+        let mut out = std::thread::scope(|sc| {
+            let handles: Vec<_> = runs
+                .into_iter()
+                .map(|(at, w)| {
+                    let others: Vec<String> =
+                        labels.iter().filter(|l| **l != w.label).cloned().collect();
+                    let tx = tx.clone();
+                    let failed = failed_record(w, rep, "the run's thread panicked".into());
+                    (
+                        at,
+                        failed,
+                        sc.spawn(move || {
+                            let mut fwd = Forward(tx, others);
+                            self.run_once(at, w, rep, threshold, &mut [&mut fwd])
+                        }),
+                    )
+                })
+                .collect();
+            drop(tx);
+            // Events go on to the real sinks live; the channel closes when
+            // the last run has finished.
+            for ev in rx {
+                for s in sinks.iter_mut() {
+                    match &ev {
+                        Owned::Started(index, id, planned) => s.event(&RunEvent::RunStarted {
+                            index: *index,
+                            id,
+                            planned: *planned,
+                        }),
+                        Owned::Interval(index, step, point) => s.event(&RunEvent::Interval {
+                            index: *index,
+                            step,
+                            point,
+                        }),
+                        Owned::Finished(index, record) => s.event(&RunEvent::RunFinished {
+                            index: *index,
+                            record,
+                        }),
+                    }
+                }
+            }
+            handles
+                .into_iter()
+                .map(|(at, failed, h)| (at, h.join().unwrap_or(failed)))
+                .collect::<Vec<_>>()
+        });
+        for (_, r) in &mut out {
+            let others: Vec<&String> = labels.iter().filter(|l| **l != r.label).collect();
+            r.notes
+                .insert("concurrent_with".into(), serde_json::json!(others));
+        }
+        out
+    }
+
     /// Runs one repetition of a planned workload (all its steps) into a record.
     pub fn run_once(
         &self,
@@ -357,30 +431,54 @@ impl Runner {
         let mut prepared: Vec<Option<Result<(), String>>> = vec![None; suite.workloads.len()];
         let mut records = Vec::new();
         let mut index = 0;
+        let threshold = suite.settings.disturbance_threshold;
         'reps: for rep in 1..=suite.settings.repetitions {
-            for (wi, w) in suite.workloads.iter_mut().enumerate() {
+            let mut done = vec![false; suite.workloads.len()];
+            for wi in 0..suite.workloads.len() {
+                if done[wi] {
+                    continue;
+                }
                 if self.stop.load(Ordering::Relaxed) {
                     break 'reps;
                 }
-                let prep = prepared[wi]
-                    .get_or_insert_with(|| w.workload.prepare(&env).map_err(|e| e.to_string()))
-                    .clone();
-                let record = match prep {
-                    Ok(()) => {
-                        self.run_once(index, w, rep, suite.settings.disturbance_threshold, sinks)
-                    }
-                    Err(e) => {
-                        let r = failed_record(w, rep, format!("prepare failed: {e}"));
-                        for s in sinks.iter_mut() {
-                            s.event(&RunEvent::RunFinished { index, record: &r });
-                        }
-                        r
-                    }
+                // The workload and, when it has a group, every later member.
+                let members: Vec<usize> = match &suite.workloads[wi].group {
+                    Some(g) => (wi..suite.workloads.len())
+                        .filter(|&j| suite.workloads[j].group.as_ref() == Some(g))
+                        .collect(),
+                    None => vec![wi],
                 };
-                records.push(record);
-                index += 1;
+                let mut ready = Vec::new();
+                for &j in &members {
+                    done[j] = true;
+                    let w = &mut suite.workloads[j];
+                    let prep = prepared[j]
+                        .get_or_insert_with(|| w.workload.prepare(&env).map_err(|e| e.to_string()))
+                        .clone();
+                    match prep {
+                        Ok(()) => ready.push((j, index)),
+                        Err(e) => {
+                            let r = failed_record(w, rep, format!("prepare failed: {e}"));
+                            for s in sinks.iter_mut() {
+                                s.event(&RunEvent::RunFinished { index, record: &r });
+                            }
+                            records.push((index, r));
+                        }
+                    }
+                    index += 1;
+                }
+                if let [(j, at)] = ready[..] {
+                    let r = self.run_once(at, &suite.workloads[j], rep, threshold, sinks);
+                    records.push((at, r));
+                } else if !ready.is_empty() {
+                    let runs =
+                        self.run_together(&mut suite.workloads, &ready, rep, threshold, sinks);
+                    records.extend(runs);
+                }
             }
         }
+        records.sort_by_key(|(i, _)| *i);
+        let mut records: Vec<RunRecord> = records.into_iter().map(|(_, r)| r).collect();
         for (wi, w) in suite.workloads.iter_mut().enumerate() {
             if prepared[wi].is_some() {
                 if let Err(e) = w.workload.teardown() {
@@ -529,5 +627,37 @@ impl ClassPoints {
                 (name.clone(), pts)
             })
             .collect()
+    }
+}
+
+/// An event of a run on another thread, owned so it can cross a channel.
+enum Owned {
+    Started(usize, String, Duration),
+    Interval(usize, String, IntervalPoint),
+    Finished(usize, Box<RunRecord>),
+}
+
+/// Forwards a concurrent run's events to the thread that owns the sinks,
+/// the final record with the labels of the runs beside it.
+struct Forward(mpsc::Sender<Owned>, Vec<String>);
+
+impl EventSink for Forward {
+    fn event(&mut self, e: &RunEvent<'_>) {
+        let o = match e {
+            RunEvent::RunStarted { index, id, planned } => {
+                Owned::Started(*index, id.to_string(), *planned)
+            }
+            RunEvent::Interval { index, step, point } => {
+                Owned::Interval(*index, step.to_string(), (*point).clone())
+            }
+            RunEvent::RunFinished { index, record } => {
+                let mut r = (*record).clone();
+                r.notes
+                    .insert("concurrent_with".into(), serde_json::json!(self.1));
+                Owned::Finished(*index, Box::new(r))
+            }
+            _ => return,
+        };
+        let _ = self.0.send(o);
     }
 }

@@ -72,6 +72,9 @@ pub struct PlannedWorkload {
     pub origin: String,
     /// The configured workload.
     pub workload: Box<dyn Workload>,
+    /// Workloads of one suite with the same group run at the same time
+    /// (a stress or soak test); `None` runs alone.
+    pub group: Option<String>,
 }
 
 impl std::fmt::Debug for PlannedWorkload {
@@ -82,6 +85,7 @@ impl std::fmt::Debug for PlannedWorkload {
             .field("params", &self.params)
             .field("timing", &self.timing)
             .field("origin", &self.origin)
+            .field("group", &self.group)
             .finish_non_exhaustive()
     }
 }
@@ -184,6 +188,12 @@ pub const WORKLOAD_COMMON_KEYS: &[ParamDef] = &[
         default: None,
         help: "length of one point of the per-interval series",
     },
+    ParamDef {
+        name: "group",
+        kind: ParamKind::Str,
+        default: None,
+        help: "workloads with the same group run at the same time (stress/soak); each keeps its own timing and results",
+    },
 ];
 
 /// Expands `${NAME}` in a string value from the environment, so pipelines
@@ -255,7 +265,7 @@ fn apply_timing(
     loc: &str,
 ) -> Result<bool, SpecError> {
     let def = match WORKLOAD_COMMON_KEYS.iter().find(|d| d.name == key) {
-        Some(d) if key != "name" => d,
+        Some(d) if key != "name" && key != "group" => d,
         _ => return Ok(false),
     };
     let v = parse_value(def, &RawValue::Toml(raw.clone()))
@@ -400,6 +410,7 @@ pub fn parse_suite(
         })?;
         let mut timing = settings.timing;
         let mut label = None;
+        let mut group = None;
         let mut given: Vec<(String, RawValue, String)> = Vec::new();
         for (k, d, loc) in &param_defaults {
             if factory.params().iter().any(|p| p.name == k) {
@@ -418,6 +429,18 @@ pub fn parse_suite(
                         .as_str()
                         .filter(|s| !s.trim().is_empty())
                         .ok_or_else(|| SpecError::new(&loc, "key `name`: expected non-empty text"))?
+                        .to_string(),
+                );
+                continue;
+            }
+            if key == "group" {
+                group = Some(
+                    v.get_ref()
+                        .as_str()
+                        .filter(|s| !s.trim().is_empty())
+                        .ok_or_else(|| {
+                            SpecError::new(&loc, "key `group`: expected non-empty text")
+                        })?
                         .to_string(),
                 );
                 continue;
@@ -449,6 +472,7 @@ pub fn parse_suite(
             timing,
             origin,
             workload,
+            group,
         });
     }
     Ok(Suite {
@@ -548,6 +572,7 @@ pub fn single_workload(
             timing: settings.timing,
             origin: "command line".into(),
             workload,
+            group: None,
         }],
         settings,
     })
@@ -623,6 +648,13 @@ ops = 100
         let text = "[[workload]\nkind = 1\n";
         let e = parse_suite(text, "bad.toml", &reg(), 2).unwrap_err();
         assert!(e.to_string().starts_with("bad.toml:1:"), "{e}");
+
+        for bad in ["group = \"\"", "group = 3"] {
+            let text = format!("[[workload]]\nkind = \"null\"\n{bad}\n");
+            let e = parse_suite(&text, "bad.toml", &reg(), 2).unwrap_err();
+            assert_eq!(e.location, "bad.toml:3:1", "{e}");
+            assert!(e.message.contains("`group`"), "{e}");
+        }
 
         let e = parse_suite("name = \"x\"\n", "empty.toml", &reg(), 2).unwrap_err();
         assert!(e.message.contains("no [[workload]]"), "{e}");

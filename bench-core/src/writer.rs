@@ -16,6 +16,8 @@ pub struct ResultWriter {
     file: ResultFile,
     /// The last write error, if any (the run goes on; the CLI reports it).
     pub error: Option<CoreError>,
+    /// Run position of each record in `file.runs`, ascending.
+    order: Vec<usize>,
 }
 
 impl ResultWriter {
@@ -36,6 +38,7 @@ impl ResultWriter {
                 runs: Vec::new(),
             },
             error: None,
+            order: Vec::new(),
         }
     }
 
@@ -61,8 +64,11 @@ impl ResultWriter {
         self.file.write_atomic(&self.path)
     }
 
-    fn push(&mut self, r: &RunRecord) {
-        self.file.runs.push(r.clone());
+    fn push(&mut self, index: usize, r: &RunRecord) {
+        // Runs of a group finish in any order; the file keeps the run order.
+        let at = self.order.partition_point(|&i| i <= index);
+        self.order.insert(at, index);
+        self.file.runs.insert(at, r.clone());
         if let Err(e) = self.write(Status::Interrupted) {
             self.error = Some(e);
         }
@@ -72,7 +78,7 @@ impl ResultWriter {
 impl EventSink for ResultWriter {
     fn event(&mut self, e: &RunEvent<'_>) {
         match e {
-            RunEvent::RunFinished { record, .. } => self.push(record),
+            RunEvent::RunFinished { index, record } => self.push(*index, record),
             RunEvent::SuiteFinished { status } => {
                 if self.file.error.is_none() {
                     self.file.error = match status {

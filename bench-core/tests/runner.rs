@@ -367,3 +367,46 @@ fn operation_classes_get_their_own_aligned_series() {
     assert_eq!(s.merged_aux("b").unwrap().len(), 15);
     assert_eq!(s.merged_aux("a").unwrap().len(), 85);
 }
+
+#[test]
+fn a_group_runs_at_the_same_time_and_keeps_the_run_order() {
+    let r = Runner {
+        monitor: None,
+        ..Runner::new(Arc::new(AtomicBool::new(false)))
+    };
+    let mut suite = null_suite(
+        "warmup = 0\nduration = \"400ms\"\nrepetitions = 2\n\
+         [[workload]]\nkind = \"null\"\nname = \"a\"\ngroup = \"soak\"\n\
+         [[workload]]\nkind = \"null\"\nname = \"solo\"\nduration = \"100ms\"\n\
+         [[workload]]\nkind = \"null\"\nname = \"b\"\ngroup = \"soak\"\n",
+    );
+    assert_eq!(suite.workloads[0].group.as_deref(), Some("soak"));
+    assert_eq!(suite.workloads[1].group, None);
+    let mut c = Collect::default();
+    let (recs, status) = r.run_suite(&mut suite, &mut [&mut c]);
+    assert_eq!(status, Status::Ok);
+    // A group runs where its first member stands: a and b together, then
+    // solo, each repetition; the records keep that order.
+    let ids: Vec<&str> = recs.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["a#1", "b#1", "solo#1", "a#2", "b#2", "solo#2"]);
+    // Every event reached the sinks, from the group's threads too.
+    assert_eq!(c.records.len(), 6);
+    assert!(c.intervals.iter().any(|(i, _)| *i == 1), "b's intervals");
+    let (a, b) = (&recs[0], &recs[1]);
+    assert_eq!(a.notes["concurrent_with"], serde_json::json!(["b"]));
+    assert_eq!(b.notes["concurrent_with"], serde_json::json!(["a"]));
+    assert!(recs[2].notes.get("concurrent_with").is_none());
+    // The records the sinks got (what the result file stores) say so too.
+    let seen_a = c.records.iter().find(|r| r.id == "a#1").unwrap();
+    assert_eq!(seen_a.notes["concurrent_with"], serde_json::json!(["b"]));
+    // They overlapped in time (RFC 3339 with milliseconds sorts as text).
+    assert!(
+        a.started_at < b.finished_at && b.started_at < a.finished_at,
+        "a {}–{}, b {}–{}",
+        a.started_at,
+        a.finished_at,
+        b.started_at,
+        b.finished_at
+    );
+    assert!(a.metric("null.ops_per_s").is_some() && b.metric("null.ops_per_s").is_some());
+}

@@ -296,6 +296,7 @@ pub fn suite_from_fio_env(
             timing: t.timing,
             origin,
             workload,
+            group: None,
         });
     }
     let name = std::path::Path::new(file)
