@@ -395,7 +395,7 @@ fn a_group_runs_at_the_same_time_and_keeps_the_run_order() {
     let (a, b) = (&recs[0], &recs[1]);
     assert_eq!(a.notes["concurrent_with"], serde_json::json!(["b"]));
     assert_eq!(b.notes["concurrent_with"], serde_json::json!(["a"]));
-    assert!(recs[2].notes.get("concurrent_with").is_none());
+    assert!(!recs[2].notes.contains_key("concurrent_with"));
     // The records the sinks got (what the result file stores) say so too.
     let seen_a = c.records.iter().find(|r| r.id == "a#1").unwrap();
     assert_eq!(seen_a.notes["concurrent_with"], serde_json::json!(["b"]));
