@@ -464,4 +464,24 @@ fn stress_suite_runs_its_group_at_once_and_keeps_the_run_order() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(left, [std::ffi::OsString::from("stress.json")]);
+    // The single-run report lines the five runs up on one time axis.
+    let rep = dir.path().join("rep");
+    skubench()
+        .arg("report")
+        .arg(&out)
+        .args(["--format", "html", "--output-dir"])
+        .arg(&rep)
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(rep.join("report.html")).unwrap();
+    assert!(
+        html.contains("Runs that ran at the same time"),
+        "no timeline"
+    );
+    assert!(
+        html.contains(
+            "repetition 1: stress.cpu, stress.mem, stress.disk, stress.net, stress.jitter"
+        ),
+        "timeline title"
+    );
 }

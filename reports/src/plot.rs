@@ -166,6 +166,18 @@ impl CurvePlot {
     }
 }
 
+/// Runs that ran at the same time on one time axis, each a labelled line
+/// in its own colour (a stress group: which run sagged when).
+#[derive(Clone, Debug)]
+pub struct TimelinePlot {
+    /// Caption.
+    pub title: String,
+    /// Y axis description.
+    pub y_label: String,
+    /// (run label, (seconds, value) points).
+    pub lines: Vec<(String, Vec<(f64, f64)>)>,
+}
+
 /// A metric over time with its change points.
 #[derive(Clone, Debug)]
 pub struct HistoryPlot {
@@ -191,6 +203,8 @@ pub trait Plotter {
     fn history(&self, p: &HistoryPlot) -> String;
     /// A figure against a parameter, one line per run.
     fn curve(&self, p: &CurvePlot) -> String;
+    /// Concurrent runs on one time axis, one colour each.
+    fn timeline(&self, p: &TimelinePlot) -> String;
 }
 
 /// Plotters' SVG backend.
@@ -216,6 +230,18 @@ const CAND: RGBColor = RGBColor(0xe0, 0x6c, 0x00);
 const ALARM: RGBColor = RGBColor(0xc6, 0x28, 0x28);
 const GRID: RGBColor = RGBColor(0xe4, 0xe4, 0xe4);
 const FONT: &str = "sans-serif";
+
+/// Colours of the lines of a timeline, in turn.
+const PALETTE: [RGBColor; 8] = [
+    BASE,
+    CAND,
+    RGBColor(0x2e, 0x7d, 0x32),
+    RGBColor(0x8e, 0x24, 0xaa),
+    RGBColor(0x00, 0x83, 0x8f),
+    ALARM,
+    RGBColor(0x6d, 0x4c, 0x41),
+    RGBColor(0x55, 0x55, 0x55),
+];
 
 fn colour(s: Side) -> RGBColor {
     match s {
@@ -628,6 +654,51 @@ impl Plotter for SvgPlotter {
                 true,
                 SeriesLabelPosition::UpperLeft,
             )
+        })
+    }
+
+    fn timeline(&self, p: &TimelinePlot) -> String {
+        let pts = || p.lines.iter().flat_map(|l| l.1.iter());
+        let (Some((x0, x1)), Some((_, y1))) =
+            (bounds(pts().map(|q| q.0)), bounds(pts().map(|q| q.1)))
+        else {
+            return empty(self.width, &p.title);
+        };
+        let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
+        let y1 = if y1 > 0.0 { y1 * 1.15 } else { 1.0 };
+        canvas(self.width, self.height, |root| {
+            let mut chart = ChartBuilder::on(root)
+                .caption(&p.title, (FONT, 15))
+                .margin(8)
+                .x_label_area_size(34)
+                .y_label_area_size(58)
+                .build_cartesian_2d(x0.min(0.0)..x1, 0f64..y1)?;
+            chart
+                .configure_mesh()
+                .light_line_style(GRID)
+                .bold_line_style(GRID)
+                .x_desc("seconds into the measured phase")
+                .y_desc(p.y_label.as_str())
+                .y_label_formatter(&|y| crate::common::short_num(*y))
+                .label_style((FONT, 12))
+                .draw()?;
+            for (i, (label, pts)) in p.lines.iter().enumerate() {
+                let col = PALETTE[i % PALETTE.len()];
+                chart
+                    .draw_series(LineSeries::new(pts.iter().copied(), col.stroke_width(2)))?
+                    .label(label.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2))
+                    });
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(GRID)
+                .label_font((FONT, 12))
+                .draw()?;
+            Ok(())
         })
     }
 

@@ -14,7 +14,9 @@ use serde::Serialize;
 use crate::common::esc_html;
 use crate::html::CSS;
 use crate::latency;
-use crate::plot::{Curve, CurvePlot, Line, PercentilePlot, Plotter, SeriesPlot, Side, SvgPlotter};
+use crate::plot::{
+    Curve, CurvePlot, Line, PercentilePlot, Plotter, SeriesPlot, Side, SvgPlotter, TimelinePlot,
+};
 use crate::show::fmt_value;
 
 /// The identifier written in the JSON summary.
@@ -439,7 +441,83 @@ pub fn html_with(files: &[(String, ResultFile)], plotter: &dyn Plotter) -> Strin
             }
             let _ = writeln!(o, "</div>");
         }
+        let groups = timelines(&f.runs);
+        if !groups.is_empty() {
+            let _ = writeln!(
+                o,
+                "<h3>Runs that ran at the same time</h3><div class=\"grid\">"
+            );
+            for t in &groups {
+                let svg = plotter.timeline(t);
+                let _ = writeln!(
+                    o,
+                    "<figure class=\"plot\">{svg}<figcaption>each run's ops/s per interval as % of its own 90th-percentile interval: a sag shows which run suffered when</figcaption></figure>"
+                );
+            }
+            let _ = writeln!(o, "</div>");
+        }
     }
     let _ = writeln!(o, "</body></html>");
     o
+}
+
+/// One plot per set of runs that ran together (same repetition, each
+/// naming the others in `notes.concurrent_with`): each run's first series
+/// as a percentage of its 90th-percentile interval, so different units
+/// share an axis. Not the median: a run that stalled most of the time has
+/// a median near zero, and its good seconds would dwarf every other line.
+pub fn timelines(runs: &[bench_core::result::RunRecord]) -> Vec<TimelinePlot> {
+    let mut sets: Vec<(u32, Vec<String>, Vec<&bench_core::result::RunRecord>)> = Vec::new();
+    for r in runs.iter().filter(|r| r.status == Status::Ok) {
+        let Some(others) = r.notes.get("concurrent_with").and_then(|v| v.as_array()) else {
+            continue;
+        };
+        let mut key: Vec<String> = others
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect();
+        key.push(r.label.clone());
+        key.sort();
+        match sets
+            .iter_mut()
+            .find(|(rep, k, _)| *rep == r.repetition && *k == key)
+        {
+            Some(s) => s.2.push(r),
+            None => sets.push((r.repetition, key, vec![r])),
+        }
+    }
+    sets.into_iter()
+        .filter(|s| s.2.len() > 1)
+        .map(|(rep, _, members)| {
+            let lines = members
+                .iter()
+                .filter_map(|r| {
+                    let pts = &r.series.first()?.points;
+                    let mut v: Vec<f64> = pts.iter().map(|p| p.ops_per_s).collect();
+                    v.sort_by(f64::total_cmp);
+                    let top = *v.get((v.len() * 9 / 10).min(v.len() - 1))?;
+                    (top > 0.0).then(|| {
+                        (
+                            r.label.clone(),
+                            pts.iter()
+                                .map(|p| (p.t_s, 100.0 * p.ops_per_s / top))
+                                .collect(),
+                        )
+                    })
+                })
+                .collect();
+            TimelinePlot {
+                title: format!(
+                    "repetition {rep}: {}",
+                    members
+                        .iter()
+                        .map(|r| r.label.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                y_label: "% of the run's p90 interval".into(),
+                lines,
+            }
+        })
+        .collect()
 }

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use baselines::history::MetricHistory;
 use reports::html::{render, render_with, HtmlInput};
 use reports::plot::{
-    CurvePlot, HistoryPlot, PercentilePlot, Plotter, SeriesPlot, Side, WhiskerPlot,
+    CurvePlot, HistoryPlot, PercentilePlot, Plotter, SeriesPlot, Side, TimelinePlot, WhiskerPlot,
 };
 use reports::sample;
 
@@ -51,6 +51,12 @@ impl Plotter for Spy {
         self.0
             .borrow_mut()
             .push(format!("history {} cps={:?}", p.title, p.change_points));
+        "<svg></svg>".into()
+    }
+    fn timeline(&self, p: &TimelinePlot) -> String {
+        self.0
+            .borrow_mut()
+            .push(format!("timeline {} lines={}", p.title, p.lines.len()));
         "<svg></svg>".into()
     }
     fn curve(&self, p: &CurvePlot) -> String {
@@ -178,4 +184,39 @@ fn fifty_metric_report_is_under_two_megabytes() {
     // One distribution per workload, whiskers and series per workload.
     assert_eq!(page.matches("latency by percentile").count(), 10);
     assert_eq!(page.matches("<figure class=\"plot\">").count(), 30);
+}
+
+#[test]
+fn timelines_group_runs_that_ran_together() {
+    let (b, _) = sample::result_files();
+    let mut runs = b[0].1.runs.clone();
+    assert!(
+        reports::runs::timelines(&runs).is_empty(),
+        "nothing ran together"
+    );
+    // Make the first run of two labels a concurrent pair.
+    let first = |label: &str, runs: &[bench_core::result::RunRecord]| {
+        runs.iter()
+            .position(|r| r.label == label && r.repetition == 1)
+            .unwrap()
+    };
+    let (i, j) = (first("randread", &runs), first("stream", &runs));
+    runs[i]
+        .notes
+        .insert("concurrent_with".into(), serde_json::json!(["stream"]));
+    runs[j]
+        .notes
+        .insert("concurrent_with".into(), serde_json::json!(["randread"]));
+    let t = reports::runs::timelines(&runs);
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].title, "repetition 1: randread, stream");
+    assert_eq!(t[0].lines.len(), 2);
+    // Each line is relative to its own 90th-percentile interval.
+    for (label, pts) in &t[0].lines {
+        let mut v: Vec<f64> = pts.iter().map(|p| p.1).collect();
+        v.sort_by(f64::total_cmp);
+        let p90 = v[(v.len() * 9 / 10).min(v.len() - 1)];
+        assert!((p90 - 100.0).abs() < 1e-9, "{label}: {v:?}");
+        assert!(v[0] > 0.0 && v[0] <= 100.0, "{label}: {v:?}");
+    }
 }
