@@ -256,6 +256,45 @@ type Res = Result<(), Box<dyn std::error::Error>>;
 type Chart2d<'a, 'b> =
     ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
+/// X range and y top (data maximum × `headroom`) of points over time, or
+/// `None` when there is nothing to draw.
+fn time_bounds(
+    pts: impl Iterator<Item = (f64, f64)> + Clone,
+    headroom: f64,
+) -> Option<((f64, f64), f64)> {
+    let (x0, x1) = bounds(pts.clone().map(|q| q.0))?;
+    let (_, y1) = bounds(pts.map(|q| q.1))?;
+    let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
+    let y1 = if y1 > 0.0 { y1 * headroom } else { 1.0 };
+    Some(((x0.min(0.0), x1), y1))
+}
+
+/// The axes of a plot over seconds of the measured phase, y from 0.
+fn time_axes<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+    y_label: &str,
+    x: (f64, f64),
+    y1: f64,
+) -> Result<Chart2d<'a, 'b>, Box<dyn std::error::Error>> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 15))
+        .margin(8)
+        .x_label_area_size(34)
+        .y_label_area_size(58)
+        .build_cartesian_2d(x.0..x.1, 0f64..y1)?;
+    chart
+        .configure_mesh()
+        .light_line_style(GRID)
+        .bold_line_style(GRID)
+        .x_desc("seconds into the measured phase")
+        .y_desc(y_label)
+        .y_label_formatter(&|y| crate::common::short_num(*y))
+        .label_style((FONT, 12))
+        .draw()?;
+    Ok(chart)
+}
+
 /// Draws one line per run in its side's colour (disturbed runs dashed,
 /// optional point markers) and a legend with one entry per kind of line.
 fn draw_runs<'a, 'b: 'a>(
@@ -539,30 +578,12 @@ impl Plotter for SvgPlotter {
     }
 
     fn series(&self, p: &SeriesPlot) -> String {
-        let pts = || p.lines.iter().flat_map(|l| l.points.iter());
-        let (Some((x0, x1)), Some((_, y1))) =
-            (bounds(pts().map(|q| q.0)), bounds(pts().map(|q| q.1)))
-        else {
+        let pts = p.lines.iter().flat_map(|l| l.points.iter().copied());
+        let Some((x, y1)) = time_bounds(pts, 1.1) else {
             return empty(self.width, &p.title);
         };
-        let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
-        let y1 = if y1 > 0.0 { y1 * 1.1 } else { 1.0 };
         canvas(self.width, self.height, |root| {
-            let mut chart = ChartBuilder::on(root)
-                .caption(&p.title, (FONT, 15))
-                .margin(8)
-                .x_label_area_size(34)
-                .y_label_area_size(58)
-                .build_cartesian_2d(x0.min(0.0)..x1, 0f64..y1)?;
-            chart
-                .configure_mesh()
-                .light_line_style(GRID)
-                .bold_line_style(GRID)
-                .x_desc("seconds into the measured phase")
-                .y_desc(p.y_label.as_str())
-                .y_label_formatter(&|y| crate::common::short_num(*y))
-                .label_style((FONT, 12))
-                .draw()?;
+            let mut chart = time_axes(root, &p.title, &p.y_label, x, y1)?;
             let lines: Vec<(&Line, &[(f64, f64)])> =
                 p.lines.iter().map(|l| (l, l.points.as_slice())).collect();
             draw_runs(
@@ -658,30 +679,12 @@ impl Plotter for SvgPlotter {
     }
 
     fn timeline(&self, p: &TimelinePlot) -> String {
-        let pts = || p.lines.iter().flat_map(|l| l.1.iter());
-        let (Some((x0, x1)), Some((_, y1))) =
-            (bounds(pts().map(|q| q.0)), bounds(pts().map(|q| q.1)))
-        else {
+        let pts = p.lines.iter().flat_map(|l| l.1.iter().copied());
+        let Some((x, y1)) = time_bounds(pts, 1.15) else {
             return empty(self.width, &p.title);
         };
-        let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
-        let y1 = if y1 > 0.0 { y1 * 1.15 } else { 1.0 };
         canvas(self.width, self.height, |root| {
-            let mut chart = ChartBuilder::on(root)
-                .caption(&p.title, (FONT, 15))
-                .margin(8)
-                .x_label_area_size(34)
-                .y_label_area_size(58)
-                .build_cartesian_2d(x0.min(0.0)..x1, 0f64..y1)?;
-            chart
-                .configure_mesh()
-                .light_line_style(GRID)
-                .bold_line_style(GRID)
-                .x_desc("seconds into the measured phase")
-                .y_desc(p.y_label.as_str())
-                .y_label_formatter(&|y| crate::common::short_num(*y))
-                .label_style((FONT, 12))
-                .draw()?;
+            let mut chart = time_axes(root, &p.title, &p.y_label, x, y1)?;
             for (i, (label, pts)) in p.lines.iter().enumerate() {
                 let col = PALETTE[i % PALETTE.len()];
                 chart
