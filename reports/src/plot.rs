@@ -256,6 +256,23 @@ type Res = Result<(), Box<dyn std::error::Error>>;
 type Chart2d<'a, 'b> =
     ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
+/// The legend box every plot uses, at `at`.
+fn legend<'a, DB, CT>(chart: &mut ChartContext<'a, DB, CT>, at: SeriesLabelPosition) -> Res
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(at)
+        .background_style(WHITE.mix(0.85))
+        .border_style(GRID)
+        .label_font((FONT, 12))
+        .draw()?;
+    Ok(())
+}
+
 /// X range and y top (data maximum × `headroom`) of points over time, or
 /// `None` when there is nothing to draw.
 fn time_bounds(
@@ -341,13 +358,7 @@ fn draw_runs<'a, 'b: 'a>(
             });
         }
     }
-    chart
-        .configure_series_labels()
-        .position(legend_at)
-        .background_style(WHITE.mix(0.85))
-        .border_style(GRID)
-        .label_font((FONT, 12))
-        .draw()?;
+    legend(chart, legend_at)?;
     Ok(())
 }
 
@@ -443,13 +454,7 @@ where
             .label(c.label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(GRID)
-        .label_font((FONT, 12))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     Ok(())
 }
 
@@ -566,13 +571,7 @@ impl Plotter for SvgPlotter {
                     }
                 }
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(GRID)
-                .label_font((FONT, 12))
-                .draw()?;
+            legend(&mut chart, SeriesLabelPosition::UpperRight)?;
             Ok(())
         })
     }
@@ -694,13 +693,7 @@ impl Plotter for SvgPlotter {
                         PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2))
                     });
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(GRID)
-                .label_font((FONT, 12))
-                .draw()?;
+            legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
             Ok(())
         })
     }
@@ -764,13 +757,7 @@ impl Plotter for SvgPlotter {
                     .enumerate()
                     .map(|(i, v)| Circle::new((i as f64, *v), 2, BASE.filled())),
             )?;
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(GRID)
-                .label_font((FONT, 12))
-                .draw()?;
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
             Ok(())
         })
     }
