@@ -5,7 +5,7 @@
 #              stress-ng --stream 0 (read + write rate, all instances),
 #              mbw (memcpy and "dumb" b[i]=a[i], 256 MiB arrays, one thread),
 #              sysbench memory (read and write, 256 MiB blocks, all vCPUs).
-#   latency:   skubench mem.latency at 256 MiB vs bench/chase.c, an
+#   latency:   skubench mem.latency at max(256 MiB, 4 x LLC) vs bench/chase.c, an
 #              independent C pointer chase (lmbench is not packaged in
 #              Debian 12), both with 4 KiB pages and with THP.
 #
@@ -30,7 +30,17 @@ WORK=$(mktemp -d /tmp/mem-vs-peers.XXXXXX)
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
 NPROC=$(nproc)
 CPU=${CPU:-$((NPROC - 1))}
-LAT_BYTES=$((256 << 20))
+# The latency working set: well beyond the LLC on any machine (a 300 MiB
+# "L3" would hold a fixed 256 MiB ring): max(256 MiB, 4 x LLC), rounded up
+# to a power of two; LAT_BYTES overrides.
+LLC=$(getconf LEVEL3_CACHE_SIZE 2>/dev/null || echo 0)
+case "$LLC" in ''|*[!0-9]*) LLC=0 ;; esac
+[ "$LLC" -gt 0 ] || { LLC=$(getconf LEVEL2_CACHE_SIZE 2>/dev/null || echo 0); case "$LLC" in ''|*[!0-9]*) LLC=0 ;; esac; }
+if [ -z "${LAT_BYTES:-}" ]; then
+    LAT_BYTES=$((256 << 20))
+    while [ "$LAT_BYTES" -lt $((4 * LLC)) ]; do LAT_BYTES=$((LAT_BYTES * 2)); done
+fi
+if [ $((LAT_BYTES % (1 << 30))) = 0 ]; then LAT=$((LAT_BYTES >> 30))g; else LAT=$((LAT_BYTES >> 20))m; fi
 
 # --- peers -----------------------------------------------------------------
 missing=()
@@ -115,22 +125,22 @@ for r in $(seq 1 "$LAT_ROUNDS"); do
         for who in $order; do
             if [ "$who" = sku ]; then
                 out=$WORK/lat-$hp-$r.json
-                "$BIN" run mem.latency --min_size 256m --max_size 256m --size_duration 2 \
+                "$BIN" run mem.latency --min_size "$LAT" --max_size "$LAT" --size_duration 2 \
                     --warmup 0.3 --hugepages $hp --pin "$CPU" --quiet --output "$out" >/dev/null 2>>"$WORK/log"
-                note "$r" skubench "lat_256m_$hp" "$(skubench_metrics "$out" mem.latency.s256m.ns_per_load)"
-                note "$r" skubench "lat_mean_256m_$hp" "$(skubench_lat_mean "$out")"
+                note "$r" skubench "lat_$hp" "$(skubench_metrics "$out" "mem.latency.s$LAT.ns_per_load")"
+                note "$r" skubench "lat_mean_$hp" "$(skubench_lat_mean "$out")"
             else
                 read -r _ med mean _ < <("$WORK/chase" "$LAT_BYTES" 2 $hp "$CPU")
-                note "$r" chase.c "lat_256m_$hp" "$med"
-                note "$r" chase.c "lat_mean_256m_$hp" "$mean"
+                note "$r" chase.c "lat_$hp" "$med"
+                note "$r" chase.c "lat_mean_$hp" "$mean"
             fi
         done
     done
 done
 
 # --- summary -----------------------------------------------------------------
-python3 - "$RES" "$ROUNDS" "$LAT_ROUNDS" <<'EOF'
-import statistics as st, sys
+LAT="$LAT" python3 - "$RES" "$ROUNDS" "$LAT_ROUNDS" <<'EOF'
+import os, statistics as st, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
 vals, by_round = {}, {}
 for rnd, tool, metric, v in rows:
@@ -166,14 +176,14 @@ print(f"\n  triad (best of N) / best peer figure        = {triad / best_peer:.2f
 print(f"  triad (median)    / best peer figure        = {g('skubench', 'triad_median') / best_peer:.2f}")
 print(f"  triad (best of N) / stress-ng read+write    = {triad / g('stress-ng', 'stream_read_plus_write'):.2f}")
 print(f"  copy  (best of N) / (2 x mbw memcpy)        = {g('skubench', 'copy_best') / (2 * g('mbw', 'copy_t0')):.2f}  (mbw counts a copy's bytes once; STREAM twice)")
-print(f"\nlatency at 256 MiB, ns per load, medians of {sys.argv[3]} back-to-back pairs")
+print(f"\nlatency at {os.environ['LAT']}, ns per load, medians of {sys.argv[3]} back-to-back pairs")
 print("  (each run: median over 16384-load batches; mean in brackets)")
 for hp in ("off", "thp"):
-    s, c = g("skubench", f"lat_256m_{hp}"), g("chase.c", f"lat_256m_{hp}")
-    sm, cm = g("skubench", f"lat_mean_256m_{hp}"), g("chase.c", f"lat_mean_256m_{hp}")
-    pairs = [by_round[(r, "skubench", f"lat_256m_{hp}")] / by_round[(r, "chase.c", f"lat_256m_{hp}")]
-             for (r, t, m) in list(by_round) if t == "chase.c" and m == f"lat_256m_{hp}"
-             and (r, "skubench", f"lat_256m_{hp}") in by_round]
+    s, c = g("skubench", f"lat_{hp}"), g("chase.c", f"lat_{hp}")
+    sm, cm = g("skubench", f"lat_mean_{hp}"), g("chase.c", f"lat_mean_{hp}")
+    pairs = [by_round[(r, "skubench", f"lat_{hp}")] / by_round[(r, "chase.c", f"lat_{hp}")]
+             for (r, t, m) in list(by_round) if t == "chase.c" and m == f"lat_{hp}"
+             and (r, "skubench", f"lat_{hp}") in by_round]
     pr = st.median(pairs) if pairs else float("nan")
     print(f"  hugepages={hp:3s}  skubench {s:7.1f} ({sm:6.1f})   chase.c {c:7.1f} ({cm:6.1f})   "
           f"ratio of medians {s / c:.3f}   median of pair ratios {pr:.3f}")

@@ -320,6 +320,9 @@ impl Runner {
         let mut steps = Vec::new();
         let mut error = None;
         let mut measured_s = 0.0;
+        // The calibrated clock against the kernel's over the whole run: a
+        // TSC scale off by a few percent would shift every timed figure.
+        let clock_check = (self.clock.raw(), std::time::Instant::now());
         for step in w.workload.steps() {
             if self.stop.load(Ordering::Relaxed) {
                 break;
@@ -349,14 +352,40 @@ impl Runner {
             threshold_vcpus: threshold,
             ..Disturbance::default()
         });
-        let status = if error.is_some() {
+        let mut status = if error.is_some() {
             Status::Failed
         } else if self.stop.load(Ordering::Relaxed) {
             Status::Interrupted
         } else {
             Status::Ok
         };
-        let out = w.workload.metrics(&steps);
+        let mut out = w.workload.metrics(&steps);
+        let wall_ns = clock_check.1.elapsed().as_nanos() as f64;
+        if self.clock.source() != "mock" && wall_ns >= 1e8 {
+            let ratio = self.clock.delta_ns(clock_check.0, self.clock.raw()) as f64 / wall_ns;
+            out.notes
+                .insert("clock_vs_monotonic_ratio".into(), ratio.into());
+            if (ratio - 1.0).abs() > 0.005 {
+                out.notes.insert(
+                    "clock_warning".into(),
+                    format!(
+                        "the {} clock ran {:.2}% off CLOCK_MONOTONIC over this run: timed figures are scaled by that much",
+                        self.clock.source(),
+                        (ratio - 1.0) * 100.0
+                    )
+                    .into(),
+                );
+            }
+        }
+        // A run that measured nothing is a failure, never `ok` with no
+        // metrics: a comparison would otherwise treat it as a clean run.
+        if status == Status::Ok && !out.metrics.iter().any(|m| m.value.is_finite()) {
+            status = Status::Failed;
+            error = Some(format!(
+                "{}: the run completed no measurement in {:.3} s measured (no metric); raise the duration or make one operation smaller",
+                w.label, measured_s
+            ));
+        }
         let mut histograms = BTreeMap::new();
         for (name, h) in &out.histograms {
             match encode(h) {

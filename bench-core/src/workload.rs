@@ -405,6 +405,19 @@ impl<'a> WorkerCtx<'a> {
         self.phase == Phase::Measure
     }
 
+    /// The planned length of the measured phase (`None` when it is bounded
+    /// by an operation count only), for workloads that explain a run too
+    /// short for one of their operations.
+    pub fn planned_measure(&self) -> Option<Duration> {
+        self.end_ns
+            .map(|e| Duration::from_nanos(e.saturating_sub(self.warmup_ns)))
+    }
+
+    /// Whether a stop (Ctrl-C, SIGTERM, a failed peer) was requested.
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
     /// Worker index within the step.
     pub fn index(&self) -> usize {
         self.index

@@ -410,3 +410,48 @@ fn a_group_runs_at_the_same_time_and_keeps_the_run_order() {
     );
     assert!(a.metric("null.ops_per_s").is_some() && b.metric("null.ops_per_s").is_some());
 }
+
+/// Runs like any workload but turns its measurements into no metric.
+struct Silent;
+
+impl Workload for Silent {
+    fn resources(&self) -> Resources {
+        Resources::default()
+    }
+    fn steps(&self) -> Vec<Step> {
+        vec![Step::new("silent", 1, None)]
+    }
+    fn worker(&self, _: &Step, _: usize) -> Result<Box<dyn Worker>, WorkloadError> {
+        Ok(Box::new(SilentWorker))
+    }
+    fn metrics(&self, _: &[bench_core::workload::StepResult]) -> bench_core::result::RunOutput {
+        bench_core::result::RunOutput::default()
+    }
+}
+
+struct SilentWorker;
+
+impl Worker for SilentWorker {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+        while ctx.running() {
+            ctx.op_done(0);
+        }
+        Ok(Vec::new())
+    }
+}
+
+#[test]
+fn a_run_that_measured_nothing_is_failed_not_ok() {
+    let mut suite =
+        null_suite("warmup = \"0s\"\nduration = \"20ms\"\n[[workload]]\nkind = \"null\"\n");
+    suite.workloads[0].workload = Box::new(Silent);
+    let r = Runner {
+        monitor: None,
+        ..Runner::new(Arc::new(AtomicBool::new(false)))
+    };
+    let (recs, status) = r.run_suite(&mut suite, &mut []);
+    assert_eq!(status, Status::Failed);
+    assert_eq!(recs[0].status, Status::Failed);
+    let e = recs[0].error.clone().unwrap_or_default();
+    assert!(e.contains("no measurement"), "{e}");
+}

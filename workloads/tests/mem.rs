@@ -118,18 +118,79 @@ fn stream_short_run_is_sane_and_self_consistent() {
     assert!(r.histograms.contains_key("mem.stream.triad.lat_ns"));
 }
 
+/// Seconds one STREAM iteration (copy, scale, add, triad) takes on
+/// arrays of `bytes` each, on this machine and in this build: timed on
+/// freshly mapped arrays, so the page faults are in it and the figure errs
+/// long, which is the safe side for sizing a run.
+fn one_iteration_s(bytes: u64) -> f64 {
+    use workloads::mem::stream::{add, copy, scale, triad, SCALAR};
+    let n = (bytes / 8) as usize;
+    let _one_at_a_time = MEASURE.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut a, mut b, mut c) = (vec![1.0f64; n], vec![2.0f64; n], vec![0.0f64; n]);
+    let t = std::time::Instant::now();
+    copy(&mut c, &a);
+    scale(&mut b, &c, SCALAR);
+    add(&mut c, &a, &b);
+    triad(&mut a, &b, &c, SCALAR);
+    std::hint::black_box((&a, &b, &c));
+    t.elapsed().as_secs_f64()
+}
+
 #[test]
 fn stream_default_arrays_reach_dram() {
-    let recs = run("warmup = \"200ms\"\nduration = \"1s\"\n\
-         [[workload]]\nkind = \"mem.stream\"\nthreads = 1\n");
-    let r = &recs[0];
     let llc = bench_core::host::llc_bytes();
+    // Sized from this machine: a 300 MiB LLC makes 1.2 GiB arrays, whose one
+    // pass in a debug build takes seconds. The first pass is never measured,
+    // so the warm-up covers it and the measured phase holds several more.
+    let it = one_iteration_s(default_array_bytes(llc));
+    let warmup = (1.5 * it).max(0.2);
+    let duration = (4.0 * it).max(1.0);
+    let recs = run(&format!(
+        "warmup = \"{:.0}ms\"\nduration = \"{:.0}ms\"\n\
+         [[workload]]\nkind = \"mem.stream\"\nthreads = 1\n",
+        warmup * 1e3,
+        duration * 1e3
+    ));
+    let r = &recs[0];
     if llc > 0 {
         assert!(r.notes["mem.stream.array_vs_llc_ratio"].as_f64().unwrap() >= 4.0);
     }
     let triad = metric(r, "mem.stream.triad.bytes_per_s");
     // One thread streaming from DRAM: 0.5–200 GB/s on anything current.
     assert!((5e8..2e11).contains(&triad), "{triad}");
+}
+
+fn stream_run(text: &str) -> (Vec<RunRecord>, Status) {
+    let reg = workloads::registry();
+    let mut suite =
+        parse_suite(text, "t.toml", &reg, bench_core::affinity::online_vcpus()).unwrap();
+    let _one_at_a_time = MEASURE.lock().unwrap_or_else(|e| e.into_inner());
+    let r = Runner {
+        monitor: None,
+        ..Runner::new(Arc::new(AtomicBool::new(false)))
+    };
+    r.run_suite(&mut suite, &mut [])
+}
+
+#[test]
+fn stream_counts_a_pass_that_starts_in_the_measured_phase_and_fails_without_one() {
+    // 64 MiB arrays move 640 MiB a pass, which no machine does in 1 ms.
+    let arrays = "[[workload]]\nkind = \"mem.stream\"\nthreads = 1\narray_size = \"64m\"\n";
+    // No warm-up: the first pass starts in the measured phase and counts,
+    // however short the phase (the cold pass ran before the clock).
+    let (recs, status) = stream_run(&format!("warmup = \"0s\"\nduration = \"1ms\"\n{arrays}"));
+    assert_eq!(status, Status::Ok, "{:?}", recs[0].error);
+    assert!(metric(&recs[0], "mem.stream.triad.bytes_per_s") > 0.0);
+    // A warm-up pass that runs past the whole measured phase leaves no pass
+    // to measure: failed, saying why and what to change.
+    let (recs, status) = stream_run(&format!("warmup = \"1ms\"\nduration = \"1ms\"\n{arrays}"));
+    assert_eq!(status, Status::Failed);
+    let e = recs[0].error.clone().unwrap_or_default();
+    assert!(
+        e.contains("no complete pass") && e.contains("raise duration"),
+        "{e}"
+    );
+    assert!(recs[0].metrics.is_empty());
 }
 
 #[test]

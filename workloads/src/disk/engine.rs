@@ -482,15 +482,27 @@ impl DiskWorker {
                 intended = Some(pc.take());
                 ctx.restart();
             }
+            let t0 = ctx.now();
             self.probe.poll(ctx);
             let io = self.pattern.next_io();
             std::hint::black_box(io.offset);
+            let t1 = ctx.now();
+            let lat = ctx.clock().delta_ns(t0, t1);
             if let (Some(pc), Some(i)) = (pacer.as_ref(), intended) {
-                let late = pc.now_ns(ctx).saturating_sub(i);
-                ctx.record_aux(resp[usize::from(io.write)], late);
+                // As the real engines do: the response ends when the
+                // operation does, and is never shorter than its service.
+                let done_ns = ctx.clock().delta_ns(pc.base, t1);
+                ctx.record_aux(
+                    resp[usize::from(io.write)],
+                    done_ns.saturating_sub(i).max(lat),
+                );
             }
             let done = self.count(ctx, &io);
-            ctx.op_done(io.len);
+            if pacer.is_some() {
+                ctx.record(lat, io.len);
+            } else {
+                ctx.op_done(io.len);
+            }
             if done {
                 break;
             }

@@ -57,8 +57,8 @@ const PARAMS: &[ParamDef] = &[
     ParamDef {
         name: "max_size",
         kind: ParamKind::Size,
-        default: Some("1g"),
-        help: "largest working set (powers of two and their midpoints in between)",
+        default: None,
+        help: "largest working set (powers of two and their midpoints in between; default: the first grid size ≥ 4 × the last-level cache from /sys, at least 256 MiB, 1 GiB when /sys names no cache)",
     },
     ParamDef {
         name: "size_duration",
@@ -94,6 +94,27 @@ pub struct LatencyWorkload {
     duration: std::time::Duration,
     seed: u64,
     hugepages: Hugepages,
+}
+
+/// Smallest default largest working set: DRAM latency keeps rising past
+/// the LLC as the TLB's reach runs out, so a few hundred MiB are needed
+/// even above a small LLC.
+pub const MIN_DEFAULT_MAX_SIZE: u64 = 256 << 20;
+
+/// The default `max_size` for an LLC of `llc_bytes`: the first grid size
+/// (power of two or midpoint) at or above 4 × LLC, and at least
+/// [`MIN_DEFAULT_MAX_SIZE`], so the DRAM plateau is measured well beyond
+/// the cache on any machine (a 300 MiB "L3" gives 1.5 GiB); 1 GiB when
+/// the LLC is unknown.
+pub fn default_max_size(llc_bytes: u64) -> u64 {
+    if llc_bytes == 0 {
+        return 1 << 30;
+    }
+    let want = llc_bytes.saturating_mul(4).max(MIN_DEFAULT_MAX_SIZE);
+    sizes(MIN_SIZE, MAX_SIZE)
+        .into_iter()
+        .find(|&s| s >= want)
+        .unwrap_or(MAX_SIZE)
 }
 
 /// The working-set sizes from `min` to `max`: every power of two and its
@@ -141,7 +162,11 @@ impl WorkloadFactory for LatencyFactory {
     }
     fn build(&self, p: &Params, _vcpus: usize) -> Result<Box<dyn Workload>, SpecError> {
         let min = p.u64("min_size")?;
-        let max = p.u64("max_size")?;
+        let max = if p.is_set("max_size") {
+            p.u64("max_size")?
+        } else {
+            default_max_size(bench_core::host::llc_bytes())
+        };
         if min < MIN_SIZE {
             return Err(SpecError::new(
                 "min_size",
@@ -400,6 +425,34 @@ impl Workload for LatencyWorkload {
         });
         out.notes
             .insert("mem.latency.curve".into(), to_json(&curve));
+        // The DRAM figure states the working sets it came from, and how far
+        // beyond the LLC they were: a point inside a large "L3" is no DRAM
+        // latency.
+        let llc = caches.iter().map(|c| c.bytes).max().unwrap_or(0);
+        match plateaus.iter().find(|p| p.level.as_deref() == Some("dram")) {
+            Some(d) => {
+                out.notes.insert(
+                    "mem.latency.dram.working_set_bytes".into(),
+                    serde_json::json!([d.from_bytes, d.to_bytes]),
+                );
+                if llc > 0 {
+                    out.notes.insert(
+                        "mem.latency.dram.largest_vs_llc_ratio".into(),
+                        (d.to_bytes as f64 / llc as f64).into(),
+                    );
+                }
+            }
+            None => {
+                let largest = curve.last().map(|c| c.size_bytes).unwrap_or(0);
+                out.notes.insert(
+                    "mem.latency.warning".into(),
+                    format!(
+                        "no DRAM plateau: the largest working set is {largest} bytes against an LLC of {llc} bytes; raise max_size (default: ≥ 4 × LLC)"
+                    )
+                    .into(),
+                );
+            }
+        }
         out.notes
             .insert("mem.latency.plateaus".into(), to_json(&plateaus));
         out.notes

@@ -46,7 +46,7 @@ pub const SCALAR: f64 = std::f64::consts::SQRT_2 - 1.0;
 pub const MIN_ARRAY_BYTES: u64 = 64 << 10;
 
 /// What is written into every result: the counting convention.
-pub const BYTE_COUNTING: &str = "STREAM convention: bytes per 8-byte element Copy 16 (c=a), Scale 16 (b=s*c), Add 24 (c=a+b), Triad 24 (a=b+s*c); write-allocate traffic not counted; bytes/s = counted bytes of one pass over all threads' slices / time of that pass; headline = best of the measured iterations (the first iteration is always skipped), percentiles of the pass time in *.lat_ns";
+pub const BYTE_COUNTING: &str = "STREAM convention: bytes per 8-byte element Copy 16 (c=a), Scale 16 (b=s*c), Add 24 (c=a+b), Triad 24 (a=b+s*c); write-allocate traffic not counted; bytes/s = counted bytes of one pass over all threads' slices / time of that pass; headline = best of the measured iterations (every pass that started in the measured phase; STREAM's skipped first iteration runs untimed before the clock starts), percentiles of the pass time in *.lat_ns";
 
 /// Array size when none is given and /sys names no LLC.
 pub const FALLBACK_ARRAY_BYTES: u64 = 256 << 20;
@@ -235,6 +235,18 @@ impl Workload for StreamWorkload {
             a.as_f64_mut()[..elems].fill(1.0);
             b.as_f64_mut()[..elems].fill(2.0);
             c.as_f64_mut()[..elems].fill(0.0);
+            // STREAM's first, never-counted iteration, here before the
+            // clock starts: it pays for cold TLBs and page-table walks, and
+            // a run of any duration then measures from its first pass on.
+            let (x, y, z) = (
+                &mut a.as_f64_mut()[..elems],
+                &mut b.as_f64_mut()[..elems],
+                &mut c.as_f64_mut()[..elems],
+            );
+            copy(z, x);
+            scale(y, z, SCALAR);
+            add(z, x, y);
+            triad(x, y, z, SCALAR);
             Ok((a, b, c))
         })?;
         Ok(Box::new(StreamWorker {
@@ -419,7 +431,9 @@ impl Worker for StreamWorker {
         let slots: Vec<usize> = KERNELS.iter().map(|(k, _)| ctx.aux_hist(k)).collect();
         let mut best = [u64::MAX; 4];
         let mut measured = 0u64;
-        let mut iterations = 0u64;
+        // The untimed pass of `worker` (set-up) counts for validation.
+        let mut iterations = 1u64;
+        let mut last_pass_ns = 0u64;
         let mut times = [0u64; 4];
         ctx.restart();
         let clock = ctx.clock().clone();
@@ -429,6 +443,9 @@ impl Worker for StreamWorker {
                 let go = ctx.running() && iterations < MAX_ITERATIONS;
                 shared.go.store(go, Ordering::SeqCst);
             }
+            // A pass that starts in the measured phase counts, even when it
+            // ends after it (as fio completes the I/O in flight).
+            let counted = ctx.measuring();
             let mut t = shared.barrier.wait(MEET_TIMEOUT, now)?;
             if !shared.go.load(Ordering::SeqCst) {
                 break;
@@ -447,9 +464,8 @@ impl Worker for StreamWorker {
                 t = done;
             }
             iterations += 1;
-            // STREAM skips the first iteration: it pays for cold TLBs and
-            // page-table walks that later ones do not.
-            if self.leader && iterations > 1 && ctx.measuring() {
+            last_pass_ns = times.iter().sum();
+            if self.leader && counted {
                 for k in 0..KERNELS.len() {
                     ctx.record_aux(slots[k], times[k]);
                     best[k] = best[k].min(times[k].max(1));
@@ -457,6 +473,18 @@ impl Worker for StreamWorker {
                 measured += 1;
             }
             ctx.op_done(my_bytes);
+        }
+        if self.leader && measured == 0 && !ctx.stop_requested() {
+            // Say why, and what to change, rather than an `ok` with no metrics.
+            let phase = ctx
+                .planned_measure()
+                .map(|d| format!("{:.3} s", d.as_secs_f64()))
+                .unwrap_or_else(|| "the measured phase".into());
+            return Err(WorkloadError::Other(format!(
+                "mem.stream: no complete pass in {phase}: no pass started in the measured phase (the last took {:.3} s, on {} MiB of each array per thread); raise duration (or warmup) or lower array_size",
+                last_pass_ns as f64 / 1e9,
+                (n as u64 * 8) >> 20
+            )));
         }
         let exp = expected_after(iterations);
         if let Some((i, got, want)) = validate(a, b, c, exp) {
