@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use baselines::compare::Outcome;
 use baselines::compare::{collect, Comparison, Samples};
 use baselines::policy::{Policy, Spec};
 use baselines::store::{Query, Store};
@@ -262,10 +263,10 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<u8> {
     };
     emit(&input, &a.formats, a.output_dir.as_deref())?;
     eprintln!("{}", cmp.headline());
-    Ok(if cmp.failed() {
-        exit::REGRESSION
-    } else {
-        exit::OK
+    Ok(match cmp.outcome {
+        Outcome::Fail => exit::REGRESSION,
+        Outcome::Inconclusive => exit::INCONCLUSIVE,
+        Outcome::Pass => exit::OK,
     })
 }
 

@@ -8,7 +8,10 @@ use baselines::store::Store;
 use bench_core::result::{ResultFile, Status};
 use bench_core::runner::Runner;
 use bench_core::suite::load_suite;
-use skubench_ci::gate::{exit_code, needs_more_runs, runs_per_verdict, GateSummary, Round};
+use skubench_ci::gate::{
+    exit_code, median_runs_to_verdict, needs_more_runs, runs_per_verdict, runs_wanted, GateSummary,
+    Round,
+};
 
 use crate::analyse::{comparison, emit, load_side};
 use crate::cli::GateArgs;
@@ -100,14 +103,14 @@ pub fn gate(a: GateArgs) -> anyhow::Result<u8> {
             workloads: labels.clone(),
             repetitions: reps,
             result_file: out.display().to_string(),
-            inconclusive_after: cmp.counts.inconclusive,
+            inconclusive_after: cmp.undecided_headlines().count(),
         });
         let more = needs_more_runs(&cmp, policy.max_repetitions);
         if more.is_empty() {
-            return finish(&a.report_dir, &cmp, bfiles, &cand, rounds);
+            return finish(&a.report_dir, &cmp, &policy, bfiles, &cand, rounds);
         }
-        // Repeat only the undecided workloads, growing the sample by half
-        // each round, up to the cap.
+        // Repeat only the undecided workloads, adding at once the runs their
+        // minimum detectable effects say they need (up to the cap).
         let have = cmp
             .rows
             .iter()
@@ -115,13 +118,11 @@ pub fn gate(a: GateArgs) -> anyhow::Result<u8> {
             .map(|r| r.candidate.n as u32)
             .max()
             .unwrap_or(first_reps);
-        reps = (have / 2)
-            .max(2)
-            .min(policy.max_repetitions.saturating_sub(have))
-            .max(1);
+        let want = runs_wanted(&cmp, &more, policy.max_repetitions);
+        reps = want.saturating_sub(have).max(1);
         eprintln!(
-            "skubench gate: {} inconclusive metric(s) in {}; {reps} more repetition(s)",
-            cmp.counts.inconclusive,
+            "skubench gate: {} undecided headline metric(s) in {}; {reps} more repetition(s) at once",
+            cmp.undecided_headlines().count(),
             more.join(", ")
         );
         suite = load_suite(&a.suite, &reg, vcpus).map_err(|e| usage(e.to_string()))?;
@@ -134,6 +135,7 @@ pub fn gate(a: GateArgs) -> anyhow::Result<u8> {
 fn finish(
     dir: &Path,
     cmp: &baselines::compare::Comparison,
+    policy: &Policy,
     base: &[(String, ResultFile)],
     cand: &[(String, ResultFile)],
     rounds: Vec<Round>,
@@ -146,16 +148,14 @@ fn finish(
         history: &[],
     };
     emit(&input, &formats, Some(dir))?;
-    let code = exit_code(cmp);
+    let code = exit_code(cmp, policy);
     let summary = GateSummary {
-        outcome: if code == 0 {
-            "pass".into()
-        } else {
-            "fail".into()
-        },
+        outcome: cmp.outcome.word().to_ascii_lowercase(),
         exit_code: code,
+        total_repetitions: rounds.iter().map(|r| r.repetitions).sum(),
         rounds,
         runs_per_verdict: runs_per_verdict(cmp),
+        median_runs_to_verdict: median_runs_to_verdict(cmp),
         headline: cmp.headline(),
     };
     let path = dir.join("gate.json");
@@ -202,8 +202,10 @@ fn gate_history(
             "fail".into()
         },
         exit_code: code,
+        total_repetitions: rounds.iter().map(|r| r.repetitions).sum(),
         rounds,
         runs_per_verdict: Vec::new(),
+        median_runs_to_verdict: None,
         headline: format!(
             "{alerts} change point alert(s) among the latest {} runs",
             a.latest

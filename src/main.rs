@@ -21,6 +21,9 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The run failed or was interrupted.
     pub const RUN_FAILED: u8 = 3;
+    /// The comparison was inconclusive: no regression found, but some
+    /// headline metric could not have shown a threshold-sized shift.
+    pub const INCONCLUSIVE: u8 = 4;
 }
 
 /// An error that carries its exit code.

@@ -128,14 +128,18 @@ fn store_baseline_and_history_round_trip() {
         .args(["save", "ref", "--query", "distro=debian,last=1"])
         .assert()
         .success();
-    // The candidate by file, the baseline by name.
-    skubench()
+    // The candidate by file, the baseline by name. The null workload's
+    // throughput measures the harness on a shared machine (tens of % of
+    // noise): no regression, and PASS or INCONCLUSIVE (exit 4) by that noise.
+    let o = skubench()
         .args(["compare", "--include-disturbed", "--store"])
         .arg(&store)
         .arg("ref")
         .arg(&b)
-        .assert()
-        .success();
+        .output()
+        .unwrap();
+    assert!(matches!(o.status.code(), Some(0 | 4)), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("0 regressions"));
     skubench()
         .args(["baseline", "--store"])
         .arg(&store)

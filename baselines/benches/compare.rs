@@ -42,10 +42,12 @@ fn bench_compare(c: &mut Criterion) {
             let a2 = Samples {
                 values: a.values.clone(),
                 info: a.info.clone(),
+                ..Samples::default()
             };
             let b2 = Samples {
                 values: b.values.clone(),
                 info: b.info.clone(),
+                ..Samples::default()
             };
             compare(a2, b2, &policy, None)
         })

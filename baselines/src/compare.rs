@@ -1,21 +1,33 @@
 //! A/B comparison of two sets of runs, metric by metric.
 //!
-//! Runs are the replication unit. Per metric: Mann-Whitney U (exact for
-//! small n), a Hodges-Lehmann confidence interval of the ratio of medians
-//! (on log values), Holm correction across the comparison's metrics. A
-//! metric is a regression only when the test is significant *and* the whole
-//! interval lies beyond the metric's noise threshold in the bad direction;
-//! improvement likewise; unchanged when the interval lies inside the
-//! threshold; inconclusive otherwise. With fewer than `min_runs` runs a side,
-//! a threshold-only verdict is given, marked low-confidence.
+//! Runs are the replication unit, and whole rounds (one repetition of every
+//! workload) are what the test permutes. Every metric has a role
+//! ([`Role`]): the headline metrics of all workloads form the gating
+//! family, the secondary metrics a second family, and explanatory ones
+//! (utilisation, counters) get no verdict. Each family is tested with a
+//! Westfall–Young step-down maxT permutation test on log values
+//! ([`crate::permutation`]), which controls the family-wise false-alarm
+//! rate exactly without paying for metrics that are the same measurement.
+//! A metric is a regression only when it is significant *and* its whole
+//! Hodges-Lehmann interval of the ratio lies beyond the metric's noise
+//! threshold in the bad direction; improvement likewise; unchanged when the
+//! interval lies inside the threshold; inconclusive otherwise, with a
+//! possible regression called out when the interval is beyond the threshold
+//! but the test is not significant. Every tested row carries its minimum
+//! detectable effect. The comparison's outcome is PASS, FAIL or
+//! INCONCLUSIVE (a headline metric could be neither shown changed nor shown
+//! unchanged): never PASS when it could not have seen a threshold-sized
+//! shift. With fewer than `min_runs` runs a side, a threshold-only verdict
+//! is given, marked low-confidence.
 
 use std::collections::BTreeMap;
 
 use bench_core::host::HostInfo;
-use bench_core::result::{Better, ResultFile, Status};
+use bench_core::result::{Better, ResultFile, Role, Status};
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{glob_match, Policy, Spec};
+use crate::permutation::{self, Observations};
+use crate::policy::{glob_match, Policy, PossiblePolicy, Spec};
 use crate::stats;
 
 /// The verdict on one metric.
@@ -32,6 +44,8 @@ pub enum Verdict {
     LowConfidence,
     /// The interval lies within the noise threshold.
     Unchanged,
+    /// An explanatory metric (utilisation, counters): shown, never judged.
+    Explanatory,
 }
 
 impl Verdict {
@@ -43,6 +57,7 @@ impl Verdict {
             Verdict::Inconclusive => "inconclusive",
             Verdict::LowConfidence => "low-confidence",
             Verdict::Unchanged => "unchanged",
+            Verdict::Explanatory => "explanatory",
         }
     }
 }
@@ -134,6 +149,35 @@ pub struct Row {
     pub verdict: Verdict,
     /// For low-confidence rows: what the threshold alone suggests.
     pub hint: Option<Verdict>,
+    /// The metric's role: which family it was tested in, if any.
+    #[serde(default = "secondary")]
+    pub role: Role,
+    /// Minimum detectable effect: the smallest relative shift (0.05 = 5%)
+    /// this comparison could have found significant at the family's level,
+    /// at its runs and the noise both sides showed. `None` when no shift
+    /// could be (too few runs for the family's level) or the metric was
+    /// not tested. Above the threshold, the comparison could not have seen
+    /// a threshold-sized shift of this metric.
+    #[serde(default)]
+    pub mde: Option<f64>,
+    /// `regression` (or `improvement`) when the whole interval lies beyond
+    /// the threshold but the test is not significant: a possible change.
+    #[serde(default)]
+    pub possible: Option<Verdict>,
+    /// The family-wise level the row was tested at (its family's share).
+    #[serde(default)]
+    pub alpha: Option<f64>,
+}
+
+impl Row {
+    /// The level the row was tested at (0.05 when unknown).
+    pub fn family_alpha(&self) -> f64 {
+        self.alpha.unwrap_or(0.05)
+    }
+}
+
+fn secondary() -> Role {
+    Role::Secondary
 }
 
 impl Row {
@@ -183,6 +227,15 @@ pub struct Counts {
     pub spec_failed: usize,
     /// Spec limits passed.
     pub spec_passed: usize,
+    /// Explanatory rows (no verdict).
+    #[serde(default)]
+    pub explanatory: usize,
+    /// Rows called out as possible regressions.
+    #[serde(default)]
+    pub possible_regression: usize,
+    /// Metrics the baseline measured and the candidate did not: an error.
+    #[serde(default)]
+    pub missing: usize,
 }
 
 impl Counts {
@@ -196,12 +249,60 @@ impl Counts {
                 Verdict::Unchanged => c.unchanged += 1,
                 Verdict::Inconclusive => c.inconclusive += 1,
                 Verdict::LowConfidence => c.low_confidence += 1,
+                Verdict::Explanatory => c.explanatory += 1,
+            }
+            if r.possible == Some(Verdict::Regression) {
+                c.possible_regression += 1;
             }
         }
         c.spec_failed = spec.iter().filter(|s| !s.pass).count();
         c.spec_passed = spec.iter().filter(|s| s.pass).count();
         c
     }
+}
+
+/// The overall outcome of a comparison.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every headline metric is unchanged or improved, no regression.
+    #[default]
+    Pass,
+    /// A regression, a failed spec limit, a metric missing from the
+    /// candidate (or a possible regression when the policy says so).
+    Fail,
+    /// No failure, but some headline metric could be shown neither changed
+    /// nor unchanged: the comparison could not have seen a threshold-sized
+    /// shift there. Its own exit code (4).
+    Inconclusive,
+}
+
+impl Outcome {
+    /// The word in reports: `PASS`, `FAIL`, `INCONCLUSIVE`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Inconclusive => "INCONCLUSIVE",
+        }
+    }
+}
+
+/// How the verdicts were reached (for the reports' method lines).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Method {
+    /// Rounds (suite repetitions) on each side: baseline, candidate.
+    pub rounds: (usize, usize),
+    /// Family-wise level of the headline family.
+    pub headline_alpha: f64,
+    /// Family-wise level of the secondary family.
+    pub secondary_alpha: f64,
+    /// Metrics tested in each family: headline, secondary.
+    pub tested: (usize, usize),
+    /// Run assignments evaluated (0 when nothing was tested).
+    pub permutations: usize,
+    /// Whether all assignments were enumerated.
+    pub exact: bool,
 }
 
 /// A whole comparison: the data structure every report renders.
@@ -223,18 +324,36 @@ pub struct Comparison {
     pub spec: Vec<SpecRow>,
     /// Counts.
     pub counts: Counts,
+    /// The overall outcome.
+    #[serde(default)]
+    pub outcome: Outcome,
+    /// How the verdicts were reached.
+    #[serde(default)]
+    pub method: Method,
 }
 
 impl Comparison {
-    /// True when a pipeline should fail: a regression or a failed spec limit.
+    /// True when a pipeline should fail (outcome FAIL).
     pub fn failed(&self) -> bool {
-        self.counts.regression > 0 || self.counts.spec_failed > 0
+        self.outcome == Outcome::Fail
+    }
+
+    /// Headline rows that leave the comparison undecided ([`undecided`]).
+    pub fn undecided_headlines(&self) -> impl Iterator<Item = &Row> {
+        self.rows
+            .iter()
+            .filter(|r| r.role == Role::Headline && undecided(r))
+    }
+
+    /// Metrics the baseline has and the candidate lacks (an error).
+    pub fn missing(&self) -> impl Iterator<Item = &(String, String, String)> {
+        self.unmatched.iter().filter(|u| u.2 == MISSING)
     }
 
     /// One line: the outcome.
     pub fn headline(&self) -> String {
         let c = &self.counts;
-        let verdict = if self.failed() { "FAIL" } else { "PASS" };
+        let verdict = self.outcome.word();
         let mut s = format!(
             "{verdict}: {} regression{}, {} improvement{}, {} unchanged, {} inconclusive",
             c.regression,
@@ -247,15 +366,40 @@ impl Comparison {
         if c.low_confidence > 0 {
             s.push_str(&format!(", {} low-confidence", c.low_confidence));
         }
+        if c.possible_regression > 0 {
+            s.push_str(&format!(
+                ", {} possible regression{}",
+                c.possible_regression,
+                if c.possible_regression == 1 { "" } else { "s" }
+            ));
+        }
+        if c.missing > 0 {
+            s.push_str(&format!(", {} missing from the candidate", c.missing));
+        }
         if c.spec_failed + c.spec_passed > 0 {
             s.push_str(&format!(
                 "; spec limits: {} failed, {} passed",
                 c.spec_failed, c.spec_passed
             ));
         }
+        if self.outcome == Outcome::Inconclusive {
+            let n = self.undecided_headlines().count();
+            if n == 0 {
+                s.push_str("; no headline metric could be tested");
+            } else {
+                s.push_str(&format!(
+                    "; {n} headline metric{} undecided",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+        }
         s
     }
 }
+
+/// The side named in `unmatched` for a metric the candidate lacks although
+/// the baseline measured it regularly: an error of the comparison.
+pub const MISSING: &str = "missing-in-candidate";
 
 /// The identifier written in serialized comparisons.
 pub const COMPARISON_SCHEMA: &str = "skubench.comparison.v1";
@@ -265,8 +409,41 @@ pub const COMPARISON_SCHEMA: &str = "skubench.comparison.v1";
 pub struct Samples {
     /// (workload, metric) → (unit, better, values).
     pub values: BTreeMap<(String, String), (String, Better, Vec<f64>)>,
+    /// (workload, metric) → the round of each value (same order). A key
+    /// without an entry has its values in rounds 0, 1, 2 …
+    pub rounds: BTreeMap<(String, String), Vec<usize>>,
+    /// (workload, metric) → role from the result files (else by name).
+    pub roles: BTreeMap<(String, String), Role>,
+    /// Rounds on this side: (result file, repetition) pairs.
+    pub n_rounds: usize,
     /// Side information.
     pub info: SideInfo,
+}
+
+impl Samples {
+    /// The rounds of `key`'s values.
+    fn rounds_of(&self, key: &(String, String), len: usize) -> Vec<usize> {
+        match self.rounds.get(key) {
+            Some(r) if r.len() == len => r.clone(),
+            _ => (0..len).collect(),
+        }
+    }
+
+    /// Rounds on this side, at least as many as any metric's values.
+    fn round_count(&self) -> usize {
+        let from_values = self
+            .values
+            .iter()
+            .map(|(k, v)| {
+                self.rounds_of(k, v.2.len())
+                    .into_iter()
+                    .max()
+                    .map_or(0, |m| m + 1)
+            })
+            .max()
+            .unwrap_or(0);
+        self.n_rounds.max(from_values)
+    }
 }
 
 /// Collects per-run values from result files.
@@ -278,7 +455,8 @@ pub fn collect(name: &str, files: &[(String, ResultFile)], include_disturbed: bo
         },
         ..Samples::default()
     };
-    for (src, f) in files {
+    let mut round_ids: BTreeMap<(usize, u32), usize> = BTreeMap::new();
+    for (fi, (src, f)) in files.iter().enumerate() {
         s.info.sources.push(src.clone());
         if !s
             .info
@@ -298,18 +476,27 @@ pub fn collect(name: &str, files: &[(String, ResultFile)], include_disturbed: bo
                 continue;
             }
             s.info.runs_used += 1;
-            for m in &r.metrics {
+            let next = round_ids.len();
+            let round = *round_ids.entry((fi, r.repetition)).or_insert(next);
+            // Files written before roles existed get them by the same rules.
+            let mut metrics = r.metrics.clone();
+            bench_core::result::assign_roles(&mut metrics);
+            for m in &metrics {
                 if !m.value.is_finite() {
                     continue;
                 }
+                let key = (r.label.clone(), m.name.clone());
                 s.values
-                    .entry((r.label.clone(), m.name.clone()))
+                    .entry(key.clone())
                     .or_insert_with(|| (m.unit.clone(), m.better, Vec::new()))
                     .2
                     .push(m.value);
+                s.rounds.entry(key.clone()).or_default().push(round);
+                s.roles.entry(key).or_insert(m.role());
             }
         }
     }
+    s.n_rounds = round_ids.len();
     s
 }
 
@@ -354,26 +541,112 @@ fn ratio_of(a: &[f64], b: &[f64], confidence: f64) -> (f64, Option<(f64, f64)>) 
     }
 }
 
+/// One tested metric's data for the permutation test.
+struct Tested {
+    row: usize,
+    obs: Observations,
+    /// Whether values were log-transformed (all positive).
+    log: bool,
+}
+
+/// Pooled standard deviation of `obs` within the observed sides (after
+/// the test's winsorising).
+fn pooled_sd(obs: &[(usize, f64)], n_base: usize) -> Option<f64> {
+    // The values the test saw: winsorised as in `permutation`.
+    let mut v: Vec<f64> = obs.iter().map(|o| o.1).collect();
+    permutation::winsorize(&mut v);
+    let side = |b: bool| -> Vec<f64> {
+        obs.iter()
+            .zip(&v)
+            .filter(|((r, _), _)| (*r < n_base) == b)
+            .map(|(_, x)| *x)
+            .collect()
+    };
+    let (a, b) = (side(true), side(false));
+    if a.len() + b.len() < 3 || a.is_empty() || b.is_empty() {
+        return None;
+    }
+    let ss = |v: &[f64]| {
+        let m = stats::mean(v);
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>()
+    };
+    Some(((ss(&a) + ss(&b)) / (a.len() + b.len() - 2) as f64).sqrt())
+}
+
 /// Compares `base` with `cand` under `policy`, checking `spec` limits.
 pub fn compare(base: Samples, cand: Samples, policy: &Policy, spec: Option<&Spec>) -> Comparison {
     let conf = policy.confidence();
+    let nb_rounds = base.round_count();
+    let nc_rounds = cand.round_count();
     let mut rows = Vec::new();
     let mut unmatched = Vec::new();
-    for (key, (unit, better, bv)) in &base.values {
+    // Runs of each workload on the baseline (its most-measured metric), to
+    // tell a regular metric from one a workload reports only sometimes.
+    let mut runs_of: BTreeMap<&str, usize> = BTreeMap::new();
+    for (key, v) in &base.values {
+        let e = runs_of.entry(key.0.as_str()).or_default();
+        *e = (*e).max(v.2.len());
+    }
+    // Roles: the policy's rules, else the result files', else by name; a
+    // workload left without a headline has its first gating metric
+    // promoted (as `assign_roles` does for a run).
+    let mut roles: BTreeMap<&(String, String), Role> = BTreeMap::new();
+    for (key, (unit, _, _)) in &base.values {
         if policy.ignored(&key.1) {
             continue;
         }
+        let role = policy
+            .role_override(&key.1)
+            .or_else(|| base.roles.get(key).copied())
+            .unwrap_or_else(|| Role::of(&key.1, unit));
+        roles.insert(key, role);
+    }
+    let headless: Vec<String> = roles
+        .keys()
+        .map(|k| k.0.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|w| !roles.iter().any(|(k, r)| &k.0 == w && *r == Role::Headline))
+        .collect();
+    for w in headless {
+        if let Some((_, r)) = roles
+            .iter_mut()
+            .find(|(k, r)| k.0 == w && **r == Role::Secondary)
+        {
+            *r = Role::Headline;
+        }
+    }
+    let mut tested: Vec<Tested> = Vec::new();
+    for (key, (unit, better, bv)) in &base.values {
+        let Some(&role) = roles.get(key) else {
+            continue;
+        };
         let Some((_, _, cv)) = cand.values.get(key) else {
-            unmatched.push((key.0.clone(), key.1.clone(), "baseline".to_string()));
+            let regular = 2 * bv.len() >= runs_of.get(key.0.as_str()).copied().unwrap_or(0);
+            let side = if role != Role::Explanatory && regular {
+                MISSING
+            } else {
+                "baseline"
+            };
+            unmatched.push((key.0.clone(), key.1.clone(), side.to_string()));
             continue;
         };
         let (ratio, ratio_ci) = ratio_of(bv, cv, conf);
         let enough = bv.len() >= policy.min_runs && cv.len() >= policy.min_runs;
-        let mw = if enough {
-            stats::mann_whitney(bv, cv)
-        } else {
-            None
-        };
+        let row = rows.len();
+        if enough && role != Role::Explanatory {
+            let log = bv.iter().chain(cv).all(|x| *x > 0.0);
+            let f = |x: f64| if log { x.ln() } else { x };
+            let br = base.rounds_of(key, bv.len());
+            let cr = cand.rounds_of(key, cv.len());
+            let obs: Observations = br
+                .iter()
+                .zip(bv)
+                .map(|(r, x)| (*r, f(*x)))
+                .chain(cr.iter().zip(cv).map(|(r, x)| (nb_rounds + r, f(*x))))
+                .collect();
+            tested.push(Tested { row, obs, log });
+        }
         rows.push(Row {
             workload: key.0.clone(),
             metric: key.1.clone(),
@@ -383,12 +656,16 @@ pub fn compare(base: Samples, cand: Samples, policy: &Policy, spec: Option<&Spec
             candidate: Summary::of(cv, conf),
             ratio,
             ratio_ci,
-            p_value: mw.map(|m| m.p),
+            p_value: None,
             p_adjusted: None,
-            exact: mw.is_some_and(|m| m.exact),
+            exact: false,
             threshold: policy.threshold(&key.1),
             verdict: Verdict::Inconclusive,
             hint: None,
+            role,
+            mde: None,
+            possible: None,
+            alpha: None,
         });
     }
     for key in cand.values.keys() {
@@ -396,66 +673,123 @@ pub fn compare(base: Samples, cand: Samples, policy: &Policy, spec: Option<&Spec
             unmatched.push((key.0.clone(), key.1.clone(), "candidate".to_string()));
         }
     }
-    // Holm over the metrics that were tested.
-    let tested: Vec<usize> = rows
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.p_value.is_some())
-        .map(|(i, _)| i)
-        .collect();
-    let ps: Vec<f64> = tested
-        .iter()
-        .map(|&i| rows[i].p_value.unwrap_or(1.0))
-        .collect();
-    let adj = if policy.holm {
-        stats::holm(&ps)
-    } else {
-        ps.clone()
+
+    // One maxT test per family; without family-wise control every metric
+    // is its own family at `alpha` (benchstat's way).
+    let mut method = Method {
+        rounds: (nb_rounds, nc_rounds),
+        headline_alpha: policy.headline_alpha(),
+        secondary_alpha: policy.secondary_alpha(),
+        exact: true,
+        ..Method::default()
     };
-    for (k, &i) in tested.iter().enumerate() {
-        rows[i].p_adjusted = Some(adj[k]);
-    }
-    let family = if policy.holm {
-        policy.family_alpha
+    let n_rounds = nb_rounds + nc_rounds;
+    let families: Vec<(Vec<usize>, f64)> = if policy.holm {
+        [
+            (Role::Headline, policy.headline_alpha()),
+            (Role::Secondary, policy.secondary_alpha()),
+        ]
+        .into_iter()
+        .map(|(role, a)| {
+            let members: Vec<usize> = (0..tested.len())
+                .filter(|&i| rows[tested[i].row].role == role)
+                .collect();
+            (members, a)
+        })
+        .collect()
     } else {
-        1.0
+        (0..tested.len()).map(|i| (vec![i], policy.alpha)).collect()
     };
-    for r in &mut rows {
-        let t = r.threshold;
-        match (r.p_value.zip(r.p_adjusted), r.ratio_ci) {
-            (Some((p, p_adj)), Some((lo, hi))) => {
-                let significant = p <= policy.alpha && p_adj <= family;
-                r.verdict = match classify(r.better, lo, hi, t) {
+    for (members, alpha) in families {
+        if members.is_empty() {
+            continue;
+        }
+        let obs: Vec<Observations> = members.iter().map(|&i| tested[i].obs.clone()).collect();
+        let r = permutation::maxt(
+            &obs,
+            nb_rounds,
+            n_rounds,
+            alpha,
+            policy.exact_permutations,
+            policy.permutations,
+        );
+        method.permutations = method.permutations.max(r.permutations);
+        method.exact &= r.exact;
+        for (k, &i) in members.iter().enumerate() {
+            let t = &tested[i];
+            let row = &mut rows[t.row];
+            match row.role {
+                Role::Headline => method.tested.0 += 1,
+                _ => method.tested.1 += 1,
+            }
+            row.p_value = Some(r.p_raw[k]);
+            row.p_adjusted = Some(r.p_adjusted[k]);
+            row.exact = r.exact;
+            let significant = r.p_adjusted[k] <= alpha;
+            row.mde = mde(row, t, r.critical, nb_rounds);
+            row.alpha = Some(alpha);
+            let t_interval = row.ratio_ci;
+            row.verdict = match t_interval {
+                Some((lo, hi)) => match classify(row.better, lo, hi, row.threshold) {
                     Some(v @ (Verdict::Regression | Verdict::Improvement)) if significant => v,
+                    Some(v @ (Verdict::Regression | Verdict::Improvement)) => {
+                        row.possible = Some(v);
+                        Verdict::Inconclusive
+                    }
                     Some(Verdict::Unchanged) => Verdict::Unchanged,
                     _ => Verdict::Inconclusive,
-                };
-            }
-            (None, _) if r.baseline.n < policy.min_runs || r.candidate.n < policy.min_runs => {
-                r.verdict = Verdict::LowConfidence;
-                let q = if r.baseline.median != 0.0 {
-                    r.candidate.median / r.baseline.median
-                } else {
-                    f64::NAN
-                };
-                r.hint = if q.is_finite() {
-                    classify(r.better, q, q, t)
-                } else {
-                    None
-                };
-            }
-            _ => r.verdict = Verdict::Inconclusive,
+                },
+                None => Verdict::Inconclusive,
+            };
+        }
+    }
+    for r in &mut rows {
+        if r.role == Role::Explanatory {
+            r.verdict = Verdict::Explanatory;
+        } else if r.p_value.is_none()
+            && (r.baseline.n < policy.min_runs || r.candidate.n < policy.min_runs)
+        {
+            r.verdict = Verdict::LowConfidence;
+            let q = if r.baseline.median != 0.0 {
+                r.candidate.median / r.baseline.median
+            } else {
+                f64::NAN
+            };
+            r.hint = if q.is_finite() {
+                classify(r.better, q, q, r.threshold)
+            } else {
+                None
+            };
         }
     }
     rows.sort_by(|a, b| {
         a.verdict
             .cmp(&b.verdict)
+            .then_with(|| a.role.cmp(&b.role))
             .then_with(|| a.workload.cmp(&b.workload))
             .then_with(|| a.metric.cmp(&b.metric))
     });
 
     let spec_rows = spec.map(|s| check_spec(s, &cand)).unwrap_or_default();
-    let counts = Counts::tally(&rows, &spec_rows);
+    let mut counts = Counts::tally(&rows, &spec_rows);
+    counts.missing = unmatched.iter().filter(|u| u.2 == MISSING).count();
+    let failed = counts.regression > 0
+        || counts.spec_failed > 0
+        || counts.missing > 0
+        || (policy.possible_regression == PossiblePolicy::Fail && counts.possible_regression > 0);
+    let headline_tested = rows
+        .iter()
+        .any(|r| r.role == Role::Headline && r.p_value.is_some());
+    let undecided = rows
+        .iter()
+        .any(|r| r.role == Role::Headline && undecided(r));
+    let outcome = if failed {
+        Outcome::Fail
+    } else if undecided || !headline_tested {
+        Outcome::Inconclusive
+    } else {
+        Outcome::Pass
+    };
     Comparison {
         schema: COMPARISON_SCHEMA.into(),
         baseline: base.info,
@@ -465,6 +799,43 @@ pub fn compare(base: Samples, cand: Samples, policy: &Policy, spec: Option<&Spec
         unmatched,
         spec: spec_rows,
         counts,
+        outcome,
+        method,
+    }
+}
+
+/// The minimum detectable effect of a tested row: the shift at which its
+/// observed t (at the noise both sides showed) would reach the family's
+/// critical |t|, i.e. the smallest shift this comparison could have found
+/// significant. Relative; symmetric in log space for log-tested metrics.
+/// A verdict also needs the interval beyond the threshold, so a shift of
+/// exactly the MDE is significant but flagged only when it also clears it.
+fn mde(row: &Row, t: &Tested, critical: Option<f64>, n_base: usize) -> Option<f64> {
+    let c = critical?;
+    let sd = pooled_sd(&t.obs, n_base)?;
+    let (nb, nc) = (row.baseline.n as f64, row.candidate.n as f64);
+    let need = c * sd * (1.0 / nb + 1.0 / nc).sqrt();
+    if t.log {
+        Some(need.exp() - 1.0)
+    } else {
+        let scale = row.baseline.median.abs();
+        (scale > 0.0).then(|| need / scale)
+    }
+}
+
+/// Whether a headline row leaves the comparison undecided: it could be
+/// shown neither changed nor unchanged, and either the test could not have
+/// seen a threshold-sized shift (MDE above the threshold, or no MDE at
+/// all), or it saw something (significant, or a possible change) whose
+/// interval still crosses the threshold.
+pub fn undecided(r: &Row) -> bool {
+    match r.verdict {
+        Verdict::LowConfidence => true,
+        Verdict::Inconclusive => {
+            let significant = r.p_adjusted.is_some_and(|p| p <= r.family_alpha());
+            significant || r.possible.is_some() || r.mde.is_none_or(|m| m > r.threshold)
+        }
+        _ => false,
     }
 }
 

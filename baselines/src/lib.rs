@@ -9,6 +9,7 @@ pub mod compare;
 pub mod error;
 pub mod history;
 pub mod import;
+pub mod permutation;
 pub mod policy;
 pub mod simulate;
 pub mod stats;

@@ -311,6 +311,25 @@ pub fn t_two_sided_p(t: f64, df: f64) -> f64 {
     puruspe::betai(df / 2.0, 0.5, x).clamp(0.0, 1.0)
 }
 
+/// The |t| whose two-sided p-value with `df` degrees of freedom is
+/// `1 − confidence` (bisection: monotone, 80 steps are plenty).
+pub fn t_quantile_two_sided(confidence: f64, df: f64) -> f64 {
+    let target = (1.0 - confidence).clamp(1e-12, 1.0);
+    let (mut lo, mut hi) = (0.0f64, 1e6f64);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if t_two_sided_p(mid, df) > target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi - lo < 1e-10 * hi.max(1.0) {
+            break;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
 /// Student's two-sample t-test (pooled variance), two-sided p.
 pub fn student_t(a: &[f64], b: &[f64]) -> Option<f64> {
     let (n1, n2) = (a.len() as f64, b.len() as f64);

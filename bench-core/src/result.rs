@@ -24,6 +24,107 @@ pub enum Better {
     Lower,
 }
 
+/// What a metric is for in a comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A workload's primary figure (throughput, median latency):
+    /// the family that gates and decides the overall verdict.
+    Headline,
+    /// Another figure of the same runs (other percentiles, per-thread and
+    /// per-size points): tested as its own family, gates when significant.
+    Secondary,
+    /// Explains the others (utilisation, TCP counters, device-side
+    /// counters, the one-sample maximum): shown, never a verdict. When a
+    /// machine can do less, its CPU busy ratio falls; that is no improvement.
+    Explanatory,
+}
+
+impl Role {
+    /// The word used in reports and files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Headline => "headline",
+            Role::Secondary => "secondary",
+            Role::Explanatory => "explanatory",
+        }
+    }
+
+    /// The role of a metric from its name and unit alone (the rule every
+    /// result file's roles come from; older files without roles get the
+    /// same). A workload without a headline by these rules has its first
+    /// non-explanatory metric promoted: see [`assign_roles`].
+    pub fn of(name: &str, unit: &str) -> Role {
+        let parts: Vec<&str> = name.split('.').collect();
+        let last = parts.last().copied().unwrap_or("");
+        let explanatory = last == "max"
+            || name.contains("cpu_busy_ratio")
+            || name.contains("cpu_softirq_ratio")
+            || name.contains(".cpu.usr_pct")
+            || name.contains(".cpu.sys_pct")
+            || name.ends_with("util_pct")
+            || name.contains(".tcp.")
+            || name.contains(".dev.")
+            || name.contains("including_warmup")
+            || unit == "count"
+            || unit == "segments";
+        if explanatory {
+            return Role::Explanatory;
+        }
+        let throughput = [
+            "ops_per_s",
+            "iops",
+            "bits_per_s",
+            "transactions_per_s",
+            "faults_per_s",
+            "connections_per_s",
+        ];
+        let headline = match parts.as_slice() {
+            // cpu.int.ops_per_s, disk.randread.iops, net.tcp_rr.transactions_per_s …
+            ["mem", _, m] => *m == "faults_per_s",
+            ["jitter", "wake_lat_ns", "p50"] => true,
+            [_, _, m] => throughput.contains(m),
+            // disk.randrw.read.iops (one direction of a mix)
+            ["disk", _, "read" | "write", m] => throughput.contains(m),
+            // disk.randread.lat_ns.p50, net.tcp_rr.lat_ns.p50: the median;
+            // tails are secondary (too noisy to decide a comparison on).
+            ["disk" | "net", _, "lat_ns", "p50"] => true,
+            ["disk", _, "read" | "write", "lat_ns", "p50"] => true,
+            ["mem", "stream", "triad" | "copy", "bytes_per_s"] => true,
+            ["mem", "latency", level, "ns_per_load"] => {
+                *level == "dram" || (level.starts_with('l') && level[1..].parse::<u8>().is_ok())
+            }
+            ["cpu", _, "spread", "slowest_vs_median_ratio"] => true,
+            _ => false,
+        };
+        if headline {
+            Role::Headline
+        } else {
+            Role::Secondary
+        }
+    }
+}
+
+/// Gives every metric of one run its role: [`Role::of`] where the metric
+/// has none, and, when that leaves the run without a headline, the first
+/// non-explanatory metric (a workload's first metric is its headline by
+/// convention) becomes one.
+pub fn assign_roles(metrics: &mut [Metric]) {
+    for m in metrics.iter_mut() {
+        if m.role.is_none() {
+            m.role = Some(Role::of(&m.name, &m.unit));
+        }
+    }
+    if !metrics.iter().any(|m| m.role == Some(Role::Headline)) {
+        if let Some(m) = metrics
+            .iter_mut()
+            .find(|m| m.role != Some(Role::Explanatory))
+        {
+            m.role = Some(Role::Headline);
+        }
+    }
+}
+
 /// One named figure of a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metric {
@@ -35,17 +136,28 @@ pub struct Metric {
     pub unit: String,
     /// Which direction is better.
     pub better: Better,
+    /// What the metric is for in a comparison (absent in files written
+    /// before roles existed: [`Role::of`] then decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
 }
 
 impl Metric {
-    /// Builds a metric.
+    /// Builds a metric; its role is set when the run's record is made.
     pub fn new(name: impl Into<String>, value: f64, unit: &str, better: Better) -> Self {
         Self {
             name: name.into(),
             value,
             unit: unit.to_string(),
             better,
+            role: None,
         }
+    }
+
+    /// The role, from the file or by [`Role::of`].
+    pub fn role(&self) -> Role {
+        self.role
+            .unwrap_or_else(|| Role::of(&self.name, &self.unit))
     }
 }
 

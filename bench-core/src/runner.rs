@@ -409,11 +409,15 @@ impl Runner {
             finished_at: now_rfc3339(),
             warmup_s: w.timing.warmup.as_secs_f64(),
             measured_s,
-            metrics: out
-                .metrics
-                .into_iter()
-                .filter(|m| m.value.is_finite())
-                .collect(),
+            metrics: {
+                let mut m: Vec<_> = out
+                    .metrics
+                    .into_iter()
+                    .filter(|m| m.value.is_finite())
+                    .collect();
+                crate::result::assign_roles(&mut m);
+                m
+            },
             histograms,
             series: out.series,
             // JSON has no NaN: a point that is not finite is left out, like a metric.

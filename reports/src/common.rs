@@ -1,7 +1,9 @@
 //! Cells and helpers shared by the comparison renderers, so every format
 //! words a row the same way.
 
-use baselines::compare::{Comparison, Row, SpecRow, Summary, Verdict};
+use baselines::compare::{Comparison, Outcome, Row, SpecRow, Summary, Verdict};
+use baselines::policy::PossiblePolicy;
+use bench_core::result::Role;
 
 /// `show::fmt_value` without the trailing space of a value with no unit.
 fn fmt_value(v: f64, unit: &str) -> String {
@@ -124,7 +126,8 @@ pub fn interval_cell(r: &Row) -> String {
     }
 }
 
-/// The p-value as shown: Holm-adjusted when adjusted.
+/// The p-value as shown: family-wise adjusted (step-down maxT over whole
+/// runs) when adjusted.
 pub fn p_cell(r: &Row) -> String {
     match r.p_adjusted.or(r.p_value) {
         None => "-".into(),
@@ -133,13 +136,164 @@ pub fn p_cell(r: &Row) -> String {
     }
 }
 
-/// The verdict words, with the threshold-only hint of low-confidence rows.
+/// The verdict words, with the threshold-only hint of low-confidence rows
+/// and the possible change of inconclusive ones.
 pub fn verdict_text(r: &Row) -> String {
-    match (r.verdict, r.hint) {
-        (Verdict::LowConfidence, Some(h)) => format!("{}? (low confidence)", h.word()),
-        (Verdict::LowConfidence, None) => "low confidence".into(),
-        (v, _) => v.word().into(),
+    match (r.verdict, r.hint, r.possible) {
+        (Verdict::LowConfidence, Some(h), _) => format!("{}? (low confidence)", h.word()),
+        (Verdict::LowConfidence, None, _) => "low confidence".into(),
+        (Verdict::Inconclusive, _, Some(p)) => format!("inconclusive, possible {}", p.word()),
+        (v, _, _) => v.word().into(),
     }
+}
+
+/// A relative amount in percent with `±`: `±4.1%`, `±12%`.
+fn pm_pct(x: f64) -> String {
+    let v = x.abs() * 100.0;
+    if v < 9.95 {
+        format!("±{v:.1}%")
+    } else {
+        format!("±{v:.0}%")
+    }
+}
+
+/// What the MDE column shows for a row without a minimum detectable effect
+/// that could have been tested: no shift could be flagged at its runs.
+pub const MDE_N_TOO_SMALL: &str = "n too small";
+
+/// The minimum detectable effect: `±4.1%`; [`MDE_N_TOO_SMALL`] for a
+/// metric that could be judged but where no shift could be flagged at its
+/// runs (too few for the family's level, or low confidence); `—` for one
+/// that is not tested (explanatory).
+pub fn mde_cell(r: &Row) -> String {
+    match r.mde {
+        Some(m) if m.is_finite() => pm_pct(m),
+        _ if r.role != Role::Explanatory
+            && (r.p_value.is_some() || r.verdict == Verdict::LowConfidence) =>
+        {
+            MDE_N_TOO_SMALL.into()
+        }
+        _ => "—".into(),
+    }
+}
+
+/// The MDE in a sentence: `MDE ±4.1%`, `MDE: n too small`, or empty
+/// for a metric that is not tested.
+pub fn mde_phrase(r: &Row) -> String {
+    match mde_cell(r) {
+        m if m == "—" => String::new(),
+        m if m == MDE_N_TOO_SMALL => format!("MDE: {m}"),
+        m => format!("MDE {m}"),
+    }
+}
+
+/// The role word: `headline`, `secondary`, `explanatory`.
+pub fn role_cell(r: &Row) -> &'static str {
+    r.role.as_str()
+}
+
+/// Whether a row is a possible regression: its whole interval lies beyond
+/// the noise threshold but the test is not significant, or (low
+/// confidence) the medians alone suggest a regression.
+pub fn is_possible_regression(r: &Row) -> bool {
+    r.possible == Some(Verdict::Regression)
+        || (r.verdict == Verdict::LowConfidence && r.hint == Some(Verdict::Regression))
+}
+
+/// Why a row is a possible regression, in words.
+pub fn possible_reason(r: &Row) -> String {
+    if r.possible == Some(Verdict::Regression) {
+        format!(
+            "interval beyond the {:.0}% noise threshold, not significant at the family-wise level",
+            r.threshold * 100.0
+        )
+    } else {
+        format!(
+            "too few runs to test, {}+{}; the medians alone suggest it",
+            r.baseline.n, r.candidate.n
+        )
+    }
+}
+
+/// Whether this possible regression fails the comparison: a tested one
+/// under `possible_regression = "fail"` (a low-confidence hint never does).
+pub fn possible_fails(c: &Comparison, r: &Row) -> bool {
+    r.possible == Some(Verdict::Regression) && c.policy.possible_regression == PossiblePolicy::Fail
+}
+
+/// The outcome's class in HTML and its style key elsewhere: `pass`,
+/// `fail`, `inconclusive`.
+pub fn outcome_class(c: &Comparison) -> &'static str {
+    match c.outcome {
+        Outcome::Pass => "pass",
+        Outcome::Fail => "fail",
+        Outcome::Inconclusive => "inconclusive",
+    }
+}
+
+/// Why the outcome is INCONCLUSIVE, in one sentence (without the metric
+/// list, which each format writes in its own markup).
+pub fn undecided_sentence(c: &Comparison) -> &'static str {
+    if c.undecided_headlines().next().is_none() {
+        "no headline metric could be tested, so the comparison could not have seen a threshold-sized shift"
+    } else {
+        "these headline metrics could be shown neither changed nor unchanged (an MDE above the noise threshold, too few runs, or a change whose interval crosses the threshold); rerun with more repetitions"
+    }
+}
+
+/// The sentence a metric missing from the candidate is reported with.
+pub fn missing_message(workload: &str, metric: &str) -> String {
+    format!(
+        "{metric} ({workload}): measured by the baseline, missing from the candidate; an error of the comparison (did the workload fail or stop reporting it?)"
+    )
+}
+
+/// A level without floating-point noise: `0.04`, not `0.04000000000000001`.
+pub fn fmt_level(a: f64) -> String {
+    let s = format!("{a:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
+}
+
+/// How the verdicts were reached, in one line (without a trailing period):
+/// the test, the rounds, each family's level and size, the permutations and
+/// the interval.
+pub fn method_text(c: &Comparison) -> String {
+    let m = &c.method;
+    let mut s = format!(
+        "permutation test over whole runs ({} + {} rounds), pooled t on log values",
+        m.rounds.0, m.rounds.1
+    );
+    if c.policy.holm {
+        s.push_str(&format!(
+            ", Westfall–Young step-down maxT per family: headline α = {} ({} metric{}), secondary α = {} ({} metric{}); p family-wise adjusted",
+            fmt_level(m.headline_alpha),
+            m.tested.0,
+            if m.tested.0 == 1 { "" } else { "s" },
+            fmt_level(m.secondary_alpha),
+            m.tested.1,
+            if m.tested.1 == 1 { "" } else { "s" },
+        ));
+    } else {
+        s.push_str(&format!(
+            ", each metric on its own at α = {} (no family-wise control)",
+            fmt_level(c.policy.alpha)
+        ));
+    }
+    if m.permutations == 0 {
+        s.push_str("; no metric could be tested");
+    } else {
+        s.push_str(&format!(
+            "; {} run assignments ({})",
+            m.permutations,
+            if m.exact { "exact" } else { "random" }
+        ));
+    }
+    s.push_str(&format!(
+        "; {:.0}% Hodges-Lehmann interval of the ratio",
+        c.policy.confidence() * 100.0
+    ));
+    s
 }
 
 /// One line about a row: metric, change, medians, ratio with its interval,
@@ -154,8 +308,12 @@ pub fn row_message(r: &Row) -> String {
     } else {
         String::new()
     };
+    let mde = match mde_phrase(r) {
+        m if m.is_empty() => m,
+        m => format!(", {m}"),
+    };
     format!(
-        "{} {}: {} → {}, ratio {:.3}{ci}{p} (noise threshold {:.0}%, {} is better)",
+        "{} {}: {} → {}, ratio {:.3}{ci}{p} (noise threshold {:.0}%{mde}, {} is better)",
         r.metric,
         delta_cell(r),
         fmt_value(r.baseline.median, &r.unit),
@@ -247,12 +405,35 @@ pub fn excluded(n: usize, failed: usize) -> String {
     s
 }
 
-/// Low-confidence rows whose threshold-only hint is a regression: too few
-/// runs to test, but worth rerunning with more repetitions.
+/// Non-empty parts joined by a space.
+pub fn join_parts(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One line about a possible regression: metric, change, interval, MDE
+/// (without the workload and the reason).
+pub fn possible_line(r: &Row) -> String {
+    let mde = r
+        .mde
+        .filter(|m| m.is_finite())
+        .map(|_| format!("(MDE {})", mde_cell(r)))
+        .unwrap_or_default();
+    join_parts(&[&r.metric, &delta_cell(r), &interval_cell(r), &mde])
+}
+
+/// Possible regressions ([`is_possible_regression`]), in row order: tested
+/// rows whose interval lies beyond the threshold without significance
+/// first, then low-confidence rows whose threshold-only hint is a
+/// regression. Worth rerunning with more repetitions.
 pub fn possible_regressions(c: &Comparison) -> Vec<&Row> {
     c.rows
         .iter()
-        .filter(|r| r.verdict == Verdict::LowConfidence && r.hint == Some(Verdict::Regression))
+        .filter(|r| is_possible_regression(r))
         .collect()
 }
 
@@ -267,6 +448,14 @@ mod tests {
         assert_eq!(short_num(2.5e6), "2.5M");
         assert_eq!(short_num(0.25), "0.25");
         assert_eq!(short_num(100.0), "100");
+    }
+
+    #[test]
+    fn levels_and_mde() {
+        assert_eq!(fmt_level(0.05 * 0.8), "0.04");
+        assert_eq!(fmt_level(0.05 * 0.2), "0.01");
+        assert_eq!(pm_pct(0.041), "±4.1%");
+        assert_eq!(pm_pct(0.123), "±12%");
     }
 
     #[test]

@@ -1,18 +1,23 @@
 //! One self-contained HTML page of a comparison: inline CSS and SVG, no
-//! script, no network. The verdict and what needs attention (with the
-//! latency distribution of the worst latency regression) come first, so a
-//! reader sees them without scrolling; then every latency family's
-//! percentile plot, throughput with confidence whiskers, the full table,
+//! script, no network. The outcome (PASS, FAIL, INCONCLUSIVE, each its own
+//! colour) and what needs attention (regressions, metrics missing from the
+//! candidate, failed spec limits, possible regressions, undecided headline
+//! metrics, beside the latency distribution of the worst latency
+//! regression) come first, so a reader sees them without scrolling; then
+//! every latency family's percentile plot, throughput with confidence
+//! whiskers, the full table with role and minimum detectable effect,
 //! per-interval series of each run, history, hosts and runs.
 
 use std::fmt::Write as _;
 
-use baselines::compare::{Comparison, Row, Verdict};
+use baselines::compare::{Comparison, Outcome, Row, Verdict, MISSING};
 use baselines::history::MetricHistory;
 use bench_core::result::ResultFile;
 
 use crate::common::{
-    delta_cell, esc_html, excluded, interval_cell, p_cell, side_cell, spec_bound, spec_value,
+    delta_cell, esc_html, excluded, interval_cell, is_possible_regression, mde_cell, mde_phrase,
+    method_text, missing_message, outcome_class, p_cell, possible_fails, possible_line,
+    possible_reason, role_cell, side_cell, spec_bound, spec_value, undecided_sentence,
     verdict_text, workloads,
 };
 use crate::latency::{self, Family};
@@ -40,7 +45,7 @@ pub struct HtmlInput<'a> {
 const MAX_SERIES_POINTS: usize = 240;
 
 pub(crate) const CSS: &str = r#"
-:root{--base:#3b6ea8;--cand:#e06c00;--bad:#c62828;--good:#2e7d32;--muted:#666;--line:#ddd}
+:root{--base:#3b6ea8;--cand:#e06c00;--bad:#c62828;--good:#2e7d32;--warn:#a15c00;--muted:#666;--line:#ddd}
 *{box-sizing:border-box}
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;padding:16px 24px;color:#222;background:#fafafa;font-size:14px}
 h1{font-size:22px;margin:0 0 4px}
@@ -49,6 +54,9 @@ h3{font-size:14px;margin:12px 0 4px}
 .verdict{padding:12px 16px;border-radius:6px;color:#fff;margin-bottom:8px}
 .verdict.fail{background:var(--bad)}
 .verdict.pass{background:var(--good)}
+.verdict.inconclusive{background:var(--warn)}
+.warning{border-left:4px solid var(--warn);background:#fff6e0;padding:4px 12px;margin:8px 0}
+.error{border-left:4px solid var(--bad);background:#fdecea;padding:4px 12px;margin:8px 0}
 .sub{color:var(--muted);margin:0 0 8px}
 .top{display:grid;grid-template-columns:minmax(380px,1fr) 620px;gap:16px;align-items:start}
 .grid{display:flex;flex-wrap:wrap;gap:16px}
@@ -64,6 +72,9 @@ tr.regression td.v,td.fail{color:var(--bad);font-weight:600}
 tr.improvement td.v{color:var(--good);font-weight:600}
 tr.inconclusive td.v,tr.low-confidence td.v{color:#8a6d00}
 tr.unchanged td.v{color:var(--muted)}
+tr.explanatory td{color:var(--muted)}tr.explanatory td.v{font-style:italic}
+tr.possible td.v{color:var(--warn);font-weight:600}
+tr.headline td.role{font-weight:600}
 tr.disturbed td{background:#fff6e0}
 .tag{display:inline-block;padding:0 6px;border-radius:8px;font-size:11px;background:#ffe0b2;color:#7a4100}
 .hosts{display:grid;grid-template-columns:1fr 1fr;gap:16px}
@@ -79,16 +90,33 @@ fn figure(svg: &str, caption: &str) -> String {
 }
 
 fn row_tr(o: &mut String, r: &Row) {
-    let _ = write!(o, "<tr class=\"{}\">", r.verdict.word());
+    // `explanatory` is both a verdict and a role: one class is enough.
+    let role = if r.verdict.word() == role_cell(r) {
+        String::new()
+    } else {
+        format!(" {}", role_cell(r))
+    };
+    let _ = write!(
+        o,
+        "<tr class=\"{}{role}{}\">",
+        r.verdict.word(),
+        if is_possible_regression(r) {
+            " possible"
+        } else {
+            ""
+        }
+    );
     let _ = writeln!(
         o,
-        "<td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}+{}</td><td class=\"v\">{}</td></tr>",
+        "<td><code>{}</code></td><td class=\"role\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}+{}</td><td class=\"v\">{}</td></tr>",
         esc_html(&r.metric),
+        role_cell(r),
         esc_html(&side_cell(&r.baseline, &r.unit)),
         esc_html(&side_cell(&r.candidate, &r.unit)),
         esc_html(&delta_cell(r)),
         esc_html(&interval_cell(r)),
         esc_html(&p_cell(r)),
+        esc_html(&mde_cell(r)),
         r.baseline.n,
         r.candidate.n,
         esc_html(&verdict_text(r)),
@@ -98,7 +126,7 @@ fn row_tr(o: &mut String, r: &Row) {
 fn table_head(o: &mut String) {
     let _ = writeln!(
         o,
-        "<table><thead><tr><th>metric</th><th>baseline</th><th>candidate</th><th>change</th><th>interval</th><th>p</th><th>n</th><th>verdict</th></tr></thead><tbody>"
+        "<table><thead><tr><th>metric</th><th>role</th><th>baseline</th><th>candidate</th><th>change</th><th>interval</th><th>p</th><th>MDE</th><th>n</th><th>verdict</th></tr></thead><tbody>"
     );
 }
 
@@ -352,7 +380,7 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
     let _ = writeln!(
         o,
         "<header class=\"verdict {}\"><h1>{}</h1></header>",
-        if c.failed() { "fail" } else { "pass" },
+        outcome_class(c),
         esc_html(&c.headline())
     );
     let _ = writeln!(
@@ -373,12 +401,56 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
         .filter(|r| r.verdict == Verdict::Regression)
         .collect();
     let failed_spec: Vec<_> = c.spec.iter().filter(|s| !s.pass).collect();
+    let missing: Vec<_> = c.missing().collect();
     let _ = writeln!(o, "<section class=\"top\"><div>");
-    if regressions.is_empty() && failed_spec.is_empty() {
+    match c.outcome {
+        Outcome::Pass => {
+            let _ = writeln!(
+                o,
+                "<h2>No regression</h2><p>No metric is significantly worse beyond its noise threshold, every headline metric is decided, and no spec limit failed.</p>"
+            );
+        }
+        Outcome::Inconclusive => {
+            let _ = writeln!(
+                o,
+                "<h2>Inconclusive</h2><div class=\"warning\"><p>No failure, but {}{}</p>",
+                esc_html(undecided_sentence(c)),
+                if c.undecided_headlines().next().is_some() {
+                    ":"
+                } else {
+                    "."
+                }
+            );
+            let undecided: Vec<&Row> = c.undecided_headlines().collect();
+            if !undecided.is_empty() {
+                let _ = writeln!(o, "<ul>");
+                for r in undecided {
+                    let _ = writeln!(
+                        o,
+                        "<li>{} / <code>{}</code> {} ({}, noise threshold {:.0}%): {}</li>",
+                        esc_html(&r.workload),
+                        esc_html(&r.metric),
+                        esc_html(&delta_cell(r)),
+                        esc_html(&mde_phrase(r)),
+                        r.threshold * 100.0,
+                        esc_html(&verdict_text(r))
+                    );
+                }
+                let _ = writeln!(o, "</ul>");
+            }
+            let _ = writeln!(o, "</div>");
+        }
+        Outcome::Fail => {}
+    }
+    if !missing.is_empty() {
         let _ = writeln!(
             o,
-            "<h2>No regression</h2><p>No metric is significantly worse beyond its noise threshold, and no spec limit failed.</p>"
+            "<h2>Missing from the candidate</h2><div class=\"error\"><p><b>Error:</b> metrics the baseline measured and the candidate did not.</p><ul>"
         );
+        for (w, m, _) in missing {
+            let _ = writeln!(o, "<li>{}</li>", esc_html(&missing_message(w, m)));
+        }
+        let _ = writeln!(o, "</ul></div>");
     }
     if !regressions.is_empty() {
         // Narrow enough to sit beside the plot on a laptop screen.
@@ -423,17 +495,23 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
     if !maybe.is_empty() {
         let _ = writeln!(
             o,
-            "<p><b>Possible regressions</b>, too few runs to test (rerun with more repetitions): {}</p>",
-            maybe
-                .iter()
-                .map(|r| format!(
-                    "<code>{}</code> {}",
-                    esc_html(&r.metric),
-                    esc_html(&delta_cell(r))
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "<h2>Possible regressions</h2><div class=\"warning\"><p><b>Warning:</b> not shown to be regressions, not shown unchanged either; rerun with more repetitions.</p><ul>"
         );
+        for r in maybe {
+            let _ = writeln!(
+                o,
+                "<li>{} / {}: {}{}</li>",
+                esc_html(&r.workload),
+                esc_html(&possible_line(r)),
+                esc_html(&possible_reason(r)),
+                if possible_fails(c, r) {
+                    "; <b>fails the comparison</b> (<code>possible_regression = \"fail\"</code>)"
+                } else {
+                    ""
+                }
+            );
+        }
+        let _ = writeln!(o, "</ul></div>");
     }
     let _ = writeln!(o, "</div><div>");
     if let Some(f) = fams.first() {
@@ -494,9 +572,10 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
         }
         let _ = writeln!(o, "</tbody></table>");
     }
-    if !c.unmatched.is_empty() {
+    let others: Vec<_> = c.unmatched.iter().filter(|u| u.2 != MISSING).collect();
+    if !others.is_empty() {
         let _ = writeln!(o, "<h3>Only on one side (not compared)</h3><ul>");
-        for (w, m, side) in &c.unmatched {
+        for (w, m, side) in others {
             let _ = writeln!(
                 o,
                 "<li>{} / <code>{}</code> (only in the {})</li>",
@@ -509,9 +588,8 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
     }
     let _ = writeln!(
         o,
-        "<p class=\"sub\">change: candidate relative to baseline, <code>~</code> = within the noise threshold; interval: {:.0}% Hodges-Lehmann interval of the change; p: Mann-Whitney U{}; ± after a median: half-width of its confidence interval.</p>",
-        c.policy.confidence() * 100.0,
-        if c.policy.holm { ", Holm-adjusted" } else { "" }
+        "<p class=\"sub\">change: candidate relative to baseline, <code>~</code> = within the noise threshold; MDE: minimum detectable effect, the smallest shift this comparison could have found significant (<code>n too small</code>: too few runs for any); explanatory metrics are shown, never judged; ± after a median: half-width of its confidence interval. Method: {}.</p>",
+        esc_html(&method_text(c))
     );
 
     let curves = ctx.curve_figures();

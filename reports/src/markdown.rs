@@ -1,21 +1,46 @@
 //! Markdown for pipeline step summaries and PR comments (GitHub-flavoured):
-//! the verdict on one line, the counts, what failed, both hosts, and the
-//! full table folded away in a `<details>` block.
+//! the outcome on one line (✅ PASS, ❌ FAIL, ⚠️ INCONCLUSIVE), the counts,
+//! what failed (regressions, missing metrics, spec limits), the warnings
+//! (possible regressions, undecided headline metrics), both hosts, and the
+//! full table with role and minimum detectable effect folded away in a
+//! `<details>` block.
 
 use std::fmt::Write as _;
 
-use baselines::compare::{Comparison, SideInfo, Verdict};
+use baselines::compare::{Comparison, Outcome, Row, SideInfo, Verdict, MISSING};
 use bench_core::host::HostInfo;
+use bench_core::result::Role;
 
 use crate::common::{
-    delta_cell, esc_md, excluded, interval_cell, p_cell, possible_regressions, side_cell,
-    spec_bound, spec_value, verdict_text,
+    delta_cell, esc_md, excluded, interval_cell, mde_cell, mde_phrase, method_text,
+    missing_message, p_cell, possible_fails, possible_reason, possible_regressions, role_cell,
+    side_cell, spec_bound, spec_value, undecided_sentence, verdict_text,
 };
 
-fn verdict_md(r: &baselines::compare::Row) -> String {
+fn verdict_md(r: &Row) -> String {
     match r.verdict {
         Verdict::Regression => "**regression**".into(),
+        Verdict::Inconclusive if r.possible == Some(Verdict::Regression) => {
+            format!("⚠️ {}", esc_md(&verdict_text(r)))
+        }
+        Verdict::Explanatory => "_explanatory_".into(),
         _ => esc_md(&verdict_text(r)),
+    }
+}
+
+fn role_md(r: &Row) -> String {
+    match r.role {
+        Role::Headline => "**headline**".into(),
+        _ => role_cell(r).into(),
+    }
+}
+
+/// The mark before the outcome: ✅ PASS, ❌ FAIL, ⚠️ INCONCLUSIVE.
+fn outcome_mark(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "✅",
+        Outcome::Fail => "❌",
+        Outcome::Inconclusive => "⚠️",
     }
 }
 
@@ -76,8 +101,12 @@ fn side_line(label: &str, s: &SideInfo) -> String {
 /// Renders the comparison as Markdown.
 pub fn render(c: &Comparison) -> String {
     let mut o = String::new();
-    let mark = if c.failed() { "❌" } else { "✅" };
-    let _ = writeln!(o, "### {mark} {}\n", esc_md(&c.headline()));
+    let _ = writeln!(
+        o,
+        "### {} {}\n",
+        outcome_mark(c.outcome),
+        esc_md(&c.headline())
+    );
     let _ = writeln!(
         o,
         "{} · {}\n",
@@ -87,9 +116,18 @@ pub fn render(c: &Comparison) -> String {
     let k = &c.counts;
     let _ = writeln!(
         o,
-        "| regression | improvement | unchanged | inconclusive | low confidence | spec failed | spec passed |\n|---:|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} | {} |\n",
-        k.regression, k.improvement, k.unchanged, k.inconclusive, k.low_confidence, k.spec_failed, k.spec_passed
+        "| regression | improvement | unchanged | inconclusive | low confidence | possible regression | explanatory | missing | spec failed | spec passed |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        k.regression, k.improvement, k.unchanged, k.inconclusive, k.low_confidence, k.possible_regression, k.explanatory, k.missing, k.spec_failed, k.spec_passed
     );
+
+    let missing: Vec<_> = c.missing().collect();
+    if !missing.is_empty() {
+        let _ = writeln!(o, "#### ❌ Missing from the candidate (error)\n");
+        for (w, m, _) in missing {
+            let _ = writeln!(o, "- **error**: {}", esc_md(&missing_message(w, m)));
+        }
+        let _ = writeln!(o);
+    }
 
     let regressions: Vec<_> = c
         .rows
@@ -100,19 +138,21 @@ pub fn render(c: &Comparison) -> String {
         let _ = writeln!(o, "#### Regressions\n");
         let _ = writeln!(
             o,
-            "| workload | metric | baseline | candidate | change | interval | p |\n|---|---|---:|---:|---:|---|---:|"
+            "| workload | metric | role | baseline | candidate | change | interval | p | MDE |\n|---|---|---|---:|---:|---:|---|---:|---:|"
         );
         for r in regressions {
             let _ = writeln!(
                 o,
-                "| {} | `{}` | {} | {} | **{}** | {} | {} |",
+                "| {} | `{}` | {} | {} | {} | **{}** | {} | {} | {} |",
                 esc_md(&r.workload),
                 esc_md(&r.metric),
+                role_md(r),
                 side_cell(&r.baseline, &r.unit),
                 side_cell(&r.candidate, &r.unit),
                 delta_cell(r),
                 interval_cell(r),
-                p_cell(r)
+                p_cell(r),
+                mde_cell(r)
             );
         }
         let _ = writeln!(o);
@@ -121,13 +161,57 @@ pub fn render(c: &Comparison) -> String {
     if !maybe.is_empty() {
         let _ = writeln!(
             o,
-            "Possible regressions, too few runs to test (rerun with more repetitions): {}\n",
-            maybe
-                .iter()
-                .map(|r| format!("`{}` {}", esc_md(&r.metric), delta_cell(r)))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "#### ⚠️ Possible regressions\n\nNot shown to be regressions, not shown unchanged either: rerun with more repetitions.\n"
         );
+        let _ = writeln!(
+            o,
+            "| workload | metric | role | change | interval | p | MDE | why |\n|---|---|---|---:|---|---:|---:|---|"
+        );
+        for r in maybe {
+            let _ = writeln!(
+                o,
+                "| {} | `{}` | {} | ⚠️ {} | {} | {} | {} | {}{} |",
+                esc_md(&r.workload),
+                esc_md(&r.metric),
+                role_md(r),
+                delta_cell(r),
+                interval_cell(r),
+                p_cell(r),
+                mde_cell(r),
+                esc_md(&possible_reason(r)),
+                if possible_fails(c, r) {
+                    "; **fails the comparison** (`possible_regression = \"fail\"`)"
+                } else {
+                    ""
+                }
+            );
+        }
+        let _ = writeln!(o);
+    }
+    if c.outcome == Outcome::Inconclusive {
+        let _ = writeln!(
+            o,
+            "#### ⚠️ Inconclusive\n\nNo failure, but {}{}\n",
+            esc_md(undecided_sentence(c)),
+            if c.undecided_headlines().next().is_some() {
+                ":"
+            } else {
+                "."
+            }
+        );
+        for r in c.undecided_headlines() {
+            let _ = writeln!(
+                o,
+                "- {} / `{}` {} ({}, noise threshold {:.0}%): {}",
+                esc_md(&r.workload),
+                esc_md(&r.metric),
+                delta_cell(r),
+                esc_md(&mde_phrase(r)),
+                r.threshold * 100.0,
+                esc_md(&verdict_text(r))
+            );
+        }
+        let _ = writeln!(o);
     }
     let failed: Vec<_> = c.spec.iter().filter(|s| !s.pass).collect();
     if !failed.is_empty() {
@@ -175,19 +259,21 @@ pub fn render(c: &Comparison) -> String {
     );
     let _ = writeln!(
         o,
-        "| workload | metric | baseline | candidate | change | interval | p | n | verdict |\n|---|---|---:|---:|---:|---|---:|---:|---|"
+        "| workload | metric | role | baseline | candidate | change | interval | p | MDE | n | verdict |\n|---|---|---|---:|---:|---:|---|---:|---:|---:|---|"
     );
     for r in &c.rows {
         let _ = writeln!(
             o,
-            "| {} | `{}` | {} | {} | {} | {} | {} | {}+{} | {} |",
+            "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} | {}+{} | {} |",
             esc_md(&r.workload),
             esc_md(&r.metric),
+            role_md(r),
             side_cell(&r.baseline, &r.unit),
             side_cell(&r.candidate, &r.unit),
             delta_cell(r),
             interval_cell(r),
             p_cell(r),
+            mde_cell(r),
             r.baseline.n,
             r.candidate.n,
             verdict_md(r)
@@ -210,9 +296,10 @@ pub fn render(c: &Comparison) -> String {
             );
         }
     }
-    if !c.unmatched.is_empty() {
+    let others: Vec<_> = c.unmatched.iter().filter(|u| u.2 != MISSING).collect();
+    if !others.is_empty() {
         let _ = writeln!(o, "\nOnly on one side (not compared):\n");
-        for (w, m, side) in &c.unmatched {
+        for (w, m, side) in others {
             let _ = writeln!(
                 o,
                 "- {} / `{}` (only in the {})",
@@ -224,9 +311,9 @@ pub fn render(c: &Comparison) -> String {
     }
     let _ = writeln!(
         o,
-        "\n`~`: within the noise threshold. p: Mann-Whitney U{}; interval: {:.0}% Hodges-Lehmann interval of the change.\n\n</details>",
-        if c.policy.holm { ", Holm-adjusted" } else { "" },
-        c.policy.confidence() * 100.0
+        "\n`~`: within the noise threshold. MDE: minimum detectable effect, the smallest shift this comparison could have found significant (`{}`: too few runs for any). Explanatory metrics are shown, never judged. Method: {}.\n\n</details>",
+        crate::common::MDE_N_TOO_SMALL,
+        esc_md(&method_text(c))
     );
     o
 }

@@ -6,14 +6,15 @@
 use std::collections::BTreeMap;
 
 use baselines::compare::{
-    Comparison, Counts, Row, SideInfo, SpecRow, Summary, Verdict, COMPARISON_SCHEMA,
+    Comparison, Counts, Method, Outcome, Row, SideInfo, SpecRow, Summary, Verdict,
+    COMPARISON_SCHEMA, MISSING,
 };
 use baselines::policy::Policy;
 use bench_core::disturb::Disturbance;
 use bench_core::hist::{encode, new_hist, Hist};
 use bench_core::host::HostInfo;
 use bench_core::result::{
-    Better, Invocation, Metric, ResultFile, RunRecord, Series, Status, ToolInfo,
+    Better, Invocation, Metric, ResultFile, Role, RunRecord, Series, Status, ToolInfo,
 };
 use bench_core::workload::IntervalPoint;
 
@@ -90,7 +91,64 @@ fn row(
         threshold,
         verdict,
         hint,
+        role: Role::Secondary,
+        mde: None,
+        possible: None,
+        alpha: None,
     }
+}
+
+/// `r` with its role, minimum detectable effect and possible change.
+fn with(mut r: Row, role: Role, mde: Option<f64>, possible: Option<Verdict>) -> Row {
+    r.role = role;
+    r.mde = mde;
+    r.possible = possible;
+    r
+}
+
+/// What `compare` derives from the rows, spec and unmatched metrics of a
+/// hand-built comparison: counts, the outcome and the metrics tested per
+/// family (rounds and permutations are the caller's).
+fn finish(c: &mut Comparison) {
+    let mut counts = Counts::tally(&c.rows, &c.spec);
+    counts.missing = c.unmatched.iter().filter(|u| u.2 == MISSING).count();
+    let failed = counts.regression > 0
+        || counts.spec_failed > 0
+        || counts.missing > 0
+        || (c.policy.possible_regression == baselines::policy::PossiblePolicy::Fail
+            && counts.possible_regression > 0);
+    let headline = |r: &&Row| r.role == Role::Headline;
+    let tested = |r: &&Row| r.p_value.is_some();
+    c.method.tested = (
+        c.rows.iter().filter(headline).filter(tested).count(),
+        c.rows
+            .iter()
+            .filter(|r| r.role == Role::Secondary)
+            .filter(tested)
+            .count(),
+    );
+    for r in &mut c.rows {
+        r.alpha = r.p_value.map(|_| match r.role {
+            Role::Headline => c.method.headline_alpha,
+            _ => c.method.secondary_alpha,
+        });
+    }
+    let undecided = c.undecided_headlines().next().is_some();
+    c.outcome = if failed {
+        Outcome::Fail
+    } else if undecided || c.method.tested.0 == 0 {
+        Outcome::Inconclusive
+    } else {
+        Outcome::Pass
+    };
+    c.counts = counts;
+    c.rows.sort_by(|a, b| {
+        a.verdict
+            .cmp(&b.verdict)
+            .then_with(|| a.role.cmp(&b.role))
+            .then_with(|| a.workload.cmp(&b.workload))
+            .then_with(|| a.metric.cmp(&b.metric))
+    });
 }
 
 fn host(sku: &str, name: &str, kernel: &str, cpu: &str) -> HostInfo {
@@ -140,10 +198,12 @@ pub fn candidate_host() -> HostInfo {
 const IOPS: [f64; 7] = [4010.0, 3985.0, 4032.0, 3998.0, 4020.0, 3975.0, 4005.0];
 const CAND_IOPS: [f64; 6] = [3650.0, 3702.0, 3671.0, 3633.0, 3688.0, 3660.0];
 
-/// The sample comparison: a disk workload with a throughput regression and
-/// a tail-latency regression, a memory improvement, unchanged, inconclusive
-/// and low-confidence metrics, spec limits failed and passed, and a metric
-/// measured on one side only.
+/// The sample comparison (outcome FAIL): a disk workload with a headline
+/// throughput regression and a secondary tail-latency regression, a memory
+/// improvement, unchanged, inconclusive and low-confidence metrics, a
+/// possible regression (interval beyond the threshold, not significant), an
+/// explanatory counter, spec limits failed and passed, a metric missing
+/// from the candidate and one measured by the candidate only.
 pub fn comparison() -> Comparison {
     let lat = |b: f64| -> Vec<f64> {
         [1.0, 0.99, 1.01, 1.005, 0.995, 1.002, 0.998]
@@ -157,135 +217,226 @@ pub fn comparison() -> Comparison {
             .map(|k| k * b)
             .collect()
     };
+    let h = Role::Headline;
+    let s = Role::Secondary;
     let rows = vec![
-        row(
-            "randread",
-            "disk.randread.iops",
-            "ops/s",
-            Better::Higher,
-            IOPS.to_vec(),
-            CAND_IOPS.to_vec(),
-            Some((0.908, 0.925)),
-            Some((0.0012, 0.0142)),
-            0.02,
-            Verdict::Regression,
+        with(
+            row(
+                "randread",
+                "disk.randread.iops",
+                "ops/s",
+                Better::Higher,
+                IOPS.to_vec(),
+                CAND_IOPS.to_vec(),
+                Some((0.908, 0.925)),
+                Some((0.0012, 0.0142)),
+                0.02,
+                Verdict::Regression,
+                None,
+            ),
+            h,
+            Some(0.008),
             None,
         ),
-        row(
-            "randread",
-            "disk.randread.lat_ns.p99_9",
-            "ns",
-            Better::Lower,
-            lat(1_210_000.0),
-            clat(1_720_000.0),
-            Some((1.36, 1.47)),
-            Some((0.0012, 0.0142)),
-            0.15,
-            Verdict::Regression,
+        with(
+            row(
+                "randread",
+                "disk.randread.lat_ns.p99_9",
+                "ns",
+                Better::Lower,
+                lat(1_210_000.0),
+                clat(1_720_000.0),
+                Some((1.36, 1.47)),
+                Some((0.0006, 0.0029)),
+                0.15,
+                Verdict::Regression,
+                None,
+            ),
+            s,
+            Some(0.031),
             None,
         ),
-        row(
-            "stream",
-            "mem.stream.triad.bytes_per_s",
-            "bytes/s",
-            Better::Higher,
-            scaled(&[1.0, 1.01, 0.99, 1.005, 0.995, 1.0, 1.002], 11.2e9),
-            scaled(&[1.0, 1.01, 0.99, 1.005, 0.995, 1.0, 1.002], 11.9e9),
-            Some((1.052, 1.071)),
-            Some((0.0006, 0.0081)),
-            0.02,
-            Verdict::Improvement,
+        with(
+            row(
+                "stream",
+                "mem.stream.triad.bytes_per_s",
+                "bytes/s",
+                Better::Higher,
+                scaled(&[1.0, 1.01, 0.99, 1.005, 0.995, 1.0, 1.002], 11.2e9),
+                scaled(&[1.0, 1.01, 0.99, 1.005, 0.995, 1.0, 1.002], 11.9e9),
+                Some((1.052, 1.071)),
+                Some((0.0006, 0.0081)),
+                0.02,
+                Verdict::Improvement,
+                None,
+            ),
+            h,
+            Some(0.011),
             None,
         ),
-        row(
-            "net",
-            "net.tcp.bits_per_s",
-            "bits/s",
-            Better::Higher,
-            scaled(&[1.0, 0.93, 1.06, 0.97, 1.04, 0.95, 1.02], 9.4e9),
-            scaled(&[0.99, 0.91, 1.07, 0.95, 1.03, 0.9, 1.0], 9.3e9),
-            Some((0.941, 1.032)),
-            Some((0.62, 1.0)),
-            0.02,
-            Verdict::Inconclusive,
-            None,
-        ),
-        row(
-            "randread",
-            "disk.randread.lat_ns.p99_99",
-            "ns",
-            Better::Lower,
-            scaled(&[1.0, 0.8, 1.3, 0.9, 1.2, 0.85, 1.1], 2_900_000.0),
-            scaled(&[1.1, 0.9, 1.6, 0.95, 1.4, 1.0], 3_100_000.0),
-            Some((0.93, 1.58)),
-            Some((0.09, 0.63)),
-            0.25,
-            Verdict::Inconclusive,
-            None,
-        ),
-        row(
-            "jitter",
-            "jitter.sleep.lat_ns.p99",
-            "ns",
-            Better::Lower,
-            vec![1_080_000.0, 1_095_000.0, 1_070_000.0],
-            vec![1_410_000.0, 1_385_000.0, 1_432_000.0],
-            None,
-            None,
-            0.15,
-            Verdict::LowConfidence,
+        with(
+            row(
+                "latency",
+                "mem.latency.dram.ns_per_load",
+                "ns",
+                Better::Lower,
+                vec![100.2, 99.1, 100.9, 98.7, 101.6],
+                vec![104.8, 103.1, 105.9, 102.2, 104.3],
+                Some((1.021, 1.066)),
+                Some((0.0079, 0.061)),
+                0.02,
+                Verdict::Inconclusive,
+                None,
+            ),
+            h,
+            Some(0.047),
             Some(Verdict::Regression),
         ),
-        row(
-            "jitter",
-            "jitter.sleep.lat_ns.p50",
-            "ns",
-            Better::Lower,
-            vec![1_058_000.0, 1_061_000.0, 1_057_000.0],
-            vec![1_059_000.0, 1_060_000.0, 1_062_000.0],
-            None,
-            None,
-            0.15,
-            Verdict::LowConfidence,
-            Some(Verdict::Unchanged),
-        ),
-        row(
-            "randread",
-            "disk.randread.lat_ns.p50",
-            "ns",
-            Better::Lower,
-            lat(84_200.0),
-            clat(84_900.0),
-            Some((0.998, 1.016)),
-            Some((0.08, 0.63)),
-            0.05,
-            Verdict::Unchanged,
+        with(
+            row(
+                "net",
+                "net.tcp_stream.bits_per_s",
+                "bits/s",
+                Better::Higher,
+                scaled(&[1.0, 0.93, 1.06, 0.97, 1.04, 0.95, 1.02], 9.4e9),
+                scaled(&[0.99, 0.91, 1.07, 0.95, 1.03, 0.9, 1.0], 9.3e9),
+                Some((0.941, 1.032)),
+                Some((0.62, 1.0)),
+                0.02,
+                Verdict::Inconclusive,
+                None,
+            ),
+            h,
+            Some(0.072),
             None,
         ),
-        row(
-            "randread",
-            "disk.randread.lat_ns.p99",
-            "ns",
-            Better::Lower,
-            lat(412_000.0),
-            clat(421_000.0),
-            Some((1.004, 1.041)),
-            Some((0.011, 0.099)),
-            0.08,
-            Verdict::Unchanged,
+        with(
+            row(
+                "randread",
+                "disk.randread.lat_ns.p99_99",
+                "ns",
+                Better::Lower,
+                scaled(&[1.0, 0.8, 1.3, 0.9, 1.2, 0.85, 1.1], 2_900_000.0),
+                scaled(&[1.1, 0.9, 1.6, 0.95, 1.4, 1.0], 3_100_000.0),
+                Some((0.93, 1.58)),
+                Some((0.09, 0.63)),
+                0.25,
+                Verdict::Inconclusive,
+                None,
+            ),
+            s,
+            Some(0.37),
             None,
         ),
-        row(
-            "stream",
-            "mem.stream.copy.bytes_per_s",
-            "bytes/s",
-            Better::Higher,
-            scaled(&[1.0, 1.01, 0.99, 1.005, 0.995, 1.0, 1.002], 10.1e9),
-            scaled(&[1.0, 1.01, 0.99, 1.005, 0.995, 1.0, 1.002], 10.14e9),
-            Some((0.996, 1.011)),
-            Some((0.21, 0.63)),
-            0.02,
-            Verdict::Unchanged,
+        // The only metric of its workload: its headline by promotion.
+        with(
+            row(
+                "jitter",
+                "jitter.sleep.lat_ns.p99",
+                "ns",
+                Better::Lower,
+                vec![1_080_000.0, 1_095_000.0, 1_070_000.0],
+                vec![1_410_000.0, 1_385_000.0, 1_432_000.0],
+                None,
+                None,
+                0.15,
+                Verdict::LowConfidence,
+                Some(Verdict::Regression),
+            ),
+            h,
+            None,
+            None,
+        ),
+        with(
+            row(
+                "jitter",
+                "jitter.sleep.lat_ns.p50",
+                "ns",
+                Better::Lower,
+                vec![1_058_000.0, 1_061_000.0, 1_057_000.0],
+                vec![1_059_000.0, 1_060_000.0, 1_062_000.0],
+                None,
+                None,
+                0.15,
+                Verdict::LowConfidence,
+                Some(Verdict::Unchanged),
+            ),
+            s,
+            None,
+            None,
+        ),
+        with(
+            row(
+                "randread",
+                "disk.randread.lat_ns.p50",
+                "ns",
+                Better::Lower,
+                lat(84_200.0),
+                clat(84_900.0),
+                Some((0.998, 1.016)),
+                Some((0.08, 0.63)),
+                0.05,
+                Verdict::Unchanged,
+                None,
+            ),
+            h,
+            Some(0.010),
+            None,
+        ),
+        with(
+            row(
+                "randread",
+                "disk.randread.lat_ns.p99",
+                "ns",
+                Better::Lower,
+                lat(412_000.0),
+                clat(421_000.0),
+                Some((1.004, 1.041)),
+                Some((0.011, 0.099)),
+                0.08,
+                Verdict::Unchanged,
+                None,
+            ),
+            h,
+            Some(0.011),
+            None,
+        ),
+        with(
+            row(
+                "stream",
+                "mem.stream.copy.bytes_per_s",
+                "bytes/s",
+                Better::Higher,
+                scaled(&[1.0, 1.01, 0.99, 1.005, 0.995, 1.0, 1.002], 10.1e9),
+                scaled(&[1.0, 1.01, 0.99, 1.005, 0.995, 1.0, 1.002], 10.14e9),
+                Some((0.996, 1.011)),
+                Some((0.21, 0.63)),
+                0.02,
+                Verdict::Unchanged,
+                None,
+            ),
+            h,
+            Some(0.011),
+            None,
+        ),
+        // A counter: +76% retransmits would look like a regression if it
+        // were judged; it explains, it does not gate.
+        with(
+            row(
+                "net",
+                "net.tcp_stream.tcp.retransmits",
+                "count",
+                Better::Lower,
+                vec![812.0, 790.0, 845.0, 801.0, 830.0, 798.0, 820.0],
+                vec![1430.0, 1385.0, 1502.0, 1410.0, 1460.0, 1399.0, 1444.0],
+                Some((1.71, 1.81)),
+                None,
+                0.02,
+                Verdict::Explanatory,
+                None,
+            ),
+            Role::Explanatory,
+            None,
             None,
         ),
     ];
@@ -324,8 +475,8 @@ pub fn comparison() -> Comparison {
             note: "metric not measured by the candidate".into(),
         },
     ];
-    let counts = Counts::tally(&rows, &spec);
-    Comparison {
+    let policy = Policy::default();
+    let mut c = Comparison {
         schema: COMPARISON_SCHEMA.into(),
         baseline: SideInfo {
             name: "baseline:d4sv5-debian12".into(),
@@ -343,16 +494,63 @@ pub fn comparison() -> Comparison {
             runs_disturbed_excluded: 1,
             runs_failed_excluded: 0,
         },
-        policy: Policy::default(),
+        method: Method {
+            rounds: (7, 7),
+            headline_alpha: policy.headline_alpha(),
+            secondary_alpha: policy.secondary_alpha(),
+            tested: (0, 0),
+            permutations: 3432,
+            exact: true,
+        },
+        policy,
         rows,
-        unmatched: vec![(
-            "stream".into(),
-            "mem.stream.scale.bytes_per_s".into(),
-            "candidate".into(),
-        )],
+        unmatched: vec![
+            (
+                "randread".into(),
+                "disk.randread.bytes_per_s".into(),
+                MISSING.into(),
+            ),
+            (
+                "stream".into(),
+                "mem.stream.scale.bytes_per_s".into(),
+                "candidate".into(),
+            ),
+        ],
         spec,
-        counts,
-    }
+        counts: Counts::default(),
+        outcome: Outcome::Fail,
+    };
+    finish(&mut c);
+    c
+}
+
+/// The sample without anything that fails it (regressions, failed spec
+/// limits, the missing metric): outcome INCONCLUSIVE, since headline
+/// metrics stay inconclusive or low-confidence, with the possible
+/// regression still called out as a warning.
+pub fn inconclusive() -> Comparison {
+    let mut c = comparison();
+    c.rows.retain(|r| r.verdict != Verdict::Regression);
+    c.spec.retain(|s| s.pass);
+    c.unmatched.retain(|u| u.2 != MISSING);
+    finish(&mut c);
+    c
+}
+
+/// The sample with only decided metrics (improved, unchanged and
+/// explanatory rows, passed spec limits): outcome PASS.
+pub fn passing() -> Comparison {
+    let mut c = comparison();
+    c.rows.retain(|r| {
+        matches!(
+            r.verdict,
+            Verdict::Improvement | Verdict::Unchanged | Verdict::Explanatory
+        )
+    });
+    c.spec.retain(|s| s.pass);
+    c.unmatched.retain(|u| u.2 != MISSING);
+    finish(&mut c);
+    c
 }
 
 /// Latency histogram of one disk run: a body around 80 µs and a rare slow

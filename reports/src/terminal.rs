@@ -1,15 +1,21 @@
 //! Terminal table of a comparison, benchstat-like: grouped by workload
 //! (the workload with the worst verdict first, regressions first inside
 //! it), median ± interval per side, the change with its interval, p, verdict.
-//! `~` marks a change inside the noise threshold.
+//! `~` marks a change inside the noise threshold, `*` a headline metric.
+//! The outcome (PASS, FAIL, INCONCLUSIVE) comes first; after the tables,
+//! metrics missing from the candidate (errors), possible regressions
+//! (warnings) and the undecided headline metrics of an INCONCLUSIVE
+//! comparison.
 
 use std::fmt::Write as _;
 
-use baselines::compare::{Comparison, Row, Verdict};
+use baselines::compare::{Comparison, Outcome, Row, Verdict, MISSING};
+use bench_core::result::Role;
 
 use crate::common::{
-    delta_cell, excluded, interval_cell, p_cell, side_cell, spec_bound, spec_value, verdict_text,
-    workloads,
+    delta_cell, excluded, interval_cell, mde_cell, mde_phrase, method_text, missing_message,
+    p_cell, possible_fails, possible_line, possible_reason, possible_regressions, side_cell,
+    spec_bound, spec_value, undecided_sentence, verdict_text, workloads,
 };
 
 fn paint(s: &str, code: &str, color: bool) -> String {
@@ -26,6 +32,16 @@ fn verdict_code(v: Verdict) -> &'static str {
         Verdict::Improvement => "32",
         Verdict::Unchanged => "2",
         Verdict::Inconclusive | Verdict::LowConfidence => "33",
+        Verdict::Explanatory => "2",
+    }
+}
+
+/// Red for FAIL, yellow for INCONCLUSIVE, green for PASS.
+fn outcome_code(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Fail => "1;31",
+        Outcome::Inconclusive => "1;33",
+        Outcome::Pass => "1;32",
     }
 }
 
@@ -50,18 +66,24 @@ struct Cells {
     delta: String,
     interval: String,
     p: String,
+    mde: String,
     n: String,
     verdict: String,
 }
 
 fn cells(r: &Row) -> Cells {
     Cells {
-        metric: r.metric.clone(),
+        metric: format!(
+            "{}{}",
+            if r.role == Role::Headline { "* " } else { "  " },
+            r.metric
+        ),
         base: side_cell(&r.baseline, &r.unit),
         cand: side_cell(&r.candidate, &r.unit),
         delta: delta_cell(r),
         interval: interval_cell(r),
         p: p_cell(r),
+        mde: mde_cell(r),
         n: format!("{}+{}", r.baseline.n, r.candidate.n),
         verdict: verdict_text(r),
     }
@@ -72,8 +94,7 @@ fn cells(r: &Row) -> Cells {
 pub fn render(c: &Comparison, color: bool) -> String {
     let mut o = String::new();
     let head = c.headline();
-    let code = if c.failed() { "1;31" } else { "1;32" };
-    let _ = writeln!(o, "{}", paint(&head, code, color));
+    let _ = writeln!(o, "{}", paint(&head, outcome_code(c.outcome), color));
     let _ = writeln!(
         o,
         "baseline:  {} ({} runs{})",
@@ -96,12 +117,8 @@ pub fn render(c: &Comparison, color: bool) -> String {
     );
     let _ = writeln!(
         o,
-        "method: Mann-Whitney U, α = {} per metric and {} family-wise (Holm over {} metrics: {}), {:.0}% Hodges-Lehmann interval of the ratio; `~` = within the noise threshold\n",
-        c.policy.alpha,
-        c.policy.family_alpha,
-        c.rows.iter().filter(|r| r.p_value.is_some()).count(),
-        if c.policy.holm { "on" } else { "off" },
-        c.policy.confidence() * 100.0
+        "method: {}; `~` = within the noise threshold; MDE = minimum detectable effect (the smallest shift this comparison could have found significant); * = headline metric\n",
+        method_text(c)
     );
 
     let all: Vec<(&Row, Cells)> = c.rows.iter().map(|r| (r, cells(r))).collect();
@@ -120,31 +137,34 @@ pub fn render(c: &Comparison, color: bool) -> String {
     let wd = w(|c| &c.delta, "change");
     let wi = w(|c| &c.interval, "interval");
     let wp = w(|c| &c.p, "p");
+    let we = w(|c| &c.mde, "MDE");
     let wn = w(|c| &c.n, "n");
 
     for wl in workloads(c) {
         let _ = writeln!(o, "{}", paint(&format!("── {wl}"), "1", color));
         let _ = writeln!(
             o,
-            "  {}  {}  {}  {}  {}  {}  {}  verdict",
-            pad_right("metric", wm),
+            "  {}  {}  {}  {}  {}  {}  {}  {}  verdict",
+            pad_right("  metric", wm),
             pad_left("baseline", wb),
             pad_left("candidate", wc),
             pad_left("change", wd),
             pad_right("interval", wi),
             pad_left("p", wp),
+            pad_left("MDE", we),
             pad_left("n", wn),
         );
         for (r, x) in all.iter().filter(|(r, _)| r.workload == wl) {
             let _ = writeln!(
                 o,
-                "  {}  {}  {}  {}  {}  {}  {}  {}",
+                "  {}  {}  {}  {}  {}  {}  {}  {}  {}",
                 pad_right(&x.metric, wm),
                 pad_left(&x.base, wb),
                 pad_left(&x.cand, wc),
                 paint(&pad_left(&x.delta, wd), verdict_code(r.verdict), color),
                 pad_right(&x.interval, wi),
                 pad_left(&x.p, wp),
+                pad_left(&x.mde, we),
                 pad_left(&x.n, wn),
                 paint(&x.verdict, verdict_code(r.verdict), color),
             );
@@ -192,14 +212,98 @@ pub fn render(c: &Comparison, color: bool) -> String {
         }
         let _ = writeln!(o);
     }
-    if !c.unmatched.is_empty() {
+    let missing: Vec<_> = c.missing().collect();
+    if !missing.is_empty() {
+        let _ = writeln!(
+            o,
+            "{}",
+            paint(
+                &format!(
+                    "ERROR: {} metric{} missing from the candidate:",
+                    missing.len(),
+                    if missing.len() == 1 { "" } else { "s" }
+                ),
+                "1;31",
+                color
+            )
+        );
+        for (w, m, _) in missing {
+            let _ = writeln!(o, "  {}", missing_message(w, m));
+        }
+        let _ = writeln!(o);
+    }
+    let maybe = possible_regressions(c);
+    if !maybe.is_empty() {
+        let _ = writeln!(
+            o,
+            "{}",
+            paint(
+                &format!(
+                    "WARNING: {} possible regression{} (rerun with more repetitions):",
+                    maybe.len(),
+                    if maybe.len() == 1 { "" } else { "s" }
+                ),
+                "1;33",
+                color
+            )
+        );
+        for r in maybe {
+            let _ = writeln!(
+                o,
+                "  {} / {}: {}{}",
+                r.workload,
+                possible_line(r),
+                possible_reason(r),
+                if possible_fails(c, r) {
+                    "; fails the comparison (possible_regression = \"fail\")"
+                } else {
+                    ""
+                }
+            );
+        }
+        let _ = writeln!(o);
+    }
+    if c.outcome == Outcome::Inconclusive {
+        let _ = writeln!(
+            o,
+            "{}",
+            paint(
+                &format!(
+                    "INCONCLUSIVE: {}{}",
+                    undecided_sentence(c),
+                    if c.undecided_headlines().next().is_some() {
+                        ":"
+                    } else {
+                        "."
+                    }
+                ),
+                "1;33",
+                color
+            )
+        );
+        for r in c.undecided_headlines() {
+            let _ = writeln!(
+                o,
+                "  {} / {} {} ({}, noise threshold {:.0}%): {}",
+                r.workload,
+                r.metric,
+                delta_cell(r),
+                mde_phrase(r),
+                r.threshold * 100.0,
+                verdict_text(r)
+            );
+        }
+        let _ = writeln!(o);
+    }
+    let others: Vec<_> = c.unmatched.iter().filter(|u| u.2 != MISSING).collect();
+    if !others.is_empty() {
         let _ = writeln!(
             o,
             "{} metric{} only on one side (not compared):",
-            c.unmatched.len(),
-            if c.unmatched.len() == 1 { "" } else { "s" }
+            others.len(),
+            if others.len() == 1 { "" } else { "s" }
         );
-        for (w, m, side) in &c.unmatched {
+        for (w, m, side) in others {
             let _ = writeln!(o, "  {w} / {m} (only in the {side})");
         }
     }

@@ -1,6 +1,9 @@
 //! Snapshots of every format on the fixed sample comparison
-//! (`reports::sample`): regressions, an improvement, unchanged,
-//! inconclusive and low-confidence metrics, failed and passed spec limits.
+//! (`reports::sample`, outcome FAIL): regressions, an improvement,
+//! unchanged, inconclusive and low-confidence metrics, a possible
+//! regression, an explanatory counter, a metric missing from the
+//! candidate, failed and passed spec limits; and the terminal, Markdown and
+//! JUnit of its INCONCLUSIVE variant.
 //! The sample has no timestamps or host-dependent data, so the snapshots
 //! only change when a renderer does.
 
@@ -32,6 +35,14 @@ fn json() {
 #[test]
 fn junit() {
     insta::assert_snapshot!("junit", junit::render(&sample::comparison()).unwrap());
+}
+
+#[test]
+fn inconclusive() {
+    let c = sample::inconclusive();
+    insta::assert_snapshot!("terminal_inconclusive", terminal::render(&c, false));
+    insta::assert_snapshot!("markdown_inconclusive", markdown::render(&c));
+    insta::assert_snapshot!("junit_inconclusive", junit::render(&c).unwrap());
 }
 
 #[test]
