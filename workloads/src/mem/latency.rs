@@ -658,6 +658,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn default_sweep_reaches_well_beyond_any_llc() {
+        let m = 1u64 << 20;
+        // A 300 MiB "L3" (an Intel host's whole cache): 1.5 GiB, not 1 GiB.
+        assert_eq!(default_max_size(300 * m), 1536 * m);
+        // A 32 MiB L3: the 256 MiB floor (TLB reach runs out well past it).
+        assert_eq!(default_max_size(32 * m), 256 * m);
+        assert_eq!(default_max_size(96 * m), 384 * m);
+        assert_eq!(default_max_size(0), 1024 * m);
+        for llc in [m, 8 * m, 300 * m, 1024 * m] {
+            assert!(default_max_size(llc) >= 4 * llc);
+        }
+    }
+
+    #[test]
     fn size_grid() {
         let s = sizes(16 << 10, 128 << 10);
         let k: Vec<u64> = s.iter().map(|x| x >> 10).collect();
