@@ -551,7 +551,7 @@ struct Tested {
 
 /// Pooled standard deviation of `obs` within the observed sides (after
 /// the test's winsorising).
-fn pooled_sd(obs: &[(usize, f64)], n_base: usize) -> Option<f64> {
+fn pooled_sd(obs: &[(usize, f64)], n_base: usize, floor: f64) -> Option<f64> {
     // The values the test saw: winsorised as in `permutation`.
     let mut v: Vec<f64> = obs.iter().map(|o| o.1).collect();
     permutation::winsorize(&mut v);
@@ -570,7 +570,7 @@ fn pooled_sd(obs: &[(usize, f64)], n_base: usize) -> Option<f64> {
         let m = stats::mean(v);
         v.iter().map(|x| (x - m).powi(2)).sum::<f64>()
     };
-    Some(((ss(&a) + ss(&b)) / (a.len() + b.len() - 2) as f64).sqrt())
+    Some(((ss(&a) + ss(&b)) / (a.len() + b.len() - 2) as f64).sqrt()).map(|sd| sd.max(floor))
 }
 
 /// Compares `base` with `cand` under `policy`, checking `spec` limits.
@@ -705,8 +705,10 @@ pub fn compare(base: Samples, cand: Samples, policy: &Policy, spec: Option<&Spec
             continue;
         }
         let obs: Vec<Observations> = members.iter().map(|&i| tested[i].obs.clone()).collect();
-        let r = permutation::maxt(
+        let logs: Vec<bool> = members.iter().map(|&i| tested[i].log).collect();
+        let r = permutation::maxt_scaled(
             &obs,
+            &logs,
             nb_rounds,
             n_rounds,
             alpha,
@@ -812,7 +814,13 @@ pub fn compare(base: Samples, cand: Samples, policy: &Policy, spec: Option<&Spec
 /// exactly the MDE is significant but flagged only when it also clears it.
 fn mde(row: &Row, t: &Tested, critical: Option<f64>, n_base: usize) -> Option<f64> {
     let c = critical?;
-    let sd = pooled_sd(&t.obs, n_base)?;
+    let mean = t.obs.iter().map(|o| o.1).sum::<f64>() / t.obs.len().max(1) as f64;
+    let floor = if t.log {
+        permutation::RESOLUTION
+    } else {
+        permutation::RESOLUTION * mean.abs()
+    };
+    let sd = pooled_sd(&t.obs, n_base, floor)?;
     let (nb, nc) = (row.baseline.n as f64, row.candidate.n as f64);
     let need = c * sd * (1.0 / nb + 1.0 / nc).sqrt();
     if t.log {

@@ -44,11 +44,20 @@ pub struct MaxT {
     pub exact: bool,
 }
 
+/// The smallest standard deviation a statistic assumes, relative to the
+/// metric (in log space: 0.1%, about the resolution of a 3-digit HDR
+/// histogram). Without it a metric that is nearly constant (a quantised
+/// percentile) gives enormous |t| whenever an assignment happens to split
+/// its few distinct values, and that maximum would set the critical value
+/// of the whole family.
+pub const RESOLUTION: f64 = 1e-3;
+
 /// Pre-centred sums of one metric, for fast per-assignment statistics.
 struct Prepared {
     rounds: Vec<usize>,
     x: Vec<f64>,
     total_ss: f64,
+    min_var: f64,
 }
 
 /// How far from the pooled median (in robust standard deviations,
@@ -77,16 +86,22 @@ pub fn winsorize(values: &mut [f64]) {
 }
 
 impl Prepared {
-    fn new(obs: &[(usize, f64)]) -> Self {
+    fn new(obs: &[(usize, f64)], log: bool) -> Self {
         let n = obs.len().max(1) as f64;
         let mut v: Vec<f64> = obs.iter().map(|o| o.1).collect();
         winsorize(&mut v);
         let mean = v.iter().sum::<f64>() / n;
         let x: Vec<f64> = v.iter().map(|o| o - mean).collect();
+        let floor = if log {
+            RESOLUTION
+        } else {
+            RESOLUTION * mean.abs()
+        };
         Self {
             rounds: obs.iter().map(|o| o.0).collect(),
             total_ss: x.iter().map(|v| v * v).sum(),
             x,
+            min_var: (floor * floor).max(1e-24),
         }
     }
 
@@ -110,7 +125,7 @@ impl Prepared {
         let within = (q - s * s / k as f64) + ((self.total_ss - q) - s * s / kc as f64);
         let df = (n - 2) as f64;
         // A floor keeps a difference with no spread finite and ordered.
-        let var = (within / df).max(1e-24);
+        let var = (within / df).max(self.min_var);
         let se = (var * (1.0 / k as f64 + 1.0 / kc as f64)).sqrt();
         (mc - mb) / se
     }
@@ -138,8 +153,34 @@ pub fn maxt(
     exact_limit: usize,
     random: usize,
 ) -> MaxT {
+    maxt_scaled(
+        metrics,
+        &vec![true; metrics.len()],
+        n_base,
+        n_rounds,
+        alpha,
+        exact_limit,
+        random,
+    )
+}
+
+/// [`maxt`] where `log[j]` says whether metric `j`'s values are logs (the
+/// [`RESOLUTION`] floor is then absolute, else relative to its mean).
+pub fn maxt_scaled(
+    metrics: &[Observations],
+    log: &[bool],
+    n_base: usize,
+    n_rounds: usize,
+    alpha: f64,
+    exact_limit: usize,
+    random: usize,
+) -> MaxT {
     let m = metrics.len();
-    let prepared: Vec<Prepared> = metrics.iter().map(|o| Prepared::new(o)).collect();
+    let prepared: Vec<Prepared> = metrics
+        .iter()
+        .zip(log)
+        .map(|(o, l)| Prepared::new(o, *l))
+        .collect();
     let observed: Vec<bool> = (0..n_rounds).map(|r| r < n_base).collect();
     let t_obs: Vec<f64> = prepared.iter().map(|p| p.t(&observed)).collect();
     let abs_obs: Vec<f64> = t_obs.iter().map(|t| t.abs()).collect();

@@ -167,6 +167,8 @@ pub const MDE_N_TOO_SMALL: &str = "n too small";
 /// that is not tested (explanatory).
 pub fn mde_cell(r: &Row) -> String {
     match r.mde {
+        // Past 10× nothing useful is said by the digits.
+        Some(m) if m.is_finite() && m > 10.0 => ">±1000%".into(),
         Some(m) if m.is_finite() => pm_pct(m),
         _ if r.role != Role::Explanatory
             && (r.p_value.is_some() || r.verdict == Verdict::LowConfidence) =>
