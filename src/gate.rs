@@ -106,7 +106,9 @@ pub fn gate(a: GateArgs) -> anyhow::Result<u8> {
             inconclusive_after: cmp.undecided_headlines().count(),
         });
         let more = needs_more_runs(&cmp, policy.max_repetitions);
-        if more.is_empty() {
+        // Bounded even when runs keep being left out as disturbed (their
+        // count then never reaches the cap): at most MAX_ROUNDS rounds.
+        if more.is_empty() || rounds.len() >= skubench_ci::gate::MAX_ROUNDS {
             return finish(&a.report_dir, &cmp, &policy, bfiles, &cand, rounds);
         }
         // Repeat only the undecided workloads, adding at once the runs their

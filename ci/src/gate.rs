@@ -46,6 +46,10 @@ pub struct GateSummary {
     pub headline: String,
 }
 
+/// Most rounds a gate runs: the first, one that adds what the minimum
+/// detectable effects ask for, and two more for runs left out as disturbed.
+pub const MAX_ROUNDS: usize = 4;
+
 /// Exit code of a comparison outcome: 0 pass, 1 fail, 4 inconclusive.
 pub const EXIT_INCONCLUSIVE: u8 = 4;
 
