@@ -152,8 +152,8 @@ fn half_a_vcpu_is_a_regression_and_aa_is_not() {
     drop(cap);
 
     let (code, v) = compare(dir.path(), &a, &c, "capped");
-    assert_eq!(code, 1, "half a vCPU must FAIL the comparison");
-    assert_eq!(v["outcome"], "fail");
+    // Half a vCPU is never a PASS, however noisy the machine.
+    assert_ne!(code, 0, "half a vCPU must not PASS");
     let rows = v["rows"].as_array().unwrap();
     let throughput: Vec<&serde_json::Value> = rows
         .iter()
@@ -163,26 +163,40 @@ fn half_a_vcpu_is_a_regression_and_aa_is_not() {
         })
         .collect();
     assert!(!throughput.is_empty());
-    // Every throughput headline fell far, none reads as unchanged or
-    // improved, and they are regressions (on a loaded machine the noisiest
-    // may stay inconclusive: at least half must be called).
-    let mut called = 0;
-    for r in &throughput {
-        let ratio = r["ratio"].as_f64().unwrap_or(1.0);
-        assert!(ratio < 0.8, "{}: ratio {ratio}", r["metric"]);
-        let verdict = r["verdict"].as_str().unwrap_or("");
+    // Whenever the comparison itself says it could see a halving (every
+    // throughput headline's minimum detectable effect ≤ 40%), it must FAIL
+    // with them as regressions. A machine loaded by something else can make
+    // 5 runs too noisy for that; the comparison then says INCONCLUSIVE.
+    let visible = throughput
+        .iter()
+        .all(|r| r["mde"].as_f64().is_some_and(|m| m <= 0.4));
+    if visible {
+        assert_eq!(code, 1, "half a vCPU must FAIL the comparison");
+        assert_eq!(v["outcome"], "fail");
+        let mut called = 0;
+        for r in &throughput {
+            let ratio = r["ratio"].as_f64().unwrap_or(1.0);
+            assert!(ratio < 0.8, "{}: ratio {ratio}", r["metric"]);
+            let verdict = r["verdict"].as_str().unwrap_or("");
+            assert!(
+                verdict == "regression" || verdict == "inconclusive",
+                "{}: {verdict}",
+                r["metric"]
+            );
+            called += usize::from(verdict == "regression");
+        }
         assert!(
-            verdict == "regression" || verdict == "inconclusive",
-            "{}: {verdict}",
-            r["metric"]
+            2 * called >= throughput.len(),
+            "{called} of {} called",
+            throughput.len()
         );
-        called += usize::from(verdict == "regression");
+    } else {
+        assert_eq!(
+            code, 4,
+            "a noisy comparison that cannot see a halving is INCONCLUSIVE"
+        );
+        eprintln!("capped: this machine was too noisy for 5 runs to see a halving (MDE > 40%): INCONCLUSIVE, as it must be");
     }
-    assert!(
-        2 * called >= throughput.len(),
-        "{called} of {} called",
-        throughput.len()
-    );
 
     let (code, v) = compare(dir.path(), &a, &b, "aa");
     assert_ne!(code, 1, "A/A must not fail");
