@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::error::SpecError;
+use crate::error::{Location, SpecError, ValueError};
 use crate::units::{parse_duration, parse_size};
 
 /// The type (and bounds) of one parameter.
@@ -149,18 +149,36 @@ pub struct Params {
 impl Params {
     /// Validates `given` (key → (raw value, location)) against `defs`.
     ///
-    /// `ctx` names the workload for messages; unknown keys are errors that
-    /// list the valid ones.
+    /// `kind` names the workload for messages; unknown keys are errors that
+    /// list the valid ones. A thin wrapper over [`Params::from_located`] for
+    /// callers that hold locations as text.
     pub fn from_raw(
         defs: &'static [ParamDef],
         given: &[(String, RawValue, String)],
+        kind: &str,
+    ) -> Result<Self, SpecError> {
+        let given: Vec<(String, RawValue, Location)> = given
+            .iter()
+            .map(|(k, v, l)| (k.clone(), v.clone(), Location::from(l)))
+            .collect();
+        Self::from_located(defs, &given, kind)
+    }
+
+    /// Validates `given` (key → (raw value, where it was written)) against
+    /// `defs`. Errors carry the given location of the offending key.
+    pub fn from_located(
+        defs: &'static [ParamDef],
+        given: &[(String, RawValue, Location)],
         kind: &str,
     ) -> Result<Self, SpecError> {
         let mut values = BTreeMap::new();
         for def in defs {
             if let Some(d) = def.default {
                 let v = parse_value(def, &RawValue::Text(d.to_string())).map_err(|m| {
-                    SpecError::new(format!("built-in default of {kind}.{}", def.name), m)
+                    SpecError::other(
+                        format!("built-in default of {kind}.{}", def.name),
+                        m.to_string(),
+                    )
                 })?;
                 values.insert(def.name, v);
             }
@@ -209,8 +227,8 @@ impl Params {
         let v = self
             .values
             .get(key)
-            .ok_or_else(|| SpecError::new(key, format!("required key `{key}` is missing")))?;
-        f(v).ok_or_else(|| SpecError::new(key, format!("key `{key}` has the wrong type")))
+            .ok_or_else(|| SpecError::key(key, format!("required key `{key}` is missing")))?;
+        f(v).ok_or_else(|| SpecError::key(key, format!("key `{key}` has the wrong type")))
     }
 
     /// An integer parameter.
@@ -247,10 +265,10 @@ impl Params {
         let v = self
             .values
             .get(key)
-            .ok_or_else(|| SpecError::new(key, format!("required key `{key}` is missing")))?;
+            .ok_or_else(|| SpecError::key(key, format!("required key `{key}` is missing")))?;
         match v {
             Value::Str(s) => Ok(s),
-            _ => Err(SpecError::new(
+            _ => Err(SpecError::key(
                 key,
                 format!("key `{key}` has the wrong type"),
             )),
@@ -281,7 +299,7 @@ fn toml_type(v: &toml::Value) -> &'static str {
 }
 
 /// Validates one raw value against its declaration.
-pub fn parse_value(def: &ParamDef, raw: &RawValue) -> Result<Value, String> {
+pub fn parse_value(def: &ParamDef, raw: &RawValue) -> Result<Value, ValueError> {
     let text = match raw {
         RawValue::Text(s) => Some(s.as_str()),
         RawValue::Toml(toml::Value::String(s)) => Some(s.as_str()),
@@ -297,12 +315,17 @@ pub fn parse_value(def: &ParamDef, raw: &RawValue) -> Result<Value, String> {
                 (RawValue::Toml(toml::Value::Integer(i)), _) => u64::try_from(*i)
                     .map_err(|_| format!("expected a non-negative integer, got {i}"))?,
                 (RawValue::Toml(v), _) => {
-                    return Err(format!("expected an integer, got a {}", toml_type(v)))
+                    return Err(ValueError::new(format!(
+                        "expected an integer, got a {}",
+                        toml_type(v)
+                    )))
                 }
                 _ => return Err("expected an integer".into()),
             };
             if v < min || v > max {
-                return Err(format!("{v} is out of range {min}..={max}"));
+                return Err(ValueError::new(format!(
+                    "{v} is out of range {min}..={max}"
+                )));
             }
             Ok(Value::U64(v))
         }
@@ -315,12 +338,17 @@ pub fn parse_value(def: &ParamDef, raw: &RawValue) -> Result<Value, String> {
                 (RawValue::Toml(toml::Value::Integer(i)), _) => *i as f64,
                 (RawValue::Toml(toml::Value::Float(f)), _) => *f,
                 (RawValue::Toml(v), _) => {
-                    return Err(format!("expected a number, got a {}", toml_type(v)))
+                    return Err(ValueError::new(format!(
+                        "expected a number, got a {}",
+                        toml_type(v)
+                    )))
                 }
                 _ => return Err("expected a number".into()),
             };
             if !v.is_finite() || v < min || v > max {
-                return Err(format!("{v} is out of range {min}..={max}"));
+                return Err(ValueError::new(format!(
+                    "{v} is out of range {min}..={max}"
+                )));
             }
             Ok(Value::F64(v))
         }
@@ -329,18 +357,23 @@ pub fn parse_value(def: &ParamDef, raw: &RawValue) -> Result<Value, String> {
             (_, Some(t)) => match t.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" => Ok(Value::Bool(true)),
                 "false" | "0" | "no" | "off" => Ok(Value::Bool(false)),
-                _ => Err(format!("expected true or false, got `{t}`")),
+                _ => Err(ValueError::new(format!(
+                    "expected true or false, got `{t}`"
+                ))),
             },
             (RawValue::Toml(toml::Value::Integer(i)), _) if *i == 0 || *i == 1 => {
                 Ok(Value::Bool(*i == 1))
             }
-            (RawValue::Toml(v), _) => {
-                Err(format!("expected true or false, got a {}", toml_type(v)))
-            }
+            (RawValue::Toml(v), _) => Err(ValueError::new(format!(
+                "expected true or false, got a {}",
+                toml_type(v)
+            ))),
             _ => Err("expected true or false".into()),
         },
         ParamKind::Duration => match (raw, text) {
-            (_, Some(t)) => parse_duration(t).map(Value::Duration),
+            (_, Some(t)) => parse_duration(t)
+                .map(Value::Duration)
+                .map_err(ValueError::from),
             (RawValue::Toml(toml::Value::Integer(i)), _) if *i >= 0 => {
                 Ok(Value::Duration(Duration::from_secs(*i as u64)))
             }
@@ -349,13 +382,17 @@ pub fn parse_value(def: &ParamDef, raw: &RawValue) -> Result<Value, String> {
             {
                 Ok(Value::Duration(Duration::from_secs_f64(*f)))
             }
-            (RawValue::Toml(v), _) => Err(format!("expected a duration like \"5s\", got {v}")),
+            (RawValue::Toml(v), _) => Err(ValueError::new(format!(
+                "expected a duration like \"5s\", got {v}"
+            ))),
             _ => Err("expected a duration".into()),
         },
         ParamKind::Size => match (raw, text) {
-            (_, Some(t)) => parse_size(t).map(Value::Size),
+            (_, Some(t)) => parse_size(t).map(Value::Size).map_err(ValueError::from),
             (RawValue::Toml(toml::Value::Integer(i)), _) if *i >= 0 => Ok(Value::Size(*i as u64)),
-            (RawValue::Toml(v), _) => Err(format!("expected a size like \"4k\", got {v}")),
+            (RawValue::Toml(v), _) => Err(ValueError::new(format!(
+                "expected a size like \"4k\", got {v}"
+            ))),
             _ => Err("expected a size".into()),
         },
         ParamKind::Choice(choices) => {
@@ -363,23 +400,26 @@ pub fn parse_value(def: &ParamDef, raw: &RawValue) -> Result<Value, String> {
             if choices.contains(&t) {
                 Ok(Value::Str(t.to_string()))
             } else {
-                Err(format!("`{t}` is not one of {}", choices.join(", ")))
+                Err(ValueError::new(format!(
+                    "`{t}` is not one of {}",
+                    choices.join(", ")
+                )))
             }
         }
         ParamKind::Threads => match (raw, text) {
             (_, Some(t)) if t.trim() == "all" => Ok(Value::Threads(Threads::All)),
             (_, Some(t)) => match t.trim().parse::<usize>() {
                 Ok(n) if (1..=4096).contains(&n) => Ok(Value::Threads(Threads::Count(n))),
-                _ => Err(format!(
+                _ => Err(ValueError::new(format!(
                     "expected a thread count 1..=4096 or \"all\", got `{t}`"
-                )),
+                ))),
             },
             (RawValue::Toml(toml::Value::Integer(i)), _) if (1..=4096).contains(i) => {
                 Ok(Value::Threads(Threads::Count(*i as usize)))
             }
-            (RawValue::Toml(v), _) => Err(format!(
+            (RawValue::Toml(v), _) => Err(ValueError::new(format!(
                 "expected a thread count 1..=4096 or \"all\", got {v}"
-            )),
+            ))),
             _ => Err("expected a thread count".into()),
         },
         ParamKind::CpuList | ParamKind::U64List => {
@@ -394,15 +434,17 @@ pub fn parse_value(def: &ParamDef, raw: &RawValue) -> Result<Value, String> {
                         match x {
                             toml::Value::Integer(i) if *i >= 0 => out.push(*i as u64),
                             other => {
-                                return Err(format!(
+                                return Err(ValueError::new(format!(
                                     "expected non-negative integers, found {other}"
-                                ))
+                                )))
                             }
                         }
                     }
                     out
                 }
-                (RawValue::Toml(v), _) => return Err(format!("expected a list, got {v}")),
+                (RawValue::Toml(v), _) => {
+                    return Err(ValueError::new(format!("expected a list, got {v}")))
+                }
                 _ => return Err("expected a list".into()),
             };
             if list.is_empty() {
@@ -424,7 +466,7 @@ pub fn parse_value(def: &ParamDef, raw: &RawValue) -> Result<Value, String> {
 }
 
 /// Parses `0,2,4-7` into a list.
-pub fn parse_list(t: &str) -> Result<Vec<u64>, String> {
+pub fn parse_list(t: &str) -> Result<Vec<u64>, ValueError> {
     let mut out = Vec::new();
     for part in t.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         if let Some((a, b)) = part.split_once('-') {
@@ -437,7 +479,7 @@ pub fn parse_list(t: &str) -> Result<Vec<u64>, String> {
                 .parse()
                 .map_err(|_| format!("bad range `{part}`"))?;
             if a > b || b - a > 65_536 {
-                return Err(format!("bad range `{part}`"));
+                return Err(ValueError::new(format!("bad range `{part}`")));
             }
             out.extend(a..=b);
         } else {
@@ -510,5 +552,39 @@ mod tests {
         let e = Params::from_raw(DEFS, &given("iodepth", RawValue::Text("99999".into())), "d")
             .unwrap_err();
         assert!(e.message.contains("out of range"), "{e}");
+    }
+
+    #[test]
+    fn typed_locations_pass_through() {
+        let at = Location::file("s.toml", 4, 3);
+        let given = [(
+            "iodepth".to_string(),
+            RawValue::Text("0".into()),
+            at.clone(),
+        )];
+        let e = Params::from_located(DEFS, &given, "disk").unwrap_err();
+        assert_eq!(e.location, at);
+        assert_eq!(
+            e.to_string(),
+            "s.toml:4:3: key `iodepth`: 0 is out of range 1..=4096"
+        );
+        let e = Params::from_raw(DEFS, &[], "d")
+            .unwrap()
+            .u64("pin")
+            .unwrap_err();
+        assert_eq!(e.location.key_name(), Some("pin"));
+    }
+
+    #[test]
+    fn value_errors_say_what_is_wrong() {
+        assert_eq!(parse_list("0,2-3").unwrap(), vec![0, 2, 3]);
+        assert_eq!(
+            parse_list("3-1").unwrap_err().to_string(),
+            "bad range `3-1`"
+        );
+        assert_eq!(parse_list("x").unwrap_err().to_string(), "bad number `x`");
+        let def = &DEFS[0];
+        let e = parse_value(def, &RawValue::Toml(toml::Value::Boolean(true))).unwrap_err();
+        assert_eq!(e.to_string(), "expected an integer, got a boolean");
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::error::SpecError;
+use crate::error::{Location, SpecError};
 use crate::params::{parse_value, ParamDef, ParamKind, Params, RawValue, Value};
 use crate::workload::{Registry, Workload};
 
@@ -198,26 +198,34 @@ pub const WORKLOAD_COMMON_KEYS: &[ParamDef] = &[
 
 /// Expands `${NAME}` in a string value from the environment, so pipelines
 /// can pass secrets and addresses (`peer = "${SKUBENCH_PEER}"`) without
-/// writing them into the suite. An unset variable is an error.
-pub fn expand_env(v: &toml::Value, key: &str, loc: &str) -> Result<toml::Value, SpecError> {
+/// writing them into the suite. An unset variable is an error at `loc`.
+pub fn expand_env(
+    v: &toml::Value,
+    key: &str,
+    loc: impl Into<Location>,
+) -> Result<toml::Value, SpecError> {
     let toml::Value::String(s) = v else {
         return Ok(v.clone());
     };
     if !s.contains("${") {
         return Ok(v.clone());
     }
+    let loc: Location = loc.into();
     let mut out = String::new();
     let mut rest = s.as_str();
     while let Some(i) = rest.find("${") {
         out.push_str(&rest[..i]);
         let after = &rest[i + 2..];
         let end = after.find('}').ok_or_else(|| {
-            SpecError::new(loc, format!("key `{key}`: unclosed `${{` in \"{s}\""))
+            SpecError::new(
+                loc.clone(),
+                format!("key `{key}`: unclosed `${{` in \"{s}\""),
+            )
         })?;
         let name = &after[..end];
         let val = std::env::var(name).map_err(|_| {
             SpecError::new(
-                loc,
+                loc.clone(),
                 format!("key `{key}`: environment variable `{name}` is not set"),
             )
         })?;
@@ -243,9 +251,9 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn loc(&self, span: std::ops::Range<usize>) -> String {
-        let (l, c) = line_col(self.text, span.start);
-        format!("{}:{l}:{c}", self.file)
+    fn loc(&self, span: std::ops::Range<usize>) -> Location {
+        let (line, col) = line_col(self.text, span.start);
+        Location::file(self.file, line, col)
     }
 }
 
@@ -262,20 +270,20 @@ fn apply_timing(
     timing: &mut Timing,
     key: &str,
     raw: &toml::Value,
-    loc: &str,
+    loc: &Location,
 ) -> Result<bool, SpecError> {
     let def = match WORKLOAD_COMMON_KEYS.iter().find(|d| d.name == key) {
         Some(d) if key != "name" && key != "group" => d,
         _ => return Ok(false),
     };
     let v = parse_value(def, &RawValue::Toml(raw.clone()))
-        .map_err(|m| SpecError::new(loc, format!("key `{key}`: {m}")))?;
+        .map_err(|m| SpecError::new(loc.clone(), format!("key `{key}`: {m}")))?;
     match (key, v) {
         ("warmup", Value::Duration(d)) => timing.warmup = d,
         ("duration", Value::Duration(d)) => {
             if d.is_zero() {
                 return Err(SpecError::new(
-                    loc,
+                    loc.clone(),
                     "key `duration`: must be greater than 0",
                 ));
             }
@@ -288,7 +296,10 @@ fn apply_timing(
         }
         ("interval", Value::Duration(d)) => {
             if d < Duration::from_millis(10) {
-                return Err(SpecError::new(loc, "key `interval`: must be at least 10ms"));
+                return Err(SpecError::new(
+                    loc.clone(),
+                    "key `interval`: must be at least 10ms",
+                ));
             }
             timing.interval = d;
         }
@@ -306,7 +317,9 @@ pub fn parse_suite(
 ) -> Result<Suite, SpecError> {
     let cx = Ctx { file, text };
     let toml_err = |e: toml::de::Error| {
-        let loc = e.span().map_or_else(|| file.to_string(), |s| cx.loc(s));
+        let loc = e
+            .span()
+            .map_or_else(|| Location::Path(file.to_string()), |s| cx.loc(s));
         SpecError::new(loc, e.message().trim().to_string())
     };
     let top: SpannedTable = toml::from_str(text).map_err(toml_err)?;
@@ -318,7 +331,7 @@ pub fn parse_suite(
         .map_or_else(|| "suite".to_string(), |s| s.to_string_lossy().into_owned());
     // Top-level keys that are workload parameters: defaults for every
     // workload that has such a parameter.
-    let mut param_defaults: Vec<(String, toml::Value, String)> = Vec::new();
+    let mut param_defaults: Vec<(String, toml::Value, Location)> = Vec::new();
 
     for (k, v) in &top {
         let key = k.get_ref().as_str();
@@ -381,7 +394,10 @@ pub fn parse_suite(
     }
 
     if workloads.workload.is_empty() {
-        return Err(SpecError::new(file, "the suite has no [[workload]] tables"));
+        return Err(SpecError::file(
+            file,
+            "the suite has no [[workload]] tables",
+        ));
     }
 
     let mut planned = Vec::new();
@@ -411,7 +427,7 @@ pub fn parse_suite(
         let mut timing = settings.timing;
         let mut label = None;
         let mut group = None;
-        let mut given: Vec<(String, RawValue, String)> = Vec::new();
+        let mut given: Vec<(String, RawValue, Location)> = Vec::new();
         for (k, d, loc) in &param_defaults {
             if factory.params().iter().any(|p| p.name == k) {
                 given.push((k.clone(), RawValue::Toml(d.clone()), loc.clone()));
@@ -452,15 +468,10 @@ pub fn parse_suite(
             let value = expand_env(v.get_ref(), key, &loc)?;
             given.push((key.to_string(), RawValue::Toml(value), loc));
         }
-        let params = Params::from_raw(factory.params(), &given, kind)?;
-        let workload = factory.build(&params, vcpus).map_err(|e| {
-            // Errors from build name a key; point at the workload table.
-            if e.location.contains(':') {
-                e
-            } else {
-                SpecError::new(origin.clone(), format!("{kind}: {}", e.message))
-            }
-        })?;
+        let params = Params::from_located(factory.params(), &given, kind)?;
+        let workload = factory
+            .build(&params, vcpus)
+            .map_err(|e| place_build_error(e, kind, &given, &origin))?;
         let base = label.unwrap_or_else(|| default_label(kind, workload.as_ref()));
         let n = labels.entry(base.clone()).or_insert(0);
         *n += 1;
@@ -470,7 +481,7 @@ pub fn parse_suite(
             label,
             params,
             timing,
-            origin,
+            origin: origin.to_string(),
             workload,
             group,
         });
@@ -482,6 +493,35 @@ pub fn parse_suite(
         settings,
         workloads: planned,
     })
+}
+
+/// Points an error of `WorkloadFactory::build` at the line that set the key
+/// it names (the workload's own key, else the suite-wide default), or at the
+/// `[[workload]]` header when the key was not written (a default that does
+/// not fit with another value) or the error names no key. Errors that are
+/// placed already pass through.
+fn place_build_error(
+    e: SpecError,
+    kind: &str,
+    given: &[(String, RawValue, Location)],
+    origin: &Location,
+) -> SpecError {
+    if e.location.is_placed() {
+        return e;
+    }
+    let written = e
+        .location
+        .key_name()
+        .and_then(|key| given.iter().rev().find(|(k, _, _)| k == key))
+        .map(|(_, _, at)| at.clone());
+    let location = match (e.location, written) {
+        (Location::Key { key, .. }, Some(at)) => Location::Key {
+            key,
+            at: Some(Box::new(at)),
+        },
+        _ => origin.clone(),
+    };
+    SpecError::new(location, format!("{kind}: {}", e.message))
 }
 
 /// The label of a workload without a `name`: its step's metric prefix when
@@ -497,12 +537,12 @@ fn default_label(kind: &str, w: &dyn Workload) -> String {
 pub fn load_suite(path: &Path, registry: &Registry, vcpus: usize) -> Result<Suite, SpecError> {
     let file = path.display().to_string();
     let meta = std::fs::metadata(path)
-        .map_err(|e| SpecError::new(&file, format!("cannot read suite: {e}")))?;
+        .map_err(|e| SpecError::file(&file, format!("cannot read suite: {e}")))?;
     if meta.len() > 4 << 20 {
-        return Err(SpecError::new(&file, "suite file larger than 4 MiB"));
+        return Err(SpecError::file(&file, "suite file larger than 4 MiB"));
     }
     let text = std::fs::read_to_string(path)
-        .map_err(|e| SpecError::new(&file, format!("cannot read suite: {e}")))?;
+        .map_err(|e| SpecError::file(&file, format!("cannot read suite: {e}")))?;
     parse_suite(&text, &file, registry, vcpus)
 }
 
@@ -515,7 +555,7 @@ pub fn single_workload(
 ) -> Result<Suite, SpecError> {
     let factory = registry.get(kind).ok_or_else(|| {
         let known: Vec<&str> = registry.kinds().map(|f| f.kind()).collect();
-        SpecError::new(
+        SpecError::other(
             kind,
             format!("unknown workload `{kind}` (known: {})", known.join(", ")),
         )
@@ -524,7 +564,7 @@ pub fn single_workload(
     let mut label = None;
     let mut given = Vec::new();
     for (k, v) in args {
-        let loc = format!("--{k}");
+        let loc = Location::Flag(k.clone());
         match k.as_str() {
             "repetitions" => {
                 settings.repetitions = v
@@ -532,7 +572,10 @@ pub fn single_workload(
                     .ok()
                     .filter(|n| (1..=10_000).contains(n))
                     .ok_or_else(|| {
-                    SpecError::new(&loc, format!("expected an integer 1..=10000, got `{v}`"))
+                    SpecError::new(
+                        loc.clone(),
+                        format!("expected an integer 1..=10000, got `{v}`"),
+                    )
                 })?;
             }
             "disturbance_threshold" => {
@@ -541,7 +584,7 @@ pub fn single_workload(
                     .ok()
                     .filter(|x| x.is_finite() && *x >= 0.0)
                     .ok_or_else(|| {
-                        SpecError::new(&loc, format!("expected vCPUs ≥ 0, got `{v}`"))
+                        SpecError::new(loc.clone(), format!("expected vCPUs ≥ 0, got `{v}`"))
                     })?;
             }
             "name" => label = Some(v.clone()),
@@ -558,7 +601,7 @@ pub fn single_workload(
             }
         }
     }
-    let params = Params::from_raw(factory.params(), &given, kind)?;
+    let params = Params::from_located(factory.params(), &given, kind)?;
     let workload = factory.build(&params, vcpus)?;
     let label = label.unwrap_or_else(|| default_label(kind, workload.as_ref()));
     Ok(Suite {
@@ -582,11 +625,45 @@ pub fn single_workload(
 mod tests {
     use super::*;
     use crate::null::NullFactory;
+    use crate::workload::WorkloadFactory;
 
     fn reg() -> Registry {
         let mut r = Registry::new();
         r.add(Box::new(NullFactory));
+        r.add(Box::new(Checked));
         r
+    }
+
+    /// The null workload with cross-parameter checks in `build`, which name
+    /// a key but not where it was written.
+    struct Checked;
+
+    impl WorkloadFactory for Checked {
+        fn kind(&self) -> &'static str {
+            "checked"
+        }
+        fn about(&self) -> &'static str {
+            "null with build-time checks"
+        }
+        fn params(&self) -> &'static [ParamDef] {
+            NullFactory.params()
+        }
+        fn build(&self, p: &Params, vcpus: usize) -> Result<Box<dyn Workload>, SpecError> {
+            if p.u64("bytes")? == 3 {
+                // The string API, as workloads call it.
+                return Err(SpecError::new("bytes", "key `bytes`: must be even"));
+            }
+            if p.threads("threads")?.resolve(vcpus) == 3 {
+                return Err(SpecError::key(
+                    "spin",
+                    "key `spin`: needs an even thread count",
+                ));
+            }
+            if p.list("latency_ns").is_some_and(|l| l.len() > 2) {
+                return Err(SpecError::other("somewhere", "too many latencies"));
+            }
+            NullFactory.build(p, vcpus)
+        }
     }
 
     #[test]
@@ -663,6 +740,102 @@ ops = 100
         let e = parse_suite(text, "bad.toml", &reg(), 2).unwrap_err();
         assert_eq!(e.location, "bad.toml:3:1", "{e}");
         assert!(e.message.contains("duration"), "{e}");
+    }
+
+    #[test]
+    fn build_errors_point_at_the_line_of_their_key() {
+        // The workload's own key, on line 3: not the `[[workload]]` header.
+        let text = "[[workload]]\nkind = \"checked\"\nbytes = 3\n";
+        let e = parse_suite(text, "bs0.toml", &reg(), 2).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "bs0.toml:3:1: checked: key `bytes`: must be even"
+        );
+        assert_eq!(e.location.key_name(), Some("bytes"));
+
+        // Indented, in the second workload: its own line and column.
+        let text = "[[workload]]\nkind = \"null\"\n\n[[workload]]\nkind = \"checked\"\nthreads = 2\n  bytes = 3\n";
+        let e = parse_suite(text, "t.toml", &reg(), 2).unwrap_err();
+        assert_eq!(e.location, "t.toml:7:3", "{e}");
+
+        // A suite-wide default: the top-level line that set it.
+        let text = "name = \"x\"\nbytes = 3\n[[workload]]\nkind = \"checked\"\n";
+        let e = parse_suite(text, "t.toml", &reg(), 2).unwrap_err();
+        assert_eq!(e.location, "t.toml:2:1", "{e}");
+
+        // A workload's key overrides the default, and is the one shown.
+        let text = "bytes = 3\n[[workload]]\nkind = \"checked\"\nbytes = 3\n";
+        let e = parse_suite(text, "t.toml", &reg(), 2).unwrap_err();
+        assert_eq!(e.location, "t.toml:4:1", "{e}");
+
+        // The named key was not written (its default does not fit another
+        // value): the workload's header, as before.
+        let text = "\n[[workload]]\nkind = \"checked\"\nthreads = 3\n";
+        let e = parse_suite(text, "t.toml", &reg(), 2).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.toml:2:1: checked: key `spin`: needs an even thread count"
+        );
+
+        // An error that names no key: the header too.
+        let text = "[[workload]]\nkind = \"checked\"\nlatency_ns = [1, 2, 3]\n";
+        let e = parse_suite(text, "t.toml", &reg(), 2).unwrap_err();
+        assert_eq!(e.to_string(), "t.toml:1:1: checked: too many latencies");
+    }
+
+    #[test]
+    fn unknown_and_bad_keys_point_at_their_own_line_and_column() {
+        let text = "[[workload]]\nkind = \"null\"\n\n    threds = 4\n";
+        let e = parse_suite(text, "t.toml", &reg(), 2).unwrap_err();
+        assert_eq!(e.location, Location::file("t.toml", 4, 5), "{e}");
+        assert!(e.message.contains("threds"), "{e}");
+
+        let text = "[[workload]]\nkind = \"null\"\nspin = \"maybe\"\n";
+        let e = parse_suite(text, "t.toml", &reg(), 2).unwrap_err();
+        assert!(e.to_string().starts_with("t.toml:3:1: key `spin`"), "{e}");
+    }
+
+    #[test]
+    fn settings_errors_point_at_their_own_line() {
+        let head = "name = \"s\"\n";
+        let tail = "\n[[workload]]\nkind = \"null\"\n";
+        for (bad, key) in [
+            ("repetitions = 0", "repetitions"),
+            ("disturbance_threshold = -1", "disturbance_threshold"),
+            ("interval = \"1ms\"", "interval"),
+            ("duration = 0", "duration"),
+            ("warmup = \"soon\"", "warmup"),
+            ("name = 3", "name"),
+            ("bogus = 1", "bogus"),
+        ] {
+            // A bad `name` cannot follow `head`: TOML refuses a repeated key.
+            let text = if key == "name" {
+                format!("description = \"d\"\n{bad}{tail}")
+            } else {
+                format!("{head}{bad}{tail}")
+            };
+            let e = parse_suite(&text, "s.toml", &reg(), 2).unwrap_err();
+            assert_eq!(e.location, "s.toml:2:1", "{bad}: {e}");
+            assert!(e.message.contains(key), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn command_line_errors_name_the_flag() {
+        let args = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+        let e = single_workload("null", &args("threads", "0"), &reg(), 2).unwrap_err();
+        assert_eq!(e.location, Location::Flag("threads".into()));
+        assert!(e.to_string().starts_with("--threads: key `threads`"), "{e}");
+        let e = single_workload("null", &args("repetitions", "x"), &reg(), 2).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--repetitions: expected an integer 1..=10000, got `x`"
+        );
+        let e = single_workload("nope", &[], &reg(), 2).unwrap_err();
+        assert!(e.to_string().starts_with("nope: unknown workload"), "{e}");
+        // Build errors keep today's form on the command line: the key.
+        let e = single_workload("checked", &args("bytes", "3"), &reg(), 2).unwrap_err();
+        assert_eq!(e.to_string(), "bytes: key `bytes`: must be even");
     }
 
     #[test]
