@@ -229,57 +229,58 @@ impl Policy {
         let text = crate::read_limited(path, 1 << 20)?;
         let p: Policy = toml::from_str(&text).map_err(|e| BaselineError::toml(path, &text, &e))?;
         p.validate()
-            .map_err(|m| BaselineError::Input(format!("{}: {m}", path.display())))?;
+            .map_err(|e| BaselineError::Input(format!("{}: {e}", path.display())))?;
         Ok(p)
     }
 
-    /// Range checks.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Range checks; a failure is [`BaselineError::Input`] naming the key.
+    pub fn validate(&self) -> Result<(), BaselineError> {
+        let bad = |m: String| Err(BaselineError::Input(m));
         if !(self.alpha > 0.0 && self.alpha < 0.5) {
-            return Err(format!("alpha = {} must be in (0, 0.5)", self.alpha));
+            return bad(format!("alpha = {} must be in (0, 0.5)", self.alpha));
         }
         if !(self.family_alpha > 0.0 && self.family_alpha < 0.5) {
-            return Err(format!(
+            return bad(format!(
                 "family_alpha = {} must be in (0, 0.5)",
                 self.family_alpha
             ));
         }
         if let Some(c) = self.confidence {
             if !(c > 0.5 && c < 1.0) {
-                return Err(format!("confidence = {c} must be in (0.5, 1)"));
+                return bad(format!("confidence = {c} must be in (0.5, 1)"));
             }
         }
         for r in &self.thresholds {
             if !(r.threshold >= 0.0 && r.threshold < 10.0) {
-                return Err(format!(
+                return bad(format!(
                     "threshold {} for `{}` must be in [0, 10)",
                     r.threshold, r.metric
                 ));
             }
         }
         if !(0.0..1.0).contains(&self.secondary_share) {
-            return Err(format!(
+            return bad(format!(
                 "secondary_share = {} must be in [0, 1)",
                 self.secondary_share
             ));
         }
         if !(100..=1_000_000).contains(&self.permutations) {
-            return Err(format!(
+            return bad(format!(
                 "permutations = {} must be in [100, 1000000]",
                 self.permutations
             ));
         }
         if self.exact_permutations > 1_000_000 {
-            return Err(format!(
+            return bad(format!(
                 "exact_permutations = {} must be at most 1000000",
                 self.exact_permutations
             ));
         }
         if self.min_runs < 2 {
-            return Err("min_runs must be at least 2".into());
+            return bad("min_runs must be at least 2".into());
         }
         if self.repetitions == 0 || self.max_repetitions < self.repetitions {
-            return Err("need 1 ≤ repetitions ≤ max_repetitions".into());
+            return bad("need 1 ≤ repetitions ≤ max_repetitions".into());
         }
         Ok(())
     }
@@ -416,5 +417,22 @@ mod tests {
         assert!(e.contains("p.toml:2") && e.contains("alhpa"), "{e}");
         std::fs::write(&f, "alpha = 0.9\n").unwrap();
         assert!(Policy::load(&f).unwrap_err().to_string().contains("alpha"));
+        std::fs::write(&f, "min_runs = 1\n").unwrap();
+        assert_eq!(
+            Policy::load(&f).unwrap_err().to_string(),
+            format!("{}: min_runs must be at least 2", f.display())
+        );
+    }
+
+    #[test]
+    fn validate_is_an_input_error_naming_the_key() {
+        assert!(Policy::default().validate().is_ok());
+        let p = Policy {
+            permutations: 10,
+            ..Policy::default()
+        };
+        let e = p.validate().unwrap_err();
+        assert!(matches!(e, BaselineError::Input(_)), "{e:?}");
+        assert_eq!(e.to_string(), "permutations = 10 must be in [100, 1000000]");
     }
 }

@@ -38,13 +38,37 @@ pub enum ImdsError {
         source: std::io::Error,
     },
     /// The answer was not what Azure IMDS returns.
-    #[error("instance metadata service at {endpoint}: {message}")]
+    #[error("instance metadata service at {endpoint}: {source}")]
     BadAnswer {
         /// Endpoint.
         endpoint: String,
         /// What was wrong.
-        message: String,
+        #[source]
+        source: AnswerError,
     },
+}
+
+/// What is wrong with a metadata service's answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// No blank line ends the HTTP header.
+    #[error("no HTTP header")]
+    NoHeader,
+    /// A status other than 200; holds the status line.
+    #[error("HTTP status `{0}`")]
+    Status(String),
+    /// A chunked body, which this one-request client does not decode.
+    #[error("chunked responses are not supported")]
+    Chunked,
+    /// The body is not JSON.
+    #[error("invalid JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// The JSON has no `compute` object.
+    #[error("no `compute` object")]
+    NoCompute,
+    /// The `compute` object has no (non-empty) `vmSize`.
+    #[error("no `compute.vmSize`")]
+    NoVmSize,
 }
 
 /// Asks the metadata service at `endpoint` for the VM size, region and image.
@@ -77,36 +101,35 @@ pub fn discover(endpoint: &str, timeout: Duration) -> Result<Instance, ImdsError
     s.write_all(req.as_bytes()).map_err(unreachable)?;
     let mut buf = Vec::new();
     s.take(1 << 20).read_to_end(&mut buf).map_err(unreachable)?;
-    parse_response(&buf).map_err(|message| ImdsError::BadAnswer {
+    parse_response(&buf).map_err(|source| ImdsError::BadAnswer {
         endpoint: endpoint.to_string(),
-        message,
+        source,
     })
 }
 
 /// Parses an HTTP response carrying Azure IMDS instance JSON.
-pub fn parse_response(raw: &[u8]) -> Result<Instance, String> {
+pub fn parse_response(raw: &[u8]) -> Result<Instance, AnswerError> {
     let text = String::from_utf8_lossy(raw);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP header")?;
+    let (head, body) = text.split_once("\r\n\r\n").ok_or(AnswerError::NoHeader)?;
     let status = head.lines().next().unwrap_or_default();
     if !status.contains(" 200") {
-        return Err(format!("HTTP status `{status}`"));
+        return Err(AnswerError::Status(status.to_string()));
     }
     if head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
-        return Err("chunked responses are not supported".into());
+        return Err(AnswerError::Chunked);
     }
-    let v: serde_json::Value =
-        serde_json::from_str(body.trim()).map_err(|e| format!("invalid JSON: {e}"))?;
-    let c = v.get("compute").ok_or("no `compute` object")?;
+    let v: serde_json::Value = serde_json::from_str(body.trim()).map_err(AnswerError::Json)?;
+    let c = v.get("compute").ok_or(AnswerError::NoCompute)?;
     let s = |k: &str| {
         c.get(k)
             .and_then(|x| x.as_str())
             .filter(|x| !x.is_empty())
             .map(String::from)
     };
-    let vm_size = s("vmSize").ok_or("no `compute.vmSize`")?;
+    let vm_size = s("vmSize").ok_or(AnswerError::NoVmSize)?;
     let image = c
         .get("storageProfile")
         .and_then(|p| p.get("imageReference"))
@@ -174,9 +197,30 @@ mod tests {
         ));
         assert!(parse_response(b"HTTP/1.1 404 Not Found\r\n\r\n")
             .unwrap_err()
+            .to_string()
             .contains("404"));
         assert!(parse_response(b"HTTP/1.1 200 OK\r\n\r\n{\"compute\":{}}")
             .unwrap_err()
+            .to_string()
             .contains("vmSize"));
+        for (raw, message) in [
+            (&b"HTTP/1.1 200 OK"[..], "no HTTP header"),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{}",
+                "chunked responses are not supported",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\n\r\n{\"other\":1}",
+                "no `compute` object",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\n\r\n{\"compute\":{\"vmSize\":\"\"}}",
+                "no `compute.vmSize`",
+            ),
+        ] {
+            assert_eq!(parse_response(raw).unwrap_err().to_string(), message);
+        }
+        let e = parse_response(b"HTTP/1.1 200 OK\r\n\r\n{nope").unwrap_err();
+        assert!(e.to_string().starts_with("invalid JSON: "), "{e}");
     }
 }
