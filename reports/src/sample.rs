@@ -172,6 +172,7 @@ fn host(sku: &str, name: &str, kernel: &str, cpu: &str) -> HostInfo {
         thp: "madvise".into(),
         region: None,
         image: None,
+        numa: Vec::new(),
     }
 }
 
