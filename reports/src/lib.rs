@@ -19,4 +19,5 @@ pub mod plot;
 pub mod runs;
 pub mod sample;
 pub mod show;
+mod style;
 pub mod terminal;

@@ -8,13 +8,12 @@
 use std::fmt::Write as _;
 
 use baselines::compare::{Comparison, Outcome, Row, SideInfo, Verdict, MISSING};
-use bench_core::host::HostInfo;
 use bench_core::result::Role;
 
 use crate::common::{
-    delta_cell, esc_md, excluded, interval_cell, mde_cell, mde_phrase, method_text,
-    missing_message, p_cell, possible_fails, possible_reason, possible_regressions, role_cell,
-    side_cell, spec_bound, spec_value, undecided_sentence, verdict_text,
+    delta_cell, esc_md, excluded, host_fields, host_value, interval_cell, mde_cell, mde_phrase,
+    method_text, missing_message, p_cell, possible_fails, possible_reason, possible_regressions,
+    role_cell, side_cell, spec_bound, spec_value, undecided_sentence, verdict_text,
 };
 
 fn verdict_md(r: &Row) -> String {
@@ -41,50 +40,6 @@ fn outcome_mark(o: Outcome) -> &'static str {
         Outcome::Pass => "✅",
         Outcome::Fail => "❌",
         Outcome::Inconclusive => "⚠️",
-    }
-}
-
-/// A host field: its name and how it is read.
-pub(crate) type HostField = (&'static str, fn(&HostInfo) -> String);
-
-/// The host fields compared side by side.
-pub(crate) fn host_fields() -> [HostField; 11] {
-    [
-        ("sku", |h| h.sku.clone().unwrap_or_else(|| "-".into())),
-        ("hostname", |h| h.hostname.clone()),
-        ("distro", |h| {
-            if h.distro_pretty.is_empty() {
-                format!("{} {}", h.distro, h.distro_version)
-            } else {
-                h.distro_pretty.clone()
-            }
-        }),
-        ("kernel", |h| h.kernel.clone()),
-        ("cpu", |h| h.cpu_model.clone()),
-        ("vCPUs", |h| h.vcpus.to_string()),
-        ("memory", |h| {
-            format!("{:.1} GiB", h.memory_bytes as f64 / (1u64 << 30) as f64)
-        }),
-        ("hypervisor", |h| h.hypervisor.clone()),
-        ("system", |h| h.system.clone()),
-        ("clocksource", |h| h.clocksource.clone()),
-        ("THP", |h| h.thp.clone()),
-    ]
-}
-
-/// The distinct values of a host field over a side's hosts.
-pub(crate) fn host_value(s: &SideInfo, f: fn(&HostInfo) -> String) -> String {
-    let mut v: Vec<String> = Vec::new();
-    for h in &s.hosts {
-        let x = f(h);
-        if !v.contains(&x) {
-            v.push(x);
-        }
-    }
-    if v.is_empty() {
-        "-".into()
-    } else {
-        v.join(", ")
     }
 }
 

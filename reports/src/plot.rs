@@ -2,6 +2,7 @@
 //! and asks a [`Plotter`] for the SVG text, so it never touches plotters;
 //! [`SvgPlotter`] is the plotters-backed implementation.
 
+use baselines::history::MetricHistory;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
@@ -189,6 +190,23 @@ pub struct HistoryPlot {
     pub values: Vec<f64>,
     /// Change points: (index of the first point after it, is an alert).
     pub change_points: Vec<(usize, bool)>,
+}
+
+impl HistoryPlot {
+    /// The plot of one history: its values, change points marked, alerts
+    /// in the alarm colour.
+    pub fn of(h: &MetricHistory) -> Self {
+        HistoryPlot {
+            title: format!("{} · {} · {} {}", h.metric, h.workload, h.sku, h.distro),
+            unit: h.unit.clone(),
+            values: h.points.iter().map(|p| p.value).collect(),
+            change_points: h
+                .change_points
+                .iter()
+                .map(|cp| (cp.index, h.alerts.iter().any(|a| a.index == cp.index)))
+                .collect(),
+        }
+    }
 }
 
 /// Draws plots as standalone `<svg>` elements.
