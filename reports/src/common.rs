@@ -369,6 +369,35 @@ pub fn undecided_sentence(c: &Comparison) -> &'static str {
     }
 }
 
+/// [`undecided_sentence`] ending in `:` when the undecided headline
+/// metrics are listed after it, else in `.`.
+pub fn undecided_intro(c: &Comparison) -> String {
+    let end = if c.undecided_headlines().next().is_some() {
+        ":"
+    } else {
+        "."
+    };
+    format!("{}{end}", undecided_sentence(c))
+}
+
+/// What an undecided headline metric is listed with after its workload and
+/// name: `+3.0% (MDE ±4.1%, noise threshold 2%): inconclusive`.
+pub fn undecided_detail(r: &Row) -> String {
+    format!(
+        "{} ({}, noise threshold {:.0}%): {}",
+        delta_cell(r),
+        mde_phrase(r),
+        r.threshold * 100.0,
+        verdict_text(r)
+    )
+}
+
+/// A possible regression after its workload: the metric, change, interval
+/// and MDE, then why it is one.
+pub fn possible_detail(r: &Row) -> String {
+    format!("{}: {}", possible_line(r), possible_reason(r))
+}
+
 /// The sentence a metric missing from the candidate is reported with.
 pub fn missing_message(workload: &str, metric: &str) -> String {
     format!(

@@ -10,15 +10,15 @@
 
 use std::fmt::Write as _;
 
-use baselines::compare::{Comparison, Outcome, Row, Verdict, MISSING};
+use baselines::compare::{Comparison, Outcome, Row, Verdict};
 use baselines::history::MetricHistory;
 use bench_core::result::ResultFile;
 
 use crate::common::{
     delta_cell, esc_html, excluded, history_caption, host_fields, host_value, interval_cell,
-    is_possible_regression, mde_cell, mde_phrase, method_text, missing_message, outcome_class,
-    p_cell, possible_fails, possible_line, possible_reason, possible_regressions, role_cell,
-    side_cell, spec_bound, spec_value, undecided_sentence, verdict_text, workloads,
+    is_possible_regression, mde_cell, method_text, missing_message, outcome_class, p_cell,
+    possible_detail, possible_fails, possible_regressions, role_cell, side_cell, spec_bound,
+    spec_value, undecided_detail, undecided_intro, verdict_text, workloads,
 };
 use crate::latency::{self, Family};
 use crate::plot::{
@@ -368,13 +368,8 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
         Outcome::Inconclusive => {
             let _ = writeln!(
                 o,
-                "<h2>Inconclusive</h2><div class=\"warning\"><p>No failure, but {}{}</p>",
-                esc_html(undecided_sentence(c)),
-                if c.undecided_headlines().next().is_some() {
-                    ":"
-                } else {
-                    "."
-                }
+                "<h2>Inconclusive</h2><div class=\"warning\"><p>No failure, but {}</p>",
+                esc_html(&undecided_intro(c))
             );
             let undecided: Vec<&Row> = c.undecided_headlines().collect();
             if !undecided.is_empty() {
@@ -382,13 +377,10 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
                 for r in undecided {
                     let _ = writeln!(
                         o,
-                        "<li>{} / <code>{}</code> {} ({}, noise threshold {:.0}%): {}</li>",
+                        "<li>{} / <code>{}</code> {}</li>",
                         esc_html(&r.workload),
                         esc_html(&r.metric),
-                        esc_html(&delta_cell(r)),
-                        esc_html(&mde_phrase(r)),
-                        r.threshold * 100.0,
-                        esc_html(&verdict_text(r))
+                        esc_html(&undecided_detail(r))
                     );
                 }
                 let _ = writeln!(o, "</ul>");
@@ -455,10 +447,9 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
         for r in maybe {
             let _ = writeln!(
                 o,
-                "<li>{} / {}: {}{}</li>",
+                "<li>{} / {}{}</li>",
                 esc_html(&r.workload),
-                esc_html(&possible_line(r)),
-                esc_html(&possible_reason(r)),
+                esc_html(&possible_detail(r)),
                 if possible_fails(c, r) {
                     "; <b>fails the comparison</b> (<code>possible_regression = \"fail\"</code>)"
                 } else {
@@ -527,7 +518,7 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
         }
         let _ = writeln!(o, "</tbody></table>");
     }
-    let others: Vec<_> = c.unmatched.iter().filter(|u| u.2 != MISSING).collect();
+    let others: Vec<_> = c.one_sided().collect();
     if !others.is_empty() {
         let _ = writeln!(o, "<h3>Only on one side (not compared)</h3><ul>");
         for (w, m, side) in others {
