@@ -350,6 +350,12 @@ impl Comparison {
         self.unmatched.iter().filter(|u| u.2 == MISSING)
     }
 
+    /// Metrics only one side measured that are not an error (not compared):
+    /// the unmatched ones other than [`missing`](Self::missing).
+    pub fn one_sided(&self) -> impl Iterator<Item = &(String, String, String)> {
+        self.unmatched.iter().filter(|u| u.2 != MISSING)
+    }
+
     /// One line: the outcome.
     pub fn headline(&self) -> String {
         let c = &self.counts;
@@ -709,11 +715,13 @@ pub fn compare(base: Samples, cand: Samples, policy: &Policy, spec: Option<&Spec
         let r = permutation::maxt_scaled(
             &obs,
             &logs,
-            nb_rounds,
-            n_rounds,
-            alpha,
-            policy.exact_permutations,
-            policy.permutations,
+            &permutation::Design {
+                n_base: nb_rounds,
+                n_rounds,
+                alpha,
+                exact_limit: policy.exact_permutations,
+                random: policy.permutations,
+            },
         );
         method.permutations = method.permutations.max(r.permutations);
         method.exact &= r.exact;

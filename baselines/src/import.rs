@@ -144,16 +144,31 @@ fn wrap(
     }
 }
 
-const FIO_PCTS: &[(&str, &str)] = &[
-    ("1.000000", "p1"),
-    ("5.000000", "p5"),
-    ("10.000000", "p10"),
-    ("50.000000", "p50"),
-    ("90.000000", "p90"),
-    ("99.000000", "p99"),
-    ("99.900000", "p99_9"),
-    ("99.990000", "p99_99"),
+/// The latency percentiles a native disk run reports, with their
+/// metric-name suffixes, so an imported fio job names its percentiles
+/// exactly as a native run does (p95 included) and the two compare metric
+/// by metric. A copy of the disk workload's table
+/// (`workloads::disk::DISK_PERCENTILES`), which bench-core's `hist.rs` is
+/// to hold as the one shared table: use that here once it is public. Every
+/// one is in fio's default percentile list; one that a job's
+/// `percentile_list` left out is not imported.
+const DISK_PERCENTILES: &[(f64, &str)] = &[
+    (1.0, "p1"),
+    (5.0, "p5"),
+    (10.0, "p10"),
+    (50.0, "p50"),
+    (90.0, "p90"),
+    (95.0, "p95"),
+    (99.0, "p99"),
+    (99.9, "p99_9"),
+    (99.99, "p99_99"),
 ];
+
+/// The key of percentile `p` in fio's `clat_ns.percentile` object, which
+/// fio prints with `%f`: 99.9 → `99.900000`.
+fn fio_percentile_key(p: f64) -> String {
+    format!("{p:.6}")
+}
 
 /// Converts fio `--output-format=json` or `json+` output.
 pub fn fio(text: &str, source: &str, host: HostInfo) -> Result<ResultFile, BaselineError> {
@@ -215,8 +230,8 @@ pub fn fio(text: &str, source: &str, host: HostInfo) -> Result<ResultFile, Basel
             }
             if let Some(clat) = d.get("clat_ns") {
                 if let Some(p) = clat.get("percentile") {
-                    for (k, s) in FIO_PCTS {
-                        if let Some(v) = p.get(*k).and_then(Value::as_f64) {
+                    for (q, s) in DISK_PERCENTILES {
+                        if let Some(v) = p.get(fio_percentile_key(*q)).and_then(Value::as_f64) {
                             metrics.push(Metric::new(
                                 format!("{prefix}.lat_ns.{s}"),
                                 v,
@@ -494,6 +509,52 @@ mod tests {
         );
         assert_eq!(run.metric("net.tcp_stream.retransmits").unwrap().value, 3.0);
         assert_eq!(r.tool.version, "iperf 3.12");
+    }
+
+    #[test]
+    fn imported_fio_and_native_disk_name_the_same_percentiles() {
+        // A job as fio writes it with its default percentile list.
+        let fio_default = [
+            1.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0, 99.0, 99.5, 99.9,
+            99.95, 99.99,
+        ];
+        let percentile: serde_json::Map<String, Value> = fio_default
+            .iter()
+            .map(|p| (format!("{p:.6}"), Value::from((p * 1000.0) as u64)))
+            .collect();
+        let doc = serde_json::json!({
+            "fio version": "fio-3.33",
+            "jobs": [{
+                "jobname": "rr",
+                "job options": { "rw": "randread" },
+                "read": { "iops": 1000.0, "bw_bytes": 4096000, "runtime": 100, "total_ios": 100,
+                    "clat_ns": { "max": 100000, "percentile": percentile } }
+            }]
+        });
+        let imported = fio(&doc.to_string(), "x.json", HostInfo::default()).unwrap();
+        let percentiles = |names: &mut dyn Iterator<Item = &str>| -> Vec<String> {
+            let mut v: Vec<String> = names
+                .filter(|n| n.starts_with("disk.randread.lat_ns.p"))
+                .map(String::from)
+                .collect();
+            v.sort();
+            v
+        };
+        let from_fio = percentiles(&mut imported.runs[0].metrics.iter().map(|m| m.name.as_str()));
+
+        // The same latencies measured natively by the disk workload.
+        let mut h = new_hist();
+        for v in 1..=100_000u64 {
+            h.record(v).unwrap();
+        }
+        let mut native = Default::default();
+        workloads::disk::latency_metrics(&mut native, "disk.randread.lat_ns", &h);
+        let from_native = percentiles(&mut native.metrics.iter().map(|m| m.name.as_str()));
+
+        assert_eq!(from_fio, from_native);
+        assert!(from_fio.contains(&"disk.randread.lat_ns.p95".to_string()));
+        let p95 = imported.runs[0].metric("disk.randread.lat_ns.p95").unwrap();
+        assert_eq!(p95.value, 95_000.0);
     }
 
     #[test]

@@ -141,40 +141,39 @@ pub fn choose(n: usize, k: usize) -> f64 {
     c
 }
 
-/// Runs the test on `metrics` with `n_base` baseline rounds out of
-/// `n_rounds`, at family-wise level `alpha`. Enumerates every assignment
-/// when there are at most `exact_limit`, else draws `random` assignments
-/// with a fixed seed (the same input gives the same answer).
-pub fn maxt(
-    metrics: &[Observations],
-    n_base: usize,
-    n_rounds: usize,
-    alpha: f64,
-    exact_limit: usize,
-    random: usize,
-) -> MaxT {
-    maxt_scaled(
-        metrics,
-        &vec![true; metrics.len()],
+/// How a family is tested: which rounds are the baseline's, the level, and
+/// how many assignments are evaluated.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Design {
+    /// Baseline rounds: the first `n_base` of the observed labelling.
+    pub n_base: usize,
+    /// All rounds, both sides.
+    pub n_rounds: usize,
+    /// Family-wise level.
+    pub alpha: f64,
+    /// Every assignment is enumerated when there are at most this many.
+    pub exact_limit: usize,
+    /// Else this many assignments are drawn, with a fixed seed (the same
+    /// input gives the same answer).
+    pub random: usize,
+}
+
+/// Runs the test on `metrics` as `design` says, every metric's values
+/// being logs.
+pub fn maxt(metrics: &[Observations], design: &Design) -> MaxT {
+    maxt_scaled(metrics, &vec![true; metrics.len()], design)
+}
+
+/// [`maxt`] where `log[j]` says whether metric `j`'s values are logs (the
+/// [`RESOLUTION`] floor is then absolute, else relative to its mean).
+pub fn maxt_scaled(metrics: &[Observations], log: &[bool], design: &Design) -> MaxT {
+    let Design {
         n_base,
         n_rounds,
         alpha,
         exact_limit,
         random,
-    )
-}
-
-/// [`maxt`] where `log[j]` says whether metric `j`'s values are logs (the
-/// [`RESOLUTION`] floor is then absolute, else relative to its mean).
-pub fn maxt_scaled(
-    metrics: &[Observations],
-    log: &[bool],
-    n_base: usize,
-    n_rounds: usize,
-    alpha: f64,
-    exact_limit: usize,
-    random: usize,
-) -> MaxT {
+    } = *design;
     let m = metrics.len();
     let prepared: Vec<Prepared> = metrics
         .iter()
@@ -278,6 +277,17 @@ pub fn maxt_scaled(
 mod tests {
     use super::*;
 
+    /// The test at α = 0.05.
+    fn design(n_base: usize, n_rounds: usize, exact_limit: usize, random: usize) -> Design {
+        Design {
+            n_base,
+            n_rounds,
+            alpha: 0.05,
+            exact_limit,
+            random,
+        }
+    }
+
     fn obs(base: &[f64], cand: &[f64]) -> Observations {
         base.iter()
             .enumerate()
@@ -289,7 +299,7 @@ mod tests {
     #[test]
     fn enumeration_counts_every_assignment() {
         let o = obs(&[1.0, 2.0, 3.0, 4.0], &[5.0, 6.0, 7.0, 8.0]);
-        let r = maxt(&[o], 4, 8, 0.05, 20_000, 1000);
+        let r = maxt(&[o], &design(4, 8, 20_000, 1000));
         assert!(r.exact);
         assert_eq!(r.permutations, 70);
         // Complete separation: only the observed split and its mirror reach it.
@@ -312,7 +322,7 @@ mod tests {
                 .collect();
             fam.push(obs(&v[..5], &v[5..]));
         }
-        let r = maxt(&fam, 5, 10, 0.05, 20_000, 1000);
+        let r = maxt(&fam, &design(5, 10, 20_000, 1000));
         assert!(
             (r.p_adjusted[0] - 2.0 / 252.0).abs() < 1e-12,
             "{}",
@@ -324,7 +334,7 @@ mod tests {
     #[test]
     fn too_few_rounds_have_no_critical_value() {
         let o = obs(&[1.0, 2.0, 3.0], &[5.0, 6.0, 7.0]);
-        let r = maxt(&[o], 3, 6, 0.05, 20_000, 1000);
+        let r = maxt(&[o], &design(3, 6, 20_000, 1000));
         assert_eq!(r.permutations, 20);
         assert!(r.critical.is_none());
         assert!(r.p_adjusted[0] >= 0.1 - 1e-12);
@@ -335,8 +345,8 @@ mod tests {
         let base: Vec<f64> = (0..12).map(|i| i as f64).collect();
         let cand: Vec<f64> = (0..12).map(|i| i as f64 + 0.5).collect();
         let o = obs(&base, &cand);
-        let a = maxt(std::slice::from_ref(&o), 12, 24, 0.05, 1000, 500);
-        let b = maxt(&[o], 12, 24, 0.05, 1000, 500);
+        let a = maxt(std::slice::from_ref(&o), &design(12, 24, 1000, 500));
+        let b = maxt(&[o], &design(12, 24, 1000, 500));
         assert!(!a.exact);
         assert_eq!(a.permutations, 501);
         assert_eq!(a, b);
@@ -350,7 +360,7 @@ mod tests {
         let base = [1.00, 1.01, 0.99, 1.005, 0.995, 1.0, 1.6];
         let cand = [0.90, 0.91, 0.89, 0.905, 0.895, 0.9, 0.902];
         let l = |v: &[f64]| v.iter().map(|x: &f64| x.ln()).collect::<Vec<_>>();
-        let r = maxt(&[obs(&l(&base), &l(&cand))], 7, 14, 0.05, 20_000, 1000);
+        let r = maxt(&[obs(&l(&base), &l(&cand))], &design(7, 14, 20_000, 1000));
         assert!(r.p_adjusted[0] < 0.01, "{r:?}");
         let mut v = vec![1.0, 1.1, 0.9, 1.0, 50.0];
         winsorize(&mut v);
@@ -363,7 +373,7 @@ mod tests {
         let mut o = obs(&[1.0, 1.1, 0.9, 1.0], &[3.0, 3.1, 2.9]);
         o.retain(|(r, _)| *r != 7);
         let c = obs(&[5.0; 4], &[5.0; 4]);
-        let r = maxt(&[o, c], 4, 8, 0.05, 20_000, 1000);
+        let r = maxt(&[o, c], &design(4, 8, 20_000, 1000));
         assert!(r.t[0] > 5.0);
         assert_eq!(r.t[1], 0.0);
         assert_eq!(r.p_raw[1], 1.0);

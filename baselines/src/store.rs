@@ -222,7 +222,17 @@ impl Store {
 
     /// Ids of all stored results.
     pub fn ids(&self) -> Result<Vec<String>, BaselineError> {
-        let d = self.dir("results");
+        self.json_names("results", |id| id.chars().all(|c| c.is_ascii_hexdigit()))
+    }
+
+    /// The names of the `NAME.json` files in `sub` that `keep` accepts,
+    /// sorted; none when the directory does not exist yet.
+    fn json_names(
+        &self,
+        sub: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, BaselineError> {
+        let d = self.dir(sub);
         let rd = match std::fs::read_dir(&d) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -231,10 +241,8 @@ impl Store {
         let mut v: Vec<String> = rd
             .filter_map(|e| {
                 let n = e.ok()?.file_name().into_string().ok()?;
-                let id = n.strip_suffix(".json")?;
-                id.chars()
-                    .all(|c| c.is_ascii_hexdigit())
-                    .then(|| id.to_string())
+                let name = n.strip_suffix(".json")?;
+                keep(name).then(|| name.to_string())
             })
             .collect();
         v.sort();
@@ -329,25 +337,7 @@ impl Store {
 
     /// Names of all baselines.
     pub fn baselines(&self) -> Result<Vec<String>, BaselineError> {
-        let d = self.dir("baselines");
-        let rd = match std::fs::read_dir(&d) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(BaselineError::io(&d, e)),
-        };
-        let mut v: Vec<String> = rd
-            .filter_map(|e| {
-                e.ok()?
-                    .file_name()
-                    .into_string()
-                    .ok()?
-                    .strip_suffix(".json")
-                    .map(String::from)
-            })
-            .filter(|n| valid_name(n))
-            .collect();
-        v.sort();
-        Ok(v)
+        self.json_names("baselines", valid_name)
     }
 
     /// Merges the per-result history files into one (faster queries).

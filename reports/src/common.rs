@@ -1,13 +1,139 @@
-//! Cells and helpers shared by the comparison renderers, so every format
-//! words a row the same way.
+//! Cells and helpers shared by the renderers, so every format words a
+//! value, a host and a comparison row the same way. Renderer modules
+//! import from here (and from `style`, `plot`, `latency`), never from each
+//! other.
 
-use baselines::compare::{Comparison, Outcome, Row, SpecRow, Summary, Verdict};
+use baselines::compare::{Comparison, Outcome, Row, SideInfo, SpecRow, Summary, Verdict};
+use baselines::history::MetricHistory;
 use baselines::policy::PossiblePolicy;
-use bench_core::result::Role;
+use bench_core::host::HostInfo;
+use bench_core::result::{Role, Status};
 
-/// `show::fmt_value` without the trailing space of a value with no unit.
-fn fmt_value(v: f64, unit: &str) -> String {
-    crate::show::fmt_value(v, unit).trim_end().to_string()
+/// Formats a value with its unit compactly (`1.23 M ops/s`, `45.6 µs`).
+pub fn fmt_value(v: f64, unit: &str) -> String {
+    match unit {
+        "ns" => {
+            if v >= 1e9 {
+                format!("{:.3} s", v / 1e9)
+            } else if v >= 1e6 {
+                format!("{:.3} ms", v / 1e6)
+            } else if v >= 1e3 {
+                format!("{:.2} µs", v / 1e3)
+            } else {
+                format!("{v:.0} ns")
+            }
+        }
+        "bytes/s" => si(v, "B/s"),
+        "bits/s" => si(v, "bit/s"),
+        "ops/s" => si(v, "ops/s"),
+        "ratio" => format!("{v:.3}"),
+        u => format!("{} {u}", trim_num(v)),
+    }
+}
+
+fn si(v: f64, unit: &str) -> String {
+    let (d, p) = if v.abs() >= 1e9 {
+        (1e9, "G")
+    } else if v.abs() >= 1e6 {
+        (1e6, "M")
+    } else if v.abs() >= 1e3 {
+        (1e3, "k")
+    } else {
+        (1.0, "")
+    };
+    format!("{:.3} {p}{unit}", v / d)
+}
+
+fn trim_num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// [`fmt_value`] without the trailing space of a value with no unit: the
+/// comparison cells are joined with other text.
+fn fmt_trimmed(v: f64, unit: &str) -> String {
+    fmt_value(v, unit).trim_end().to_string()
+}
+
+/// How a run's or a file's status is written in summaries.
+pub fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Ok => "ok",
+        Status::Failed => "FAILED",
+        Status::Interrupted => "INTERRUPTED",
+        Status::Skipped => "skipped",
+    }
+}
+
+/// One line describing a host: name, SKU, distro, kernel, vCPUs, CPU model.
+pub fn host_line(h: &HostInfo) -> String {
+    format!(
+        "{} · sku {} · {} {} · kernel {} · {} vCPU · {}",
+        h.hostname,
+        h.sku.as_deref().unwrap_or("-"),
+        h.distro,
+        h.distro_version,
+        h.kernel,
+        h.vcpus,
+        h.cpu_model
+    )
+}
+
+/// A host field: its name and how it is read.
+pub type HostField = (&'static str, fn(&HostInfo) -> String);
+
+/// The host fields compared side by side.
+pub fn host_fields() -> [HostField; 11] {
+    [
+        ("sku", |h| h.sku.clone().unwrap_or_else(|| "-".into())),
+        ("hostname", |h| h.hostname.clone()),
+        ("distro", |h| {
+            if h.distro_pretty.is_empty() {
+                format!("{} {}", h.distro, h.distro_version)
+            } else {
+                h.distro_pretty.clone()
+            }
+        }),
+        ("kernel", |h| h.kernel.clone()),
+        ("cpu", |h| h.cpu_model.clone()),
+        ("vCPUs", |h| h.vcpus.to_string()),
+        ("memory", |h| {
+            format!("{:.1} GiB", h.memory_bytes as f64 / (1u64 << 30) as f64)
+        }),
+        ("hypervisor", |h| h.hypervisor.clone()),
+        ("system", |h| h.system.clone()),
+        ("clocksource", |h| h.clocksource.clone()),
+        ("THP", |h| h.thp.clone()),
+    ]
+}
+
+/// The distinct values of a host field over a side's hosts.
+pub fn host_value(s: &SideInfo, f: fn(&HostInfo) -> String) -> String {
+    let mut v: Vec<String> = Vec::new();
+    for h in &s.hosts {
+        let x = f(h);
+        if !v.contains(&x) {
+            v.push(x);
+        }
+    }
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// The caption under a history's plot.
+pub fn history_caption(h: &MetricHistory) -> String {
+    format!(
+        "{} points, {} change point(s), {} alert(s)",
+        h.points.len(),
+        h.change_points.len(),
+        h.alerts.len()
+    )
 }
 
 /// Escapes text for HTML and XML element content and attribute values.
@@ -95,7 +221,7 @@ pub fn side_cell(s: &Summary, unit: &str) -> String {
         }
         _ => String::new(),
     };
-    format!("{}{pm}", fmt_value(s.median, unit))
+    format!("{}{pm}", fmt_trimmed(s.median, unit))
 }
 
 fn pct(r: f64) -> String {
@@ -243,6 +369,35 @@ pub fn undecided_sentence(c: &Comparison) -> &'static str {
     }
 }
 
+/// [`undecided_sentence`] ending in `:` when the undecided headline
+/// metrics are listed after it, else in `.`.
+pub fn undecided_intro(c: &Comparison) -> String {
+    let end = if c.undecided_headlines().next().is_some() {
+        ":"
+    } else {
+        "."
+    };
+    format!("{}{end}", undecided_sentence(c))
+}
+
+/// What an undecided headline metric is listed with after its workload and
+/// name: `+3.0% (MDE ±4.1%, noise threshold 2%): inconclusive`.
+pub fn undecided_detail(r: &Row) -> String {
+    format!(
+        "{} ({}, noise threshold {:.0}%): {}",
+        delta_cell(r),
+        mde_phrase(r),
+        r.threshold * 100.0,
+        verdict_text(r)
+    )
+}
+
+/// A possible regression after its workload: the metric, change, interval
+/// and MDE, then why it is one.
+pub fn possible_detail(r: &Row) -> String {
+    format!("{}: {}", possible_line(r), possible_reason(r))
+}
+
 /// The sentence a metric missing from the candidate is reported with.
 pub fn missing_message(workload: &str, metric: &str) -> String {
     format!(
@@ -318,8 +473,8 @@ pub fn row_message(r: &Row) -> String {
         "{} {}: {} → {}, ratio {:.3}{ci}{p} (noise threshold {:.0}%{mde}, {} is better)",
         r.metric,
         delta_cell(r),
-        fmt_value(r.baseline.median, &r.unit),
-        fmt_value(r.candidate.median, &r.unit),
+        fmt_trimmed(r.baseline.median, &r.unit),
+        fmt_trimmed(r.candidate.median, &r.unit),
         r.ratio,
         r.threshold * 100.0,
         better_word(r),
@@ -330,7 +485,7 @@ pub fn row_message(r: &Row) -> String {
 pub fn values_text(values: &[f64], unit: &str) -> String {
     values
         .iter()
-        .map(|v| fmt_value(*v, unit))
+        .map(|v| fmt_trimmed(*v, unit))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -347,10 +502,10 @@ pub fn better_word(r: &Row) -> &'static str {
 pub fn spec_bound(s: &SpecRow) -> String {
     let mut parts = Vec::new();
     if let Some(m) = s.min {
-        parts.push(format!("≥ {}", fmt_value(m, &s.unit)));
+        parts.push(format!("≥ {}", fmt_trimmed(m, &s.unit)));
     }
     if let Some(m) = s.max {
-        parts.push(format!("≤ {}", fmt_value(m, &s.unit)));
+        parts.push(format!("≤ {}", fmt_trimmed(m, &s.unit)));
     }
     parts.join(", ")
 }
@@ -358,7 +513,7 @@ pub fn spec_bound(s: &SpecRow) -> String {
 /// The candidate value of a spec row, or `not measured`.
 pub fn spec_value(s: &SpecRow) -> String {
     s.value
-        .map_or_else(|| "not measured".into(), |v| fmt_value(v, &s.unit))
+        .map_or_else(|| "not measured".into(), |v| fmt_trimmed(v, &s.unit))
 }
 
 /// The sentence a failed spec limit is reported with.
@@ -442,6 +597,14 @@ pub fn possible_regressions(c: &Comparison) -> Vec<&Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_formatted_with_units() {
+        assert_eq!(fmt_value(1500.0, "ns"), "1.50 µs");
+        assert_eq!(fmt_value(2.5e9, "bytes/s"), "2.500 GB/s");
+        assert_eq!(fmt_value(12.0, "ns"), "12 ns");
+        assert_eq!(fmt_value(0.9871, "ratio"), "0.987");
+    }
 
     #[test]
     fn short_numbers() {

@@ -7,24 +7,9 @@ use std::fmt::Write as _;
 use baselines::history::MetricHistory;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::common::{esc_html, esc_md};
+use crate::common::{esc_html, esc_md, fmt_value, history_caption};
 use crate::plot::{HistoryPlot, Plotter, SvgPlotter};
-use crate::show::fmt_value;
-
-/// The plot of one history: its values, change points marked, alerts in
-/// the alarm colour.
-pub fn plot_of(h: &MetricHistory) -> HistoryPlot {
-    HistoryPlot {
-        title: format!("{} · {} · {} {}", h.metric, h.workload, h.sku, h.distro),
-        unit: h.unit.clone(),
-        values: h.points.iter().map(|p| p.value).collect(),
-        change_points: h
-            .change_points
-            .iter()
-            .map(|cp| (cp.index, h.alerts.iter().any(|a| a.index == cp.index)))
-            .collect(),
-    }
-}
+use crate::style::{figure, CSS};
 
 fn alerts(series: &[MetricHistory]) -> usize {
     series.iter().map(|s| s.alerts.len()).sum()
@@ -170,9 +155,8 @@ pub fn render_html_with(series: &[MetricHistory], latest: usize, plotter: &dyn P
     let head = headline(series, latest);
     let _ = write!(
         o,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{}</style></head><body>",
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{CSS}</style></head><body>",
         esc_html(&head),
-        crate::html::CSS
     );
     let class = if alerts(series) > 0 { "fail" } else { "pass" };
     let _ = writeln!(
@@ -185,17 +169,8 @@ pub fn render_html_with(series: &[MetricHistory], latest: usize, plotter: &dyn P
         "<p class=\"sub\">Change points: E-divisive means with a t-test; an alert is a reported change point that makes the metric worse among the latest {latest} runs. Marked in the plots: change points (grey), alerts (red).</p>"
     );
     let fig = |o: &mut String, h: &MetricHistory| {
-        let svg = plotter.history(&plot_of(h));
-        let _ = writeln!(
-            o,
-            "<figure class=\"plot\">{svg}<figcaption>{}</figcaption></figure>",
-            esc_html(&format!(
-                "{} points, {} change point(s), {} alert(s)",
-                h.points.len(),
-                h.change_points.len(),
-                h.alerts.len()
-            ))
-        );
+        let svg = plotter.history(&HistoryPlot::of(h));
+        o.push_str(&figure(&svg, &history_caption(h)));
     };
     let alerted: Vec<&MetricHistory> = series.iter().filter(|h| !h.alerts.is_empty()).collect();
     if !alerted.is_empty() {

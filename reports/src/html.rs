@@ -10,22 +10,22 @@
 
 use std::fmt::Write as _;
 
-use baselines::compare::{Comparison, Outcome, Row, Verdict, MISSING};
+use baselines::compare::{Comparison, Outcome, Row, Verdict};
 use baselines::history::MetricHistory;
 use bench_core::result::ResultFile;
 
 use crate::common::{
-    delta_cell, esc_html, excluded, interval_cell, is_possible_regression, mde_cell, mde_phrase,
-    method_text, missing_message, outcome_class, p_cell, possible_fails, possible_line,
-    possible_reason, role_cell, side_cell, spec_bound, spec_value, undecided_sentence,
-    verdict_text, workloads,
+    delta_cell, esc_html, excluded, history_caption, host_fields, host_value, interval_cell,
+    is_possible_regression, mde_cell, method_text, missing_message, outcome_class, p_cell,
+    possible_detail, possible_fails, possible_regressions, role_cell, side_cell, spec_bound,
+    spec_value, undecided_detail, undecided_intro, verdict_text, workloads,
 };
 use crate::latency::{self, Family};
-use crate::markdown::{host_fields, host_value};
 use crate::plot::{
-    Curve, CurvePlot, Interval, Line, PercentilePlot, Plotter, SeriesPlot, Side, SvgPlotter,
-    Whisker, WhiskerPlot,
+    Curve, CurvePlot, HistoryPlot, Interval, Line, PercentilePlot, Plotter, SeriesPlot, Side,
+    SvgPlotter, Whisker, WhiskerPlot,
 };
+use crate::style::{figure, CSS};
 
 /// What the HTML report is made from: the comparison and the result files
 /// of both sides (for histograms and series), and optionally histories.
@@ -43,51 +43,6 @@ pub struct HtmlInput<'a> {
 
 /// Most points drawn per series line; longer runs are thinned evenly.
 const MAX_SERIES_POINTS: usize = 240;
-
-pub(crate) const CSS: &str = r#"
-:root{--base:#3b6ea8;--cand:#e06c00;--bad:#c62828;--good:#2e7d32;--warn:#a15c00;--muted:#666;--line:#ddd}
-*{box-sizing:border-box}
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;padding:16px 24px;color:#222;background:#fafafa;font-size:14px}
-h1{font-size:22px;margin:0 0 4px}
-h2{font-size:17px;margin:24px 0 8px;border-bottom:1px solid var(--line);padding-bottom:4px}
-h3{font-size:14px;margin:12px 0 4px}
-.verdict{padding:12px 16px;border-radius:6px;color:#fff;margin-bottom:8px}
-.verdict.fail{background:var(--bad)}
-.verdict.pass{background:var(--good)}
-.verdict.inconclusive{background:var(--warn)}
-.warning{border-left:4px solid var(--warn);background:#fff6e0;padding:4px 12px;margin:8px 0}
-.error{border-left:4px solid var(--bad);background:#fdecea;padding:4px 12px;margin:8px 0}
-.sub{color:var(--muted);margin:0 0 8px}
-.top{display:grid;grid-template-columns:minmax(380px,1fr) 620px;gap:16px;align-items:start}
-.grid{display:flex;flex-wrap:wrap;gap:16px}
-figure.plot{flex:1 1 560px;max-width:620px;margin:0;background:#fff;border:1px solid var(--line);border-radius:6px;padding:6px}
-figure.plot svg{display:block;max-width:100%;height:auto}
-figcaption{font-size:12px;color:var(--muted);padding:4px 2px 0}
-table{border-collapse:collapse;background:#fff;font-size:13px}
-th,td{border:1px solid var(--line);padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#f0f0f0}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-tr.regression td{background:#fdecea}
-tr.regression td.v,td.fail{color:var(--bad);font-weight:600}
-tr.improvement td.v{color:var(--good);font-weight:600}
-tr.inconclusive td.v,tr.low-confidence td.v{color:#8a6d00}
-tr.unchanged td.v{color:var(--muted)}
-tr.explanatory td{color:var(--muted)}tr.explanatory td.v{font-style:italic}
-tr.possible td.v{color:var(--warn);font-weight:600}
-tr.headline td.role{font-weight:600}
-tr.disturbed td{background:#fff6e0}
-.tag{display:inline-block;padding:0 6px;border-radius:8px;font-size:11px;background:#ffe0b2;color:#7a4100}
-.hosts{display:grid;grid-template-columns:1fr 1fr;gap:16px}
-.key-b{color:var(--base);font-weight:600}.key-c{color:var(--cand);font-weight:600}
-code{font-size:12px}
-"#;
-
-fn figure(svg: &str, caption: &str) -> String {
-    format!(
-        "<figure class=\"plot\">{svg}<figcaption>{}</figcaption></figure>\n",
-        esc_html(caption)
-    )
-}
 
 fn row_tr(o: &mut String, r: &Row) {
     // `explanatory` is both a verdict and a role: one class is enough.
@@ -413,13 +368,8 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
         Outcome::Inconclusive => {
             let _ = writeln!(
                 o,
-                "<h2>Inconclusive</h2><div class=\"warning\"><p>No failure, but {}{}</p>",
-                esc_html(undecided_sentence(c)),
-                if c.undecided_headlines().next().is_some() {
-                    ":"
-                } else {
-                    "."
-                }
+                "<h2>Inconclusive</h2><div class=\"warning\"><p>No failure, but {}</p>",
+                esc_html(&undecided_intro(c))
             );
             let undecided: Vec<&Row> = c.undecided_headlines().collect();
             if !undecided.is_empty() {
@@ -427,13 +377,10 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
                 for r in undecided {
                     let _ = writeln!(
                         o,
-                        "<li>{} / <code>{}</code> {} ({}, noise threshold {:.0}%): {}</li>",
+                        "<li>{} / <code>{}</code> {}</li>",
                         esc_html(&r.workload),
                         esc_html(&r.metric),
-                        esc_html(&delta_cell(r)),
-                        esc_html(&mde_phrase(r)),
-                        r.threshold * 100.0,
-                        esc_html(&verdict_text(r))
+                        esc_html(&undecided_detail(r))
                     );
                 }
                 let _ = writeln!(o, "</ul>");
@@ -491,7 +438,7 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
         }
         let _ = writeln!(o, "</tbody></table>");
     }
-    let maybe = crate::common::possible_regressions(c);
+    let maybe = possible_regressions(c);
     if !maybe.is_empty() {
         let _ = writeln!(
             o,
@@ -500,10 +447,9 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
         for r in maybe {
             let _ = writeln!(
                 o,
-                "<li>{} / {}: {}{}</li>",
+                "<li>{} / {}{}</li>",
                 esc_html(&r.workload),
-                esc_html(&possible_line(r)),
-                esc_html(&possible_reason(r)),
+                esc_html(&possible_detail(r)),
                 if possible_fails(c, r) {
                     "; <b>fails the comparison</b> (<code>possible_regression = \"fail\"</code>)"
                 } else {
@@ -572,7 +518,7 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
         }
         let _ = writeln!(o, "</tbody></table>");
     }
-    let others: Vec<_> = c.unmatched.iter().filter(|u| u.2 != MISSING).collect();
+    let others: Vec<_> = c.one_sided().collect();
     if !others.is_empty() {
         let _ = writeln!(o, "<h3>Only on one side (not compared)</h3><ul>");
         for (w, m, side) in others {
@@ -613,14 +559,8 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
     if !inp.history.is_empty() {
         let _ = writeln!(o, "<h2>History</h2><div class=\"grid\">");
         for h in inp.history {
-            let svg = plotter.history(&crate::history::plot_of(h));
-            let cap = format!(
-                "{} points, {} change point(s), {} alert(s)",
-                h.points.len(),
-                h.change_points.len(),
-                h.alerts.len()
-            );
-            o.push_str(&figure(&svg, &cap));
+            let svg = plotter.history(&HistoryPlot::of(h));
+            o.push_str(&figure(&svg, &history_caption(h)));
         }
         let _ = writeln!(o, "</div>");
     }

@@ -17,6 +17,8 @@ pub mod latency;
 pub mod markdown;
 pub mod plot;
 pub mod runs;
+#[cfg(feature = "test-support")]
 pub mod sample;
 pub mod show;
+mod style;
 pub mod terminal;

@@ -7,14 +7,13 @@
 
 use std::fmt::Write as _;
 
-use baselines::compare::{Comparison, Outcome, Row, SideInfo, Verdict, MISSING};
-use bench_core::host::HostInfo;
+use baselines::compare::{Comparison, Outcome, Row, SideInfo, Verdict};
 use bench_core::result::Role;
 
 use crate::common::{
-    delta_cell, esc_md, excluded, interval_cell, mde_cell, mde_phrase, method_text,
+    delta_cell, esc_md, excluded, host_fields, host_value, interval_cell, mde_cell, method_text,
     missing_message, p_cell, possible_fails, possible_reason, possible_regressions, role_cell,
-    side_cell, spec_bound, spec_value, undecided_sentence, verdict_text,
+    side_cell, spec_bound, spec_value, undecided_detail, undecided_intro, verdict_text,
 };
 
 fn verdict_md(r: &Row) -> String {
@@ -44,48 +43,34 @@ fn outcome_mark(o: Outcome) -> &'static str {
     }
 }
 
-/// A host field: its name and how it is read.
-pub(crate) type HostField = (&'static str, fn(&HostInfo) -> String);
-
-/// The host fields compared side by side.
-pub(crate) fn host_fields() -> [HostField; 11] {
-    [
-        ("sku", |h| h.sku.clone().unwrap_or_else(|| "-".into())),
-        ("hostname", |h| h.hostname.clone()),
-        ("distro", |h| {
-            if h.distro_pretty.is_empty() {
-                format!("{} {}", h.distro, h.distro_version)
-            } else {
-                h.distro_pretty.clone()
-            }
-        }),
-        ("kernel", |h| h.kernel.clone()),
-        ("cpu", |h| h.cpu_model.clone()),
-        ("vCPUs", |h| h.vcpus.to_string()),
-        ("memory", |h| {
-            format!("{:.1} GiB", h.memory_bytes as f64 / (1u64 << 30) as f64)
-        }),
-        ("hypervisor", |h| h.hypervisor.clone()),
-        ("system", |h| h.system.clone()),
-        ("clocksource", |h| h.clocksource.clone()),
-        ("THP", |h| h.thp.clone()),
-    ]
+/// The cells that name a row in every table: workload, metric, role.
+fn name_cells(r: &Row) -> String {
+    format!(
+        "{} | `{}` | {}",
+        esc_md(&r.workload),
+        esc_md(&r.metric),
+        role_md(r)
+    )
 }
 
-/// The distinct values of a host field over a side's hosts.
-pub(crate) fn host_value(s: &SideInfo, f: fn(&HostInfo) -> String) -> String {
-    let mut v: Vec<String> = Vec::new();
-    for h in &s.hosts {
-        let x = f(h);
-        if !v.contains(&x) {
-            v.push(x);
-        }
-    }
-    if v.is_empty() {
-        "-".into()
-    } else {
-        v.join(", ")
-    }
+/// Both sides' medians with their intervals.
+fn side_cells(r: &Row) -> String {
+    format!(
+        "{} | {}",
+        side_cell(&r.baseline, &r.unit),
+        side_cell(&r.candidate, &r.unit)
+    )
+}
+
+/// What the test found: the change (marked as the table wants it), its
+/// interval, p and the minimum detectable effect.
+fn test_cells(change: &str, r: &Row) -> String {
+    format!(
+        "{change} | {} | {} | {}",
+        interval_cell(r),
+        p_cell(r),
+        mde_cell(r)
+    )
 }
 
 fn side_line(label: &str, s: &SideInfo) -> String {
@@ -143,16 +128,10 @@ pub fn render(c: &Comparison) -> String {
         for r in regressions {
             let _ = writeln!(
                 o,
-                "| {} | `{}` | {} | {} | {} | **{}** | {} | {} | {} |",
-                esc_md(&r.workload),
-                esc_md(&r.metric),
-                role_md(r),
-                side_cell(&r.baseline, &r.unit),
-                side_cell(&r.candidate, &r.unit),
-                delta_cell(r),
-                interval_cell(r),
-                p_cell(r),
-                mde_cell(r)
+                "| {} | {} | {} |",
+                name_cells(r),
+                side_cells(r),
+                test_cells(&format!("**{}**", delta_cell(r)), r)
             );
         }
         let _ = writeln!(o);
@@ -170,14 +149,9 @@ pub fn render(c: &Comparison) -> String {
         for r in maybe {
             let _ = writeln!(
                 o,
-                "| {} | `{}` | {} | ⚠️ {} | {} | {} | {} | {}{} |",
-                esc_md(&r.workload),
-                esc_md(&r.metric),
-                role_md(r),
-                delta_cell(r),
-                interval_cell(r),
-                p_cell(r),
-                mde_cell(r),
+                "| {} | {} | {}{} |",
+                name_cells(r),
+                test_cells(&format!("⚠️ {}", delta_cell(r)), r),
                 esc_md(&possible_reason(r)),
                 if possible_fails(c, r) {
                     "; **fails the comparison** (`possible_regression = \"fail\"`)"
@@ -191,24 +165,16 @@ pub fn render(c: &Comparison) -> String {
     if c.outcome == Outcome::Inconclusive {
         let _ = writeln!(
             o,
-            "#### ⚠️ Inconclusive\n\nNo failure, but {}{}\n",
-            esc_md(undecided_sentence(c)),
-            if c.undecided_headlines().next().is_some() {
-                ":"
-            } else {
-                "."
-            }
+            "#### ⚠️ Inconclusive\n\nNo failure, but {}\n",
+            esc_md(&undecided_intro(c))
         );
         for r in c.undecided_headlines() {
             let _ = writeln!(
                 o,
-                "- {} / `{}` {} ({}, noise threshold {:.0}%): {}",
+                "- {} / `{}` {}",
                 esc_md(&r.workload),
                 esc_md(&r.metric),
-                delta_cell(r),
-                esc_md(&mde_phrase(r)),
-                r.threshold * 100.0,
-                esc_md(&verdict_text(r))
+                esc_md(&undecided_detail(r))
             );
         }
         let _ = writeln!(o);
@@ -264,16 +230,10 @@ pub fn render(c: &Comparison) -> String {
     for r in &c.rows {
         let _ = writeln!(
             o,
-            "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} | {}+{} | {} |",
-            esc_md(&r.workload),
-            esc_md(&r.metric),
-            role_md(r),
-            side_cell(&r.baseline, &r.unit),
-            side_cell(&r.candidate, &r.unit),
-            delta_cell(r),
-            interval_cell(r),
-            p_cell(r),
-            mde_cell(r),
+            "| {} | {} | {} | {}+{} | {} |",
+            name_cells(r),
+            side_cells(r),
+            test_cells(&delta_cell(r), r),
             r.baseline.n,
             r.candidate.n,
             verdict_md(r)
@@ -296,7 +256,7 @@ pub fn render(c: &Comparison) -> String {
             );
         }
     }
-    let others: Vec<_> = c.unmatched.iter().filter(|u| u.2 != MISSING).collect();
+    let others: Vec<_> = c.one_sided().collect();
     if !others.is_empty() {
         let _ = writeln!(o, "\nOnly on one side (not compared):\n");
         for (w, m, side) in others {

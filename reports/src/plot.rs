@@ -2,6 +2,7 @@
 //! and asks a [`Plotter`] for the SVG text, so it never touches plotters;
 //! [`SvgPlotter`] is the plotters-backed implementation.
 
+use baselines::history::MetricHistory;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
@@ -191,6 +192,23 @@ pub struct HistoryPlot {
     pub change_points: Vec<(usize, bool)>,
 }
 
+impl HistoryPlot {
+    /// The plot of one history: its values, change points marked, alerts
+    /// in the alarm colour.
+    pub fn of(h: &MetricHistory) -> Self {
+        HistoryPlot {
+            title: format!("{} · {} · {} {}", h.metric, h.workload, h.sku, h.distro),
+            unit: h.unit.clone(),
+            values: h.points.iter().map(|p| p.value).collect(),
+            change_points: h
+                .change_points
+                .iter()
+                .map(|cp| (cp.index, h.alerts.iter().any(|a| a.index == cp.index)))
+                .collect(),
+        }
+    }
+}
+
 /// Draws plots as standalone `<svg>` elements.
 pub trait Plotter {
     /// Latency against percentile on a log `1/(1-p)` axis.
@@ -286,6 +304,50 @@ fn time_bounds(
     Some(((x0.min(0.0), x1), y1))
 }
 
+/// What sets one two-axis chart apart from another; the rest (margins,
+/// grid, fonts) is the same on every plot.
+struct Axes<'f> {
+    title: &'f str,
+    x_desc: &'f str,
+    y_desc: &'f str,
+    x: (f64, f64),
+    y: (f64, f64),
+    /// X tick labels; plotters' own when `None`.
+    x_fmt: Option<&'f dyn Fn(&f64) -> String>,
+    /// Y tick labels.
+    y_fmt: &'f dyn Fn(&f64) -> String,
+}
+
+/// Compact y tick labels (`1.5k`, `2M`).
+fn short_y(y: &f64) -> String {
+    crate::common::short_num(*y)
+}
+
+/// The chart with its caption and labelled grid drawn.
+fn axes<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    a: &Axes<'_>,
+) -> Result<Chart2d<'a, 'b>, Box<dyn std::error::Error>> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(a.title, (FONT, 15))
+        .margin(8)
+        .x_label_area_size(34)
+        .y_label_area_size(58)
+        .build_cartesian_2d(a.x.0..a.x.1, a.y.0..a.y.1)?;
+    let mut mesh = chart.configure_mesh();
+    mesh.light_line_style(GRID)
+        .bold_line_style(GRID)
+        .x_desc(a.x_desc)
+        .y_desc(a.y_desc)
+        .y_label_formatter(a.y_fmt)
+        .label_style((FONT, 12));
+    if let Some(f) = a.x_fmt {
+        mesh.x_label_formatter(f);
+    }
+    mesh.draw()?;
+    Ok(chart)
+}
+
 /// The axes of a plot over seconds of the measured phase, y from 0.
 fn time_axes<'a, 'b>(
     root: &'a DrawingArea<SVGBackend<'b>, Shift>,
@@ -294,22 +356,18 @@ fn time_axes<'a, 'b>(
     x: (f64, f64),
     y1: f64,
 ) -> Result<Chart2d<'a, 'b>, Box<dyn std::error::Error>> {
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, (FONT, 15))
-        .margin(8)
-        .x_label_area_size(34)
-        .y_label_area_size(58)
-        .build_cartesian_2d(x.0..x.1, 0f64..y1)?;
-    chart
-        .configure_mesh()
-        .light_line_style(GRID)
-        .bold_line_style(GRID)
-        .x_desc("seconds into the measured phase")
-        .y_desc(y_label)
-        .y_label_formatter(&|y| crate::common::short_num(*y))
-        .label_style((FONT, 12))
-        .draw()?;
-    Ok(chart)
+    axes(
+        root,
+        &Axes {
+            title,
+            x_desc: "seconds into the measured phase",
+            y_desc: y_label,
+            x,
+            y: (0.0, y1),
+            x_fmt: None,
+            y_fmt: &short_y,
+        },
+    )
 }
 
 /// Draws one line per run in its side's colour (disturbed runs dashed,
@@ -441,7 +499,7 @@ where
         .x_desc("percentile")
         .y_desc(format!("latency ({})", p.unit))
         .x_label_formatter(&|x| percentile_label(*x))
-        .y_label_formatter(&|y| crate::common::short_num(*y))
+        .y_label_formatter(&short_y)
         .label_style((FONT, 12))
         .draw()?;
     for c in &p.curves {
@@ -648,22 +706,18 @@ impl Plotter for SvgPlotter {
             }
         };
         canvas(self.width, self.height, |root| {
-            let mut chart = ChartBuilder::on(root)
-                .caption(&p.title, (FONT, 15))
-                .margin(8)
-                .x_label_area_size(34)
-                .y_label_area_size(58)
-                .build_cartesian_2d(x0..x1, y0..y1)?;
-            chart
-                .configure_mesh()
-                .light_line_style(GRID)
-                .bold_line_style(GRID)
-                .x_desc(p.x_label.as_str())
-                .y_desc(p.y_label.as_str())
-                .x_label_formatter(&x_fmt)
-                .y_label_formatter(&y_fmt)
-                .label_style((FONT, 12))
-                .draw()?;
+            let mut chart = axes(
+                root,
+                &Axes {
+                    title: &p.title,
+                    x_desc: &p.x_label,
+                    y_desc: &p.y_label,
+                    x: (x0, x1),
+                    y: (y0, y1),
+                    x_fmt: Some(&x_fmt),
+                    y_fmt: &y_fmt,
+                },
+            )?;
             let lines: Vec<(&Line, &[(f64, f64)])> =
                 lines.iter().map(|(l, v)| (*l, v.as_slice())).collect();
             // Markers show where the measured points are (the steps).
@@ -705,22 +759,18 @@ impl Plotter for SvgPlotter {
         let pad = ((hi - lo) * 0.1).max(hi.abs() * 0.01).max(1e-9);
         let n = p.values.len();
         canvas(self.width, self.height, |root| {
-            let mut chart = ChartBuilder::on(root)
-                .caption(&p.title, (FONT, 15))
-                .margin(8)
-                .x_label_area_size(34)
-                .y_label_area_size(58)
-                .build_cartesian_2d(-0.5f64..n as f64 - 0.5, lo - pad..hi + pad)?;
-            chart
-                .configure_mesh()
-                .light_line_style(GRID)
-                .bold_line_style(GRID)
-                .x_desc("run (oldest first)")
-                .y_desc(p.unit.as_str())
-                .x_label_formatter(&|x| format!("{x:.0}"))
-                .y_label_formatter(&|y| crate::common::short_num(*y))
-                .label_style((FONT, 12))
-                .draw()?;
+            let mut chart = axes(
+                root,
+                &Axes {
+                    title: &p.title,
+                    x_desc: "run (oldest first)",
+                    y_desc: &p.unit,
+                    x: (-0.5, n as f64 - 0.5),
+                    y: (lo - pad, hi + pad),
+                    x_fmt: Some(&|x| format!("{x:.0}")),
+                    y_fmt: &short_y,
+                },
+            )?;
             for &(i, alert) in &p.change_points {
                 let x = i as f64 - 0.5;
                 let col = if alert {

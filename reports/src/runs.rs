@@ -11,13 +11,12 @@ use bench_core::host::HostInfo;
 use bench_core::result::{Better, ResultFile, Status};
 use serde::Serialize;
 
-use crate::common::esc_html;
-use crate::html::CSS;
+use crate::common::{esc_html, esc_md, fmt_value, host_line, status_word};
 use crate::latency;
 use crate::plot::{
     Curve, CurvePlot, Line, PercentilePlot, Plotter, SeriesPlot, Side, SvgPlotter, TimelinePlot,
 };
-use crate::show::fmt_value;
+use crate::style::{figure, CSS};
 
 /// The identifier written in the JSON summary.
 pub const RUNS_SCHEMA: &str = "skubench.runs-summary.v1";
@@ -97,19 +96,6 @@ pub struct HistSummary {
     pub undecodable: usize,
 }
 
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
-}
-
 /// Summarises result files.
 pub fn summarize(files: &[(String, ResultFile)]) -> RunsSummary {
     let results = files
@@ -144,7 +130,7 @@ pub fn summarize(files: &[(String, ResultFile)]) -> RunsSummary {
                         }
                     }
                     for m in &mut metrics {
-                        m.median = median(&m.values);
+                        m.median = baselines::stats::median(&m.values);
                         m.min = m.values.iter().copied().fold(f64::INFINITY, f64::min);
                         m.max = m.values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                     }
@@ -212,29 +198,6 @@ pub fn json(files: &[(String, ResultFile)]) -> Result<Vec<u8>, serde_json::Error
     Ok(v)
 }
 
-fn status_word(s: Status) -> &'static str {
-    match s {
-        Status::Ok => "ok",
-        Status::Failed => "FAILED",
-        Status::Interrupted => "INTERRUPTED",
-        Status::Skipped => "skipped",
-    }
-}
-
-/// One line describing a host: name, SKU, distro, kernel, vCPUs, CPU model.
-pub(crate) fn host_line(h: &HostInfo) -> String {
-    format!(
-        "{} · sku {} · {} {} · kernel {} · {} vCPU · {}",
-        h.hostname,
-        h.sku.as_deref().unwrap_or("-"),
-        h.distro,
-        h.distro_version,
-        h.kernel,
-        h.vcpus,
-        h.cpu_model
-    )
-}
-
 fn runs_note(w: &WorkloadSummary) -> String {
     let mut s = format!("{} run{}", w.runs_ok, if w.runs_ok == 1 { "" } else { "s" });
     if w.runs_failed > 0 {
@@ -269,21 +232,21 @@ pub fn markdown(files: &[(String, ResultFile)]) -> String {
             "#### `{}` — {}\n\n{}\n",
             r.source.replace('`', "'"),
             status_word(r.status),
-            crate::common::esc_md(&host_line(&r.host))
+            esc_md(&host_line(&r.host))
         );
         for w in &r.workloads {
             let _ = writeln!(
                 o,
                 "**{}** ({}, {})\n\n| metric | median | min | max | n |\n|---|---:|---:|---:|---:|",
-                crate::common::esc_md(&w.label),
-                crate::common::esc_md(&w.workload),
+                esc_md(&w.label),
+                esc_md(&w.workload),
                 runs_note(w)
             );
             for m in &w.metrics {
                 let _ = writeln!(
                     o,
                     "| `{}` | {} | {} | {} | {} |",
-                    crate::common::esc_md(&m.name),
+                    esc_md(&m.name),
                     fmt_value(m.median, &m.unit),
                     fmt_value(m.min, &m.unit),
                     fmt_value(m.max, &m.unit),
@@ -299,7 +262,7 @@ pub fn markdown(files: &[(String, ResultFile)]) -> String {
                 let _ = writeln!(
                     o,
                     "\n`{}` ({} values): p50 {} · p90 {} · p99 {} · p99.9 {} · p99.99 {} · max {}",
-                    crate::common::esc_md(&h.name),
+                    esc_md(&h.name),
                     h.count,
                     p("p50"),
                     p("p90"),
@@ -387,10 +350,7 @@ pub fn html_with(files: &[(String, ResultFile)], plotter: &dyn Plotter) -> Strin
                         points: latency::curve(&merged, scale),
                     }],
                 });
-                let _ = writeln!(
-                    o,
-                    "<figure class=\"plot\">{svg}<figcaption>latency by percentile</figcaption></figure>"
-                );
+                o.push_str(&figure(&svg, "latency by percentile"));
             }
             let ok: Vec<(Side, &bench_core::result::RunRecord)> = f
                 .runs
@@ -400,12 +360,10 @@ pub fn html_with(files: &[(String, ResultFile)], plotter: &dyn Plotter) -> Strin
                 .collect();
             for p in CurvePlot::from_runs(&w.label, &ok, ["runs", ""]) {
                 let svg = plotter.curve(&p);
-                let _ = writeln!(
-                    o,
-                    "<figure class=\"plot\">{svg}<figcaption>{} against {}, one line per run</figcaption></figure>",
-                    esc_html(&p.y_label),
-                    esc_html(&p.x_label)
-                );
+                o.push_str(&figure(
+                    &svg,
+                    &format!("{} against {}, one line per run", p.y_label, p.x_label),
+                ));
             }
             let mut names: Vec<&str> = Vec::new();
             for run in f.runs.iter().filter(|x| x.label == w.label) {
@@ -434,10 +392,10 @@ pub fn html_with(files: &[(String, ResultFile)], plotter: &dyn Plotter) -> Strin
                     side_labels: ["runs".into(), String::new()],
                     lines,
                 });
-                let _ = writeln!(
-                    o,
-                    "<figure class=\"plot\">{svg}<figcaption>ops/s per interval of every run (disturbed runs dashed)</figcaption></figure>"
-                );
+                o.push_str(&figure(
+                    &svg,
+                    "ops/s per interval of every run (disturbed runs dashed)",
+                ));
             }
             let _ = writeln!(o, "</div>");
         }
@@ -449,10 +407,10 @@ pub fn html_with(files: &[(String, ResultFile)], plotter: &dyn Plotter) -> Strin
             );
             for t in &groups {
                 let svg = plotter.timeline(t);
-                let _ = writeln!(
-                    o,
-                    "<figure class=\"plot\">{svg}<figcaption>each run's ops/s per interval as % of its own 90th-percentile interval: a sag shows which run suffered when</figcaption></figure>"
-                );
+                o.push_str(&figure(
+                    &svg,
+                    "each run's ops/s per interval as % of its own 90th-percentile interval: a sag shows which run suffered when",
+                ));
             }
             let _ = writeln!(o, "</div>");
         }

@@ -1,7 +1,8 @@
 //! Deterministic sample data: a hand-built comparison with every kind of
 //! verdict and the result files behind it, and a 50-metric comparison.
 //! Used by the snapshot tests, the browser check and the screenshot in
-//! docs/; nothing here depends on the clock or the host.
+//! docs/; nothing here depends on the clock or the host. Built only with
+//! the `test-support` feature, which the tests' dev-dependencies turn on.
 
 use std::collections::BTreeMap;
 
@@ -38,16 +39,11 @@ fn summary(values: &[f64]) -> Summary {
     let mut s = values.to_vec();
     s.sort_by(f64::total_cmp);
     let n = s.len();
-    let median = if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    };
     let mean = s.iter().sum::<f64>() / n as f64;
     let var = s.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n.max(2) - 1) as f64;
     Summary {
         n,
-        median,
+        median: baselines::stats::median(&s),
         ci: (n >= 5).then(|| (s[1], s[n - 2])),
         min: s[0],
         max: s[n - 1],
@@ -60,50 +56,104 @@ fn scaled(base: &[f64], k: f64) -> Vec<f64> {
     base.iter().map(|x| x * k).collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn row(
-    workload: &str,
-    metric: &str,
-    unit: &str,
+/// A hand-built comparison row: each fixture states only what sets it
+/// apart (its values, test results, verdict), the rest is derived.
+struct Fx {
+    workload: &'static str,
+    metric: &'static str,
+    unit: &'static str,
     better: Better,
     base: Vec<f64>,
     cand: Vec<f64>,
-    ci: Option<(f64, f64)>,
+    ratio_ci: Option<(f64, f64)>,
+    /// (p, adjusted p) of a tested row.
     p: Option<(f64, f64)>,
-    threshold: f64,
-    verdict: Verdict,
+    mde: Option<f64>,
     hint: Option<Verdict>,
-) -> Row {
-    let b = summary(&base);
-    let c = summary(&cand);
-    Row {
-        workload: workload.into(),
-        metric: metric.into(),
-        unit: unit.into(),
-        better,
-        ratio: c.median / b.median,
-        baseline: b,
-        candidate: c,
-        ratio_ci: ci,
-        p_value: p.map(|x| x.0),
-        p_adjusted: p.map(|x| x.1),
-        exact: p.is_some(),
-        threshold,
-        verdict,
-        hint,
-        role: Role::Secondary,
-        mde: None,
-        possible: None,
-        alpha: None,
-    }
+    possible: Option<Verdict>,
 }
 
-/// `r` with its role, minimum detectable effect and possible change.
-fn with(mut r: Row, role: Role, mde: Option<f64>, possible: Option<Verdict>) -> Row {
-    r.role = role;
-    r.mde = mde;
-    r.possible = possible;
-    r
+impl Fx {
+    fn new(
+        workload: &'static str,
+        metric: &'static str,
+        unit: &'static str,
+        better: Better,
+    ) -> Self {
+        Fx {
+            workload,
+            metric,
+            unit,
+            better,
+            base: Vec::new(),
+            cand: Vec::new(),
+            ratio_ci: None,
+            p: None,
+            mde: None,
+            hint: None,
+            possible: None,
+        }
+    }
+
+    /// The per-run values of both sides.
+    fn values(mut self, base: Vec<f64>, cand: Vec<f64>) -> Self {
+        self.base = base;
+        self.cand = cand;
+        self
+    }
+
+    /// A row the permutation test decided on: its ratio interval, (p,
+    /// adjusted p) and minimum detectable effect.
+    fn tested(mut self, ci: (f64, f64), p: (f64, f64), mde: f64) -> Self {
+        self.ratio_ci = Some(ci);
+        self.p = Some(p);
+        self.mde = Some(mde);
+        self
+    }
+
+    /// A ratio interval without a test (explanatory rows).
+    fn ci(mut self, ci: (f64, f64)) -> Self {
+        self.ratio_ci = Some(ci);
+        self
+    }
+
+    /// The threshold-only hint of a low-confidence row.
+    fn hint(mut self, v: Verdict) -> Self {
+        self.hint = Some(v);
+        self
+    }
+
+    /// The possible change of an inconclusive row.
+    fn possible(mut self, v: Verdict) -> Self {
+        self.possible = Some(v);
+        self
+    }
+
+    /// The row, with its threshold, verdict and role.
+    fn judged(self, threshold: f64, verdict: Verdict, role: Role) -> Row {
+        let b = summary(&self.base);
+        let c = summary(&self.cand);
+        Row {
+            workload: self.workload.into(),
+            metric: self.metric.into(),
+            unit: self.unit.into(),
+            better: self.better,
+            ratio: c.median / b.median,
+            baseline: b,
+            candidate: c,
+            ratio_ci: self.ratio_ci,
+            p_value: self.p.map(|x| x.0),
+            p_adjusted: self.p.map(|x| x.1),
+            exact: self.p.is_some(),
+            threshold,
+            verdict,
+            hint: self.hint,
+            role,
+            mde: self.mde,
+            possible: self.possible,
+            alpha: None,
+        }
+    }
 }
 
 /// What `compare` derives from the rows, spec and unmatched metrics of a
@@ -198,6 +248,8 @@ pub fn candidate_host() -> HostInfo {
 
 const IOPS: [f64; 7] = [4010.0, 3985.0, 4032.0, 3998.0, 4020.0, 3975.0, 4005.0];
 const CAND_IOPS: [f64; 6] = [3650.0, 3702.0, 3671.0, 3633.0, 3688.0, 3660.0];
+/// Relative spread of a steady throughput over 7 runs.
+const STEADY: [f64; 7] = [1.0, 1.01, 0.99, 1.005, 0.995, 1.0, 1.002];
 
 /// The sample comparison (outcome FAIL): a disk workload with a headline
 /// throughput regression and a secondary tail-latency regression, a memory
@@ -218,228 +270,80 @@ pub fn comparison() -> Comparison {
             .map(|k| k * b)
             .collect()
     };
-    let h = Role::Headline;
-    let s = Role::Secondary;
+    use Better::{Higher, Lower};
+    use Verdict::{Explanatory, Improvement, Inconclusive, LowConfidence, Regression, Unchanged};
+    let (h, s) = (Role::Headline, Role::Secondary);
     let rows = vec![
-        with(
-            row(
-                "randread",
-                "disk.randread.iops",
-                "ops/s",
-                Better::Higher,
-                IOPS.to_vec(),
-                CAND_IOPS.to_vec(),
-                Some((0.908, 0.925)),
-                Some((0.0012, 0.0142)),
-                0.02,
-                Verdict::Regression,
-                None,
-            ),
-            h,
-            Some(0.008),
-            None,
-        ),
-        with(
-            row(
-                "randread",
-                "disk.randread.lat_ns.p99_9",
-                "ns",
-                Better::Lower,
-                lat(1_210_000.0),
-                clat(1_720_000.0),
-                Some((1.36, 1.47)),
-                Some((0.0006, 0.0029)),
-                0.15,
-                Verdict::Regression,
-                None,
-            ),
-            s,
-            Some(0.031),
-            None,
-        ),
-        with(
-            row(
-                "stream",
-                "mem.stream.triad.bytes_per_s",
-                "bytes/s",
-                Better::Higher,
-                scaled(&[1.0, 1.01, 0.99, 1.005, 0.995, 1.0, 1.002], 11.2e9),
-                scaled(&[1.0, 1.01, 0.99, 1.005, 0.995, 1.0, 1.002], 11.9e9),
-                Some((1.052, 1.071)),
-                Some((0.0006, 0.0081)),
-                0.02,
-                Verdict::Improvement,
-                None,
-            ),
-            h,
-            Some(0.011),
-            None,
-        ),
-        with(
-            row(
-                "latency",
-                "mem.latency.dram.ns_per_load",
-                "ns",
-                Better::Lower,
+        Fx::new("randread", "disk.randread.iops", "ops/s", Higher)
+            .values(IOPS.to_vec(), CAND_IOPS.to_vec())
+            .tested((0.908, 0.925), (0.0012, 0.0142), 0.008)
+            .judged(0.02, Regression, h),
+        Fx::new("randread", "disk.randread.lat_ns.p99_9", "ns", Lower)
+            .values(lat(1_210_000.0), clat(1_720_000.0))
+            .tested((1.36, 1.47), (0.0006, 0.0029), 0.031)
+            .judged(0.15, Regression, s),
+        Fx::new("stream", "mem.stream.triad.bytes_per_s", "bytes/s", Higher)
+            .values(scaled(&STEADY, 11.2e9), scaled(&STEADY, 11.9e9))
+            .tested((1.052, 1.071), (0.0006, 0.0081), 0.011)
+            .judged(0.02, Improvement, h),
+        Fx::new("latency", "mem.latency.dram.ns_per_load", "ns", Lower)
+            .values(
                 vec![100.2, 99.1, 100.9, 98.7, 101.6],
                 vec![104.8, 103.1, 105.9, 102.2, 104.3],
-                Some((1.021, 1.066)),
-                Some((0.0079, 0.061)),
-                0.02,
-                Verdict::Inconclusive,
-                None,
-            ),
-            h,
-            Some(0.047),
-            Some(Verdict::Regression),
-        ),
-        with(
-            row(
-                "net",
-                "net.tcp_stream.bits_per_s",
-                "bits/s",
-                Better::Higher,
+            )
+            .tested((1.021, 1.066), (0.0079, 0.061), 0.047)
+            .possible(Regression)
+            .judged(0.02, Inconclusive, h),
+        Fx::new("net", "net.tcp_stream.bits_per_s", "bits/s", Higher)
+            .values(
                 scaled(&[1.0, 0.93, 1.06, 0.97, 1.04, 0.95, 1.02], 9.4e9),
                 scaled(&[0.99, 0.91, 1.07, 0.95, 1.03, 0.9, 1.0], 9.3e9),
-                Some((0.941, 1.032)),
-                Some((0.62, 1.0)),
-                0.02,
-                Verdict::Inconclusive,
-                None,
-            ),
-            h,
-            Some(0.072),
-            None,
-        ),
-        with(
-            row(
-                "randread",
-                "disk.randread.lat_ns.p99_99",
-                "ns",
-                Better::Lower,
+            )
+            .tested((0.941, 1.032), (0.62, 1.0), 0.072)
+            .judged(0.02, Inconclusive, h),
+        Fx::new("randread", "disk.randread.lat_ns.p99_99", "ns", Lower)
+            .values(
                 scaled(&[1.0, 0.8, 1.3, 0.9, 1.2, 0.85, 1.1], 2_900_000.0),
                 scaled(&[1.1, 0.9, 1.6, 0.95, 1.4, 1.0], 3_100_000.0),
-                Some((0.93, 1.58)),
-                Some((0.09, 0.63)),
-                0.25,
-                Verdict::Inconclusive,
-                None,
-            ),
-            s,
-            Some(0.37),
-            None,
-        ),
+            )
+            .tested((0.93, 1.58), (0.09, 0.63), 0.37)
+            .judged(0.25, Inconclusive, s),
         // The only metric of its workload: its headline by promotion.
-        with(
-            row(
-                "jitter",
-                "jitter.sleep.lat_ns.p99",
-                "ns",
-                Better::Lower,
+        Fx::new("jitter", "jitter.sleep.lat_ns.p99", "ns", Lower)
+            .values(
                 vec![1_080_000.0, 1_095_000.0, 1_070_000.0],
                 vec![1_410_000.0, 1_385_000.0, 1_432_000.0],
-                None,
-                None,
-                0.15,
-                Verdict::LowConfidence,
-                Some(Verdict::Regression),
-            ),
-            h,
-            None,
-            None,
-        ),
-        with(
-            row(
-                "jitter",
-                "jitter.sleep.lat_ns.p50",
-                "ns",
-                Better::Lower,
+            )
+            .hint(Regression)
+            .judged(0.15, LowConfidence, h),
+        Fx::new("jitter", "jitter.sleep.lat_ns.p50", "ns", Lower)
+            .values(
                 vec![1_058_000.0, 1_061_000.0, 1_057_000.0],
                 vec![1_059_000.0, 1_060_000.0, 1_062_000.0],
-                None,
-                None,
-                0.15,
-                Verdict::LowConfidence,
-                Some(Verdict::Unchanged),
-            ),
-            s,
-            None,
-            None,
-        ),
-        with(
-            row(
-                "randread",
-                "disk.randread.lat_ns.p50",
-                "ns",
-                Better::Lower,
-                lat(84_200.0),
-                clat(84_900.0),
-                Some((0.998, 1.016)),
-                Some((0.08, 0.63)),
-                0.05,
-                Verdict::Unchanged,
-                None,
-            ),
-            h,
-            Some(0.010),
-            None,
-        ),
-        with(
-            row(
-                "randread",
-                "disk.randread.lat_ns.p99",
-                "ns",
-                Better::Lower,
-                lat(412_000.0),
-                clat(421_000.0),
-                Some((1.004, 1.041)),
-                Some((0.011, 0.099)),
-                0.08,
-                Verdict::Unchanged,
-                None,
-            ),
-            h,
-            Some(0.011),
-            None,
-        ),
-        with(
-            row(
-                "stream",
-                "mem.stream.copy.bytes_per_s",
-                "bytes/s",
-                Better::Higher,
-                scaled(&[1.0, 1.01, 0.99, 1.005, 0.995, 1.0, 1.002], 10.1e9),
-                scaled(&[1.0, 1.01, 0.99, 1.005, 0.995, 1.0, 1.002], 10.14e9),
-                Some((0.996, 1.011)),
-                Some((0.21, 0.63)),
-                0.02,
-                Verdict::Unchanged,
-                None,
-            ),
-            h,
-            Some(0.011),
-            None,
-        ),
+            )
+            .hint(Unchanged)
+            .judged(0.15, LowConfidence, s),
+        Fx::new("randread", "disk.randread.lat_ns.p50", "ns", Lower)
+            .values(lat(84_200.0), clat(84_900.0))
+            .tested((0.998, 1.016), (0.08, 0.63), 0.010)
+            .judged(0.05, Unchanged, h),
+        Fx::new("randread", "disk.randread.lat_ns.p99", "ns", Lower)
+            .values(lat(412_000.0), clat(421_000.0))
+            .tested((1.004, 1.041), (0.011, 0.099), 0.011)
+            .judged(0.08, Unchanged, h),
+        Fx::new("stream", "mem.stream.copy.bytes_per_s", "bytes/s", Higher)
+            .values(scaled(&STEADY, 10.1e9), scaled(&STEADY, 10.14e9))
+            .tested((0.996, 1.011), (0.21, 0.63), 0.011)
+            .judged(0.02, Unchanged, h),
         // A counter: +76% retransmits would look like a regression if it
         // were judged; it explains, it does not gate.
-        with(
-            row(
-                "net",
-                "net.tcp_stream.tcp.retransmits",
-                "count",
-                Better::Lower,
+        Fx::new("net", "net.tcp_stream.tcp.retransmits", "count", Lower)
+            .values(
                 vec![812.0, 790.0, 845.0, 801.0, 830.0, 798.0, 820.0],
                 vec![1430.0, 1385.0, 1502.0, 1410.0, 1460.0, 1399.0, 1444.0],
-                Some((1.71, 1.81)),
-                None,
-                0.02,
-                Verdict::Explanatory,
-                None,
-            ),
-            Role::Explanatory,
-            None,
-            None,
-        ),
+            )
+            .ci((1.71, 1.81))
+            .judged(0.02, Explanatory, Role::Explanatory),
     ];
     let spec = vec![
         SpecRow {

@@ -4,60 +4,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use bench_core::host::HostInfo;
-use bench_core::result::{ResultFile, Status};
+use bench_core::result::ResultFile;
 use bench_core::workload::Registry;
 
-/// Formats a value with its unit compactly (`1.23 M ops/s`, `45.6 µs`).
-pub fn fmt_value(v: f64, unit: &str) -> String {
-    match unit {
-        "ns" => {
-            if v >= 1e9 {
-                format!("{:.3} s", v / 1e9)
-            } else if v >= 1e6 {
-                format!("{:.3} ms", v / 1e6)
-            } else if v >= 1e3 {
-                format!("{:.2} µs", v / 1e3)
-            } else {
-                format!("{v:.0} ns")
-            }
-        }
-        "bytes/s" => si(v, "B/s"),
-        "bits/s" => si(v, "bit/s"),
-        "ops/s" => si(v, "ops/s"),
-        "ratio" => format!("{v:.3}"),
-        u => format!("{} {u}", trim_num(v)),
-    }
-}
+use crate::common::{host_line, status_word};
 
-fn si(v: f64, unit: &str) -> String {
-    let (d, p) = if v.abs() >= 1e9 {
-        (1e9, "G")
-    } else if v.abs() >= 1e6 {
-        (1e6, "M")
-    } else if v.abs() >= 1e3 {
-        (1e3, "k")
-    } else {
-        (1.0, "")
-    };
-    format!("{:.3} {p}{unit}", v / d)
-}
-
-fn trim_num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.4}")
-    }
-}
-
-fn status_word(s: Status) -> &'static str {
-    match s {
-        Status::Ok => "ok",
-        Status::Failed => "FAILED",
-        Status::Interrupted => "INTERRUPTED",
-        Status::Skipped => "skipped",
-    }
-}
+/// Re-exported where the CLI's progress line has always found it.
+pub use crate::common::fmt_value;
 
 /// Renders the host fingerprint.
 pub fn sysinfo(h: &HostInfo) -> String {
@@ -135,7 +88,7 @@ pub fn summary(f: &ResultFile) -> String {
         f.started_at,
         f.finished_at
     );
-    let _ = writeln!(o, "host {}", crate::runs::host_line(h));
+    let _ = writeln!(o, "host {}", host_line(h));
     if let Some(e) = &f.error {
         let _ = writeln!(o, "error: {e}");
     }
@@ -189,13 +142,9 @@ pub fn summary(f: &ResultFile) -> String {
         let width = order.iter().map(|n| n.len()).max().unwrap_or(10);
         for name in order {
             let (vals, unit) = &by_metric[name];
+            let med = baselines::stats::median(vals);
             let mut s = vals.clone();
             s.sort_by(f64::total_cmp);
-            let med = if s.len() % 2 == 1 {
-                s[s.len() / 2]
-            } else {
-                (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2.0
-            };
             let range = if s.len() > 1 {
                 format!(
                     "  [{} … {}] n={}",
@@ -223,17 +172,4 @@ pub fn summary(f: &ResultFile) -> String {
         let _ = writeln!(o);
     }
     o
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_are_formatted_with_units() {
-        assert_eq!(fmt_value(1500.0, "ns"), "1.50 µs");
-        assert_eq!(fmt_value(2.5e9, "bytes/s"), "2.500 GB/s");
-        assert_eq!(fmt_value(12.0, "ns"), "12 ns");
-        assert_eq!(fmt_value(0.9871, "ratio"), "0.987");
-    }
 }

@@ -9,13 +9,13 @@
 
 use std::fmt::Write as _;
 
-use baselines::compare::{Comparison, Outcome, Row, Verdict, MISSING};
+use baselines::compare::{Comparison, Outcome, Row, Verdict};
 use bench_core::result::Role;
 
 use crate::common::{
-    delta_cell, excluded, interval_cell, mde_cell, mde_phrase, method_text, missing_message,
-    p_cell, possible_fails, possible_line, possible_reason, possible_regressions, side_cell,
-    spec_bound, spec_value, undecided_sentence, verdict_text, workloads,
+    delta_cell, excluded, interval_cell, mde_cell, method_text, missing_message, p_cell,
+    possible_detail, possible_fails, possible_regressions, side_cell, spec_bound, spec_value,
+    undecided_detail, undecided_intro, verdict_text, workloads,
 };
 
 fn paint(s: &str, code: &str, color: bool) -> String {
@@ -250,10 +250,9 @@ pub fn render(c: &Comparison, color: bool) -> String {
         for r in maybe {
             let _ = writeln!(
                 o,
-                "  {} / {}: {}{}",
+                "  {} / {}{}",
                 r.workload,
-                possible_line(r),
-                possible_reason(r),
+                possible_detail(r),
                 if possible_fails(c, r) {
                     "; fails the comparison (possible_regression = \"fail\")"
                 } else {
@@ -268,34 +267,17 @@ pub fn render(c: &Comparison, color: bool) -> String {
             o,
             "{}",
             paint(
-                &format!(
-                    "INCONCLUSIVE: {}{}",
-                    undecided_sentence(c),
-                    if c.undecided_headlines().next().is_some() {
-                        ":"
-                    } else {
-                        "."
-                    }
-                ),
+                &format!("INCONCLUSIVE: {}", undecided_intro(c)),
                 "1;33",
                 color
             )
         );
         for r in c.undecided_headlines() {
-            let _ = writeln!(
-                o,
-                "  {} / {} {} ({}, noise threshold {:.0}%): {}",
-                r.workload,
-                r.metric,
-                delta_cell(r),
-                mde_phrase(r),
-                r.threshold * 100.0,
-                verdict_text(r)
-            );
+            let _ = writeln!(o, "  {} / {} {}", r.workload, r.metric, undecided_detail(r));
         }
         let _ = writeln!(o);
     }
-    let others: Vec<_> = c.unmatched.iter().filter(|u| u.2 != MISSING).collect();
+    let others: Vec<_> = c.one_sided().collect();
     if !others.is_empty() {
         let _ = writeln!(
             o,
