@@ -9,6 +9,7 @@
 //! statistics.
 
 pub mod affinity;
+pub mod attrib;
 pub mod clock;
 pub mod disturb;
 pub mod error;
