@@ -382,7 +382,10 @@ pub fn parse_net_dev(text: &str) -> BTreeMap<String, NicCounters> {
 const NET_COUNTERS: &[(&str, &str)] = &[
     ("Tcp.RetransSegs", "netstack.tcp_retrans_segs_per_s"),
     ("Tcp.InErrs", "netstack.tcp_in_errs_per_s"),
-    ("TcpExt.TCPLostRetransmit", "netstack.tcp_lost_retransmit_per_s"),
+    (
+        "TcpExt.TCPLostRetransmit",
+        "netstack.tcp_lost_retransmit_per_s",
+    ),
     ("TcpExt.TCPTimeouts", "netstack.tcp_timeouts_per_s"),
     ("TcpExt.ListenOverflows", "netstack.listen_overflows_per_s"),
     ("TcpExt.ListenDrops", "netstack.listen_drops_per_s"),
@@ -690,7 +693,8 @@ mod tests {
         assert_eq!(t.rows["26 IO-APIC 4-edge ttyS0"], vec![0, 13]);
         assert_eq!(t.rows["NMI"], vec![0, 0]);
         assert_eq!(t.rows["ERR"], vec![0]);
-        let soft = "                    CPU0       CPU2       \n          HI:          0          0\n\
+        let soft =
+            "                    CPU0       CPU2       \n          HI:          0          0\n\
                     NET_RX:     100     200\n";
         let s = parse_counter_table(soft);
         assert_eq!(s.cpus, vec![0, 2]);
@@ -758,11 +762,16 @@ mod tests {
             interrupts: CounterTable::default(),
             softirqs: CounterTable {
                 cpus: vec![0, 1],
-                rows: [("NET_RX".to_string(), vec![0, net_rx]), ("HI".into(), vec![0, 0])]
-                    .into_iter()
-                    .collect(),
+                rows: [
+                    ("NET_RX".to_string(), vec![0, net_rx]),
+                    ("HI".into(), vec![0, 0]),
+                ]
+                .into_iter()
+                .collect(),
             },
-            snmp: [("Tcp.RetransSegs".to_string(), retrans)].into_iter().collect(),
+            snmp: [("Tcp.RetransSegs".to_string(), retrans)]
+                .into_iter()
+                .collect(),
             nics: [(
                 "eth0".to_string(),
                 NicCounters {

@@ -12,6 +12,7 @@ pub mod affinity;
 pub mod attrib;
 pub mod clock;
 pub mod disturb;
+pub mod ebpf;
 pub mod error;
 pub mod events;
 pub mod hist;
