@@ -7,6 +7,7 @@
 pub mod changepoint;
 pub mod compare;
 pub mod error;
+pub mod explain;
 pub mod history;
 pub mod import;
 pub mod permutation;

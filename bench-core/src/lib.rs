@@ -9,8 +9,10 @@
 //! statistics.
 
 pub mod affinity;
+pub mod attrib;
 pub mod clock;
 pub mod disturb;
+pub mod ebpf;
 pub mod error;
 pub mod events;
 pub mod hist;

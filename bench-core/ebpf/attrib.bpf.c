@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: Apache-2.0 OR GPL-2.0
+//
+// skubench's eBPF attribution: block I/O latency (issue -> completion, as
+// biolatency measures it), run-queue latency (wakeup or preemption -> on a
+// CPU, as runqlat measures it) and TCP smoothed RTT (per received segment,
+// as tcprtt measures it), each as a log-linear histogram (32 sub-buckets per
+// power of two: a bucket is at most 1/32 wide, so a percentile read from it
+// is within 1.6% of the exact one).
+//
+// Classic tracepoints, no CO-RE: each field's offset in the tracepoint
+// record is read by the loader from tracefs (events/*/format) and set as a
+// read-only global before load, so the same object runs on every kernel
+// whose tracepoints have the fields, whatever their layout.
+//
+// Build: bench-core/ebpf/build.sh (clang -target bpf). The object is
+// committed beside this file, so building skubench needs no clang.
+
+typedef unsigned char __u8;
+typedef unsigned short __u16;
+typedef unsigned int __u32;
+typedef unsigned long long __u64;
+typedef long long __s64;
+
+#define SEC(name) __attribute__((section(name), used))
+#define __uint(name, val) int (*name)[val]
+#define __type(name, val) typeof(val) *name
+
+enum {
+	BPF_MAP_TYPE_HASH = 1,
+	BPF_ANY = 0,
+};
+
+static long (*bpf_map_update_elem)(void *map, const void *key, const void *value, __u64 flags) = (void *)2;
+static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
+static long (*bpf_map_delete_elem)(void *map, const void *key) = (void *)3;
+static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
+static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *src) = (void *)113;
+
+// Field offsets, set by the loader from tracefs.
+const volatile __u32 bio_issue_dev = 8;
+const volatile __u32 bio_issue_sector = 16;
+const volatile __u32 bio_done_dev = 8;
+const volatile __u32 bio_done_sector = 16;
+const volatile __u32 sw_prev_pid = 24;
+const volatile __u32 sw_prev_state = 32;
+const volatile __u32 sw_next_pid = 56;
+const volatile __u32 wake_pid = 24;
+const volatile __u32 probe_srtt = 100;
+
+struct bio_key {
+	__u32 dev;
+	__u32 pad;
+	__u64 sector;
+};
+
+// Histogram key: which series (device number, or 0) and bucket.
+struct hist_key {
+	__u32 id;
+	__u32 bucket;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct bio_key);
+	__type(value, __u64);
+} bio_start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} runq_start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct hist_key);
+	__type(value, __u64);
+} bio_hist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct hist_key);
+	__type(value, __u64);
+} runq_hist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct hist_key);
+	__type(value, __u64);
+} rtt_hist SEC(".maps");
+
+// floor(log2(v)) for v > 0, branch-light (BPF has no clz).
+static __attribute__((always_inline)) __u32 log2u64(__u64 v)
+{
+	__u32 r = 0, s;
+	s = (v > 0xFFFFFFFFULL) << 5; v >>= s; r |= s;
+	s = (v > 0xFFFF) << 4; v >>= s; r |= s;
+	s = (v > 0xFF) << 3; v >>= s; r |= s;
+	s = (v > 0xF) << 2; v >>= s; r |= s;
+	s = (v > 0x3) << 1; v >>= s; r |= s;
+	r |= (v >> 1);
+	return r;
+}
+
+// Log-linear bucket: exact below 32, then 32 sub-buckets per power of two.
+static __attribute__((always_inline)) __u32 bucket_of(__u64 v)
+{
+	if (v < 32)
+		return (__u32)v;
+	__u32 m = log2u64(v);
+	return (m - 4) * 32 + (__u32)((v >> (m - 5)) & 31);
+}
+
+static __attribute__((always_inline)) void count(void *hist, __u32 id, __u64 v)
+{
+	struct hist_key k = { .id = id, .bucket = bucket_of(v) };
+	__u64 one = 1, *n = bpf_map_lookup_elem(hist, &k);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		bpf_map_update_elem(hist, &k, &one, BPF_ANY);
+}
+
+static __attribute__((always_inline)) __u64 read_u64(void *ctx, __u32 off)
+{
+	__u64 v = 0;
+	bpf_probe_read_kernel(&v, sizeof(v), (char *)ctx + off);
+	return v;
+}
+
+static __attribute__((always_inline)) __u32 read_u32(void *ctx, __u32 off)
+{
+	__u32 v = 0;
+	bpf_probe_read_kernel(&v, sizeof(v), (char *)ctx + off);
+	return v;
+}
+
+SEC("tracepoint/block/block_rq_issue")
+int bio_issue(void *ctx)
+{
+	struct bio_key k = {
+		.dev = read_u32(ctx, bio_issue_dev),
+		.sector = read_u64(ctx, bio_issue_sector),
+	};
+	__u64 ts = bpf_ktime_get_ns();
+	bpf_map_update_elem(&bio_start, &k, &ts, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/block/block_rq_complete")
+int bio_done(void *ctx)
+{
+	struct bio_key k = {
+		.dev = read_u32(ctx, bio_done_dev),
+		.sector = read_u64(ctx, bio_done_sector),
+	};
+	__u64 *ts = bpf_map_lookup_elem(&bio_start, &k);
+	if (!ts)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	if (now > *ts)
+		count(&bio_hist, k.dev, now - *ts);
+	bpf_map_delete_elem(&bio_start, &k);
+	return 0;
+}
+
+static __attribute__((always_inline)) void runq_enqueued(__u32 pid)
+{
+	if (pid == 0)
+		return;
+	__u64 ts = bpf_ktime_get_ns();
+	bpf_map_update_elem(&runq_start, &pid, &ts, BPF_ANY);
+}
+
+SEC("tracepoint/sched/sched_wakeup")
+int runq_wakeup(void *ctx)
+{
+	runq_enqueued(read_u32(ctx, wake_pid));
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_wakeup_new")
+int runq_wakeup_new(void *ctx)
+{
+	runq_enqueued(read_u32(ctx, wake_pid));
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_switch")
+int runq_switch(void *ctx)
+{
+	// A task switched out while runnable (preempted, or yielded) waits
+	// on the run queue from now. The tracepoint reports a preempted task
+	// as TASK_REPORT_MAX (no sleep-state bit in the low byte).
+	__u64 state = read_u64(ctx, sw_prev_state);
+	if ((state & 0xff) == 0)
+		runq_enqueued(read_u32(ctx, sw_prev_pid));
+	__u32 next = read_u32(ctx, sw_next_pid);
+	if (next == 0)
+		return 0;
+	__u64 *ts = bpf_map_lookup_elem(&runq_start, &next);
+	if (!ts)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	if (now > *ts)
+		count(&runq_hist, 0, now - *ts);
+	bpf_map_delete_elem(&runq_start, &next);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_probe")
+int tcp_rtt(void *ctx)
+{
+	// srtt in the record is in µs (tp->srtt_us >> 3); histograms are ns.
+	__u32 srtt = read_u32(ctx, probe_srtt);
+	if (srtt)
+		count(&rtt_hist, 0, (__u64)srtt * 1000);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
