@@ -27,6 +27,7 @@ use bench_core::result::{Better, ResultFile, Role, Status};
 use serde::{Deserialize, Serialize};
 
 use crate::permutation::{self, Observations};
+use crate::explain::{self, Explanation};
 use crate::policy::{glob_match, Policy, PossiblePolicy, Spec};
 use crate::stats;
 
@@ -330,9 +331,18 @@ pub struct Comparison {
     /// How the verdicts were reached.
     #[serde(default)]
     pub method: Method,
+    /// Why the metrics that moved moved: the explanatory figures of their
+    /// steps (attribution), see [`crate::explain`].
+    #[serde(default)]
+    pub explanations: Vec<Explanation>,
 }
 
 impl Comparison {
+    /// The explanations of one workload's rows, in row order.
+    pub fn explanations_for<'a>(&'a self, workload: &'a str) -> impl Iterator<Item = &'a Explanation> {
+        self.explanations.iter().filter(move |e| e.workload == workload)
+    }
+
     /// True when a pipeline should fail (outcome FAIL).
     pub fn failed(&self) -> bool {
         self.outcome == Outcome::Fail
@@ -800,11 +810,13 @@ pub fn compare(base: Samples, cand: Samples, policy: &Policy, spec: Option<&Spec
     } else {
         Outcome::Pass
     };
+    let explanations = explain::explain(&rows);
     Comparison {
         schema: COMPARISON_SCHEMA.into(),
         baseline: base.info,
         candidate: cand.info,
         policy: policy.clone(),
+        explanations,
         rows,
         unmatched,
         spec: spec_rows,

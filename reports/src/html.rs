@@ -11,6 +11,7 @@
 use std::fmt::Write as _;
 
 use baselines::compare::{Comparison, Outcome, Row, Verdict};
+use baselines::explain::Explanation;
 use baselines::history::MetricHistory;
 use bench_core::result::ResultFile;
 
@@ -76,6 +77,20 @@ fn row_tr(o: &mut String, r: &Row) {
         r.candidate.n,
         esc_html(&verdict_text(r)),
     );
+}
+
+/// "Why it moved": the attribution beside the metrics that moved.
+fn why_list<'a>(o: &mut String, es: impl Iterator<Item = &'a Explanation>) {
+    let items: Vec<String> = es
+        .map(|e| format!("<li><code>{}</code></li>", esc_html(&e.line())))
+        .collect();
+    if !items.is_empty() {
+        let _ = writeln!(
+            o,
+            "<div class=\"why\"><b>Why it moved</b> (attribution; explanatory, never a verdict):<ul>{}</ul></div>",
+            items.join("")
+        );
+    }
 }
 
 fn table_head(o: &mut String) {
@@ -419,6 +434,7 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
             );
         }
         let _ = writeln!(o, "</tbody></table>");
+        why_list(&mut o, c.explanations.iter().filter(|e| e.verdict == Verdict::Regression));
     }
     if !failed_spec.is_empty() {
         let _ = writeln!(
@@ -496,6 +512,7 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
             row_tr(&mut o, r);
         }
         let _ = writeln!(o, "</tbody></table>");
+        why_list(&mut o, c.explanations_for(w));
     }
     if !c.spec.is_empty() {
         let _ = writeln!(

@@ -103,8 +103,13 @@ pub fn render(c: &Comparison) -> Result<String, quick_junit::SerializeError> {
     for w in names {
         let mut suite = TestSuite::new(w);
         for r in c.rows.iter().filter(|r| r.workload == w) {
+            let why = c
+                .explanations_for(w)
+                .find(|e| e.metric == r.metric)
+                .map(|e| format!("\nwhy: {}", e.line()))
+                .unwrap_or_default();
             let details = format!(
-                "baseline runs: {}\ncandidate runs: {}",
+                "baseline runs: {}\ncandidate runs: {}{why}",
                 values_text(&r.baseline.values, &r.unit),
                 values_text(&r.candidate.values, &r.unit)
             );
@@ -144,7 +149,7 @@ pub fn render(c: &Comparison) -> Result<String, quick_junit::SerializeError> {
                     format!("explanatory metric (no verdict): {}", row_message(r))
                 } else {
                     format!(
-                        "{} metric, {}: {}",
+                        "{} metric, {}: {}{why}",
                         r.role.as_str(),
                         verdict_text(r),
                         row_message(r)

@@ -136,6 +136,16 @@ pub fn render(c: &Comparison) -> String {
         }
         let _ = writeln!(o);
     }
+    if !c.explanations.is_empty() {
+        let _ = writeln!(
+            o,
+            "#### Why it moved\n\nAttribution recorded in the same runs (explanatory, never a verdict):\n"
+        );
+        for e in &c.explanations {
+            let _ = writeln!(o, "- {} · `{}`", esc_md(&e.workload), e.line());
+        }
+        let _ = writeln!(o);
+    }
     let maybe = possible_regressions(c);
     if !maybe.is_empty() {
         let _ = writeln!(

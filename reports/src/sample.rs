@@ -160,6 +160,7 @@ impl Fx {
 /// hand-built comparison: counts, the outcome and the metrics tested per
 /// family (rounds and permutations are the caller's).
 fn finish(c: &mut Comparison) {
+    c.explanations = baselines::explain::explain(&c.rows);
     let mut counts = Counts::tally(&c.rows, &c.spec);
     counts.missing = c.unmatched.iter().filter(|u| u.2 == MISSING).count();
     let failed = counts.regression > 0
@@ -344,6 +345,16 @@ pub fn comparison() -> Comparison {
             )
             .ci((1.71, 1.81))
             .judged(0.02, Explanatory, Role::Explanatory),
+        // Attribution of the randread step: the device's own service time
+        // moved with the tail, the run queue did not (explain.rs).
+        Fx::new("randread", "disk.randread.dev.read_await_ns", "ns", Lower)
+            .values(lat(61_000.0), clat(84_100.0))
+            .ci((1.36, 1.40))
+            .judged(0.02, Explanatory, Role::Explanatory),
+        Fx::new("randread", "disk.randread.sched.runq_wait_ratio", "ratio", Lower)
+            .values(lat(0.012), clat(0.0121))
+            .ci((0.98, 1.03))
+            .judged(0.02, Explanatory, Role::Explanatory),
     ];
     let spec = vec![
         SpecRow {
@@ -424,6 +435,7 @@ pub fn comparison() -> Comparison {
         spec,
         counts: Counts::default(),
         outcome: Outcome::Fail,
+        explanations: Vec::new(),
     };
     finish(&mut c);
     c

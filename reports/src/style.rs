@@ -16,6 +16,7 @@ h3{font-size:14px;margin:12px 0 4px}
 .verdict.pass{background:var(--good)}
 .verdict.inconclusive{background:var(--warn)}
 .warning{border-left:4px solid var(--warn);background:#fff6e0;padding:4px 12px;margin:8px 0}
+.why{border-left:4px solid #888;background:#f4f4f4;padding:4px 12px;margin:8px 0}
 .error{border-left:4px solid var(--bad);background:#fdecea;padding:4px 12px;margin:8px 0}
 .sub{color:var(--muted);margin:0 0 8px}
 .top{display:grid;grid-template-columns:minmax(380px,1fr) 620px;gap:16px;align-items:start}

@@ -169,6 +169,9 @@ pub fn render(c: &Comparison, color: bool) -> String {
                 paint(&x.verdict, verdict_code(r.verdict), color),
             );
         }
+        for e in c.explanations_for(wl) {
+            let _ = writeln!(o, "  {} {}", paint("why:", "1", color), e.line());
+        }
         let _ = writeln!(o);
     }
 
