@@ -12,7 +12,7 @@ use crate::disturb::{Disturbance, Monitor, MonitorConfig};
 use crate::error::WorkloadError;
 use crate::events::{EventSink, RunEvent};
 use crate::hist::{encode, new_hist, Hist};
-use crate::result::{now_rfc3339, RunRecord, Status};
+use crate::result::{now_rfc3339, RunOutput, RunRecord, Status};
 use crate::suite::{Suite, Timing};
 use crate::workload::{
     IntervalPoint, IntervalReport, PhasePlan, PrepareEnv, Step, StepResult, WorkerCtx, Workload,
@@ -101,14 +101,14 @@ impl Runner {
                             plan,
                         );
                         let r = w.run(&mut ctx);
-                        let extra = match r {
+                        let output = match r {
                             Ok(x) => x,
                             Err(e) => {
                                 step_stop.store(true, Ordering::Relaxed);
                                 return Err(e);
                             }
                         };
-                        Ok(ctx.into_result(cpu, extra))
+                        Ok(ctx.into_result(cpu, output))
                     });
                 match h {
                     Ok(h) => handles.push(h),
@@ -359,7 +359,14 @@ impl Runner {
         } else {
             Status::Ok
         };
-        let mut out = w.workload.metrics(&steps);
+        let mut out = match w.workload.metrics(&steps) {
+            Ok(out) => out,
+            Err(e) => {
+                status = Status::Failed;
+                error.get_or_insert(e.to_string());
+                RunOutput::default()
+            }
+        };
         let wall_ns = clock_check.1.elapsed().as_nanos() as f64;
         if self.clock.source() != "mock" && wall_ns >= 1e8 {
             let ratio = self.clock.delta_ns(clock_check.0, self.clock.raw()) as f64 / wall_ns;

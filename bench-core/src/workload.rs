@@ -5,8 +5,11 @@
 //! The runner then drives: `prepare` → for each [`Step`], one [`Worker`] per
 //! thread running its loop against a [`WorkerCtx`] → `metrics` → `teardown`.
 
+use std::any::Any;
+use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -90,8 +93,10 @@ pub struct WorkerResult {
     pub bytes: u64,
     /// Latency of every measured operation, ns.
     pub hist: Hist,
-    /// Named figures the worker reported itself (e.g. checksums, errors).
-    pub extra: Vec<(String, f64)>,
+    /// What the worker returned beside the context's counts (its own
+    /// counters); read it back typed with [`StepResult::outputs`] or
+    /// [`StepResult::merged_output`].
+    pub output: Arc<dyn WorkerOutput>,
     /// Auxiliary histograms (see [`WorkerCtx::aux_hist`]), measured phase only.
     pub aux: Vec<(String, Hist)>,
 }
@@ -171,15 +176,62 @@ impl StepResult {
         out
     }
 
-    /// Sum of a worker-reported extra figure over all workers.
-    pub fn extra_sum(&self, name: &str) -> f64 {
+    /// Each worker's own output as the `T` the workload's workers return,
+    /// in worker order. Fails, naming both types, when a worker returned
+    /// something else: a workload reading the wrong type is a bug that must
+    /// not pass as a figure of zero.
+    pub fn outputs<T: WorkerOutput>(&self) -> Result<Vec<&T>, WorkloadError> {
         self.workers
             .iter()
-            .flat_map(|w| w.extra.iter())
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v)
-            .sum()
+            .map(|w| {
+                let out: &dyn WorkerOutput = &*w.output;
+                (out as &dyn Any).downcast_ref::<T>().ok_or_else(|| {
+                    WorkloadError::Other(format!(
+                        "step `{}`: worker {} returned `{}`, not the `{}` its workload reads",
+                        self.step.label,
+                        w.index,
+                        out.type_name(),
+                        std::any::type_name::<T>()
+                    ))
+                })
+            })
+            .collect()
     }
+
+    /// The workers' outputs merged into one `T` (see [`Merge`]); fails like
+    /// [`StepResult::outputs`] when a worker returned another type.
+    pub fn merged_output<T: WorkerOutput + Merge + Default>(&self) -> Result<T, WorkloadError> {
+        let mut total = T::default();
+        for o in self.outputs::<T>()? {
+            total.merge(o);
+        }
+        Ok(total)
+    }
+}
+
+/// A worker's own figures (counters, socket statistics …) beside the
+/// operations and bytes its context counted. Any plain `Send + Sync` type
+/// is one; the workload that made the worker reads it back typed.
+pub trait WorkerOutput: Any + Send + Sync + fmt::Debug {
+    /// The concrete type's name, for the error when a workload reads another.
+    fn type_name(&self) -> &'static str;
+}
+
+impl<T: Any + Send + Sync + fmt::Debug> WorkerOutput for T {
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+}
+
+/// How one worker's output folds into the total of a step.
+pub trait Merge {
+    /// Adds `other` (another worker's output) into `self`.
+    fn merge(&mut self, other: &Self);
+}
+
+/// The output of workers that have nothing to add.
+impl Merge for () {
+    fn merge(&mut self, _: &Self) {}
 }
 
 /// Validates parameters into a configured workload; one per kind.
@@ -210,12 +262,13 @@ pub trait Workload: Send {
     fn worker(&self, step: &Step, index: usize) -> Result<Box<dyn Worker>, WorkloadError>;
     /// Turns the steps' measurements into named metrics and histograms.
     /// The default reports throughput and latency percentiles per step.
-    fn metrics(&self, steps: &[StepResult]) -> RunOutput {
+    /// An error (e.g. a worker output of the wrong type) fails the run.
+    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
         let mut out = RunOutput::default();
         for s in steps {
             out.standard(&s.step.label, s);
         }
-        out
+        Ok(out)
     }
     /// Clean-up after the last repetition, also after failure or Ctrl-C.
     fn teardown(&mut self) -> Result<(), WorkloadError> {
@@ -226,9 +279,10 @@ pub trait Workload: Send {
 /// One thread's work loop.
 pub trait Worker: Send {
     /// Runs operations until `ctx.running()` is false, reporting each with
-    /// [`WorkerCtx::op_done`] or [`WorkerCtx::record`]. Returns named figures
-    /// for `Workload::metrics` (may be empty).
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError>;
+    /// [`WorkerCtx::op_done`] or [`WorkerCtx::record`]. Returns the
+    /// worker's own figures for `Workload::metrics` (`Box::new(())` when
+    /// it has none).
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError>;
 }
 
 /// A worker's report at an interval boundary, sent to the runner.
@@ -647,7 +701,7 @@ impl<'a> WorkerCtx<'a> {
     pub fn into_result(
         mut self,
         cpu: Option<usize>,
-        extra: Vec<(String, f64)>,
+        output: Box<dyn WorkerOutput>,
     ) -> (WorkerResult, u64) {
         if self.phase != Phase::Done {
             // The worker returned early (error or its own end): close the
@@ -662,7 +716,7 @@ impl<'a> WorkerCtx<'a> {
                 ops: self.ops,
                 bytes: self.bytes,
                 hist: self.hist,
-                extra,
+                output: Arc::from(output),
                 aux: self.aux.into_iter().map(|a| (a.name, a.hist)).collect(),
             },
             measured_ns,

@@ -9,7 +9,7 @@ use bench_core::affinity::allowed_cpus;
 use bench_core::params::{ParamDef, ParamKind, Params};
 use bench_core::result::RunOutput;
 use bench_core::workload::{
-    Resources, Step, StepResult, Worker, WorkerCtx, Workload, WorkloadFactory,
+    Resources, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload, WorkloadFactory,
 };
 use bench_core::{SpecError, WorkloadError};
 
@@ -105,7 +105,7 @@ impl Workload for JitterWorkload {
             sleep_ns: self.sleep_ns,
         }))
     }
-    fn metrics(&self, steps: &[StepResult]) -> RunOutput {
+    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
         let mut out = RunOutput::default();
         for s in steps {
             out.latency("jitter.wake_lat_ns", &s.merged);
@@ -139,7 +139,7 @@ impl Workload for JitterWorkload {
             "clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME); lateness = wake time - deadline"
                 .into(),
         );
-        out
+        Ok(out)
     }
 }
 
@@ -158,7 +158,7 @@ fn mono_ns() -> u64 {
 }
 
 impl Worker for JitterWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         // The default 50 µs timer slack of SCHED_OTHER threads would be
         // measured as lateness and hide the jitter we are after (cyclictest
         // avoids it the same way).
@@ -193,6 +193,6 @@ impl Worker for JitterWorker {
             let late = mono_ns().saturating_sub(deadline);
             ctx.record(late, 0);
         }
-        Ok(Vec::new())
+        Ok(Box::new(()))
     }
 }

@@ -834,7 +834,7 @@ impl Workload for DiskWorkload {
         engine::new_worker(p, index, step.threads)
     }
 
-    fn metrics(&self, steps: &[StepResult]) -> RunOutput {
+    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
         let mut out = RunOutput::default();
         for (k, v) in &self.notes {
             out.notes.insert(k.clone(), v.clone());
@@ -854,9 +854,9 @@ impl Workload for DiskWorkload {
                 .into(),
         );
         for s in steps {
-            self.step_metrics(&mut out, s);
+            self.step_metrics(&mut out, s)?;
         }
-        out
+        Ok(out)
     }
 
     fn teardown(&mut self) -> Result<(), WorkloadError> {
@@ -901,8 +901,9 @@ pub fn latency_metrics(out: &mut RunOutput, name: &str, h: &Hist) {
 }
 
 impl DiskWorkload {
-    fn step_metrics(&self, out: &mut RunOutput, s: &StepResult) {
+    fn step_metrics(&self, out: &mut RunOutput, s: &StepResult) -> Result<(), WorkloadError> {
         let p = s.step.label.clone();
+        let total = s.merged_output::<engine::DiskOutput>()?;
         let el = s.elapsed_s;
         let per_s = |x: f64| if el > 0.0 { x / el } else { 0.0 };
         out.metric(format!("{p}.iops"), s.ops_per_s(), "ops/s", Better::Higher);
@@ -919,21 +920,22 @@ impl DiskWorkload {
             }
         }
         if self.cfg.rw.mixed() {
-            for (dir, slot, resp) in [
+            for (d, (dir, slot, resp)) in [
                 ("read", engine::AUX_READ, engine::AUX_READ_RESP),
                 ("write", engine::AUX_WRITE, engine::AUX_WRITE_RESP),
-            ] {
-                let ops = s.extra_sum(&format!("{dir}_ops"));
-                let bytes = s.extra_sum(&format!("{dir}_bytes"));
+            ]
+            .into_iter()
+            .enumerate()
+            {
                 out.metric(
                     format!("{p}.{dir}.iops"),
-                    per_s(ops),
+                    per_s(total.ops[d] as f64),
                     "ops/s",
                     Better::Higher,
                 );
                 out.metric(
                     format!("{p}.{dir}.bytes_per_s"),
-                    per_s(bytes),
+                    per_s(total.bytes[d] as f64),
                     "bytes/s",
                     Better::Higher,
                 );
@@ -948,15 +950,12 @@ impl DiskWorkload {
         if let Some(h) = s.merged_aux(engine::AUX_SYNC) {
             latency_metrics(out, &format!("{p}.sync_lat_ns"), &h);
         }
-        let wall = s.extra_sum("cpu_wall_s");
-        if wall > 0.0 {
+        if let Some(c) = total.cpu.filter(|c| c.wall_s > 0.0) {
             // Per job: CPU seconds over that job's measured wall time,
             // summed over jobs (100 = one vCPU busy), as fio's usr_cpu/sys_cpu.
-            let usr = s.extra_sum("cpu_usr_pct");
-            let sys = s.extra_sum("cpu_sys_pct");
-            out.metric(format!("{p}.cpu.usr_pct"), usr, "%", Better::Lower);
-            out.metric(format!("{p}.cpu.sys_pct"), sys, "%", Better::Lower);
-            let cpu_s = s.extra_sum("cpu_usr_s") + s.extra_sum("cpu_sys_s");
+            out.metric(format!("{p}.cpu.usr_pct"), c.usr_pct, "%", Better::Lower);
+            out.metric(format!("{p}.cpu.sys_pct"), c.sys_pct, "%", Better::Lower);
+            let cpu_s = c.usr_s + c.sys_s;
             if s.ops > 0 {
                 out.metric(
                     format!("{p}.cpu.ns_per_op"),
@@ -966,44 +965,45 @@ impl DiskWorkload {
                 );
             }
         }
-        let dev_wall = s.extra_sum("dev_wall_s");
-        if dev_wall > 0.0 {
-            let d = |k: &str| s.extra_sum(k) / dev_wall;
+        if let Some(dev) = total.dev.filter(|d| d.wall_s > 0.0) {
+            let d = |v: f64| v / dev.wall_s;
             out.metric(
                 format!("{p}.dev.read_iops"),
-                d("dev_reads"),
+                d(dev.reads),
                 "ops/s",
                 Better::Higher,
             );
             out.metric(
                 format!("{p}.dev.write_iops"),
-                d("dev_writes"),
+                d(dev.writes),
                 "ops/s",
                 Better::Higher,
             );
             out.metric(
                 format!("{p}.dev.read_bytes_per_s"),
-                d("dev_read_bytes"),
+                d(dev.read_bytes),
                 "bytes/s",
                 Better::Higher,
             );
             out.metric(
                 format!("{p}.dev.write_bytes_per_s"),
-                d("dev_write_bytes"),
+                d(dev.write_bytes),
                 "bytes/s",
                 Better::Higher,
             );
             out.metric(
                 format!("{p}.dev.util_pct"),
-                (d("dev_io_ms") / 10.0).min(100.0),
+                (d(dev.io_ms) / 10.0).min(100.0),
                 "%",
                 Better::Lower,
             );
         }
-        let verified = s.extra_sum("verified_blocks");
         if self.cfg.verify {
-            out.notes
-                .insert(format!("{p}.verified_blocks"), verified.into());
+            // A float, as the figure has always been written.
+            out.notes.insert(
+                format!("{p}.verified_blocks"),
+                (total.verified as f64).into(),
+            );
         }
         out.series.push(Series {
             name: p.clone(),
@@ -1037,5 +1037,6 @@ impl DiskWorkload {
             }
             out.notes.insert(format!("{p}.steadystate"), r.to_json(ss));
         }
+        Ok(())
     }
 }

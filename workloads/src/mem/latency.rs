@@ -21,7 +21,8 @@ use std::hint::black_box;
 use bench_core::params::{ParamDef, ParamKind, Params};
 use bench_core::result::{Better, Curve, RunOutput};
 use bench_core::workload::{
-    PrepareEnv, Resources, Step, StepResult, Worker, WorkerCtx, Workload, WorkloadFactory,
+    Merge, PrepareEnv, Resources, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
+    WorkloadFactory,
 };
 use bench_core::{SpecError, WorkloadError};
 use serde::Serialize;
@@ -369,7 +370,7 @@ impl Workload for LatencyWorkload {
         Ok(Box::new(LatencyWorker { ring, thp }))
     }
 
-    fn metrics(&self, steps: &[StepResult]) -> RunOutput {
+    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
         let mut out = RunOutput::default();
         let mut curve = Vec::new();
         let mut per_size = Vec::new();
@@ -388,7 +389,7 @@ impl Workload for LatencyWorkload {
                 ns_per_load: median,
                 mean_ns_per_load: mean,
                 batches: s.ops,
-                thp_backed_ratio: s.extra_sum("thp_bytes") / size as f64,
+                thp_backed_ratio: s.merged_output::<ThpBytes>()?.0 as f64 / size as f64,
             });
         }
         let caches = cache_levels();
@@ -472,7 +473,7 @@ impl Workload for LatencyWorkload {
             )
             .into(),
         );
-        out
+        Ok(out)
     }
 }
 
@@ -635,13 +636,23 @@ pub fn label_plateaus(plateaus: &[Plateau], caches: &[CacheLevel]) -> Vec<Platea
     out
 }
 
+/// Bytes of a worker's ring backed by transparent huge pages.
+#[derive(Clone, Copy, Debug, Default)]
+struct ThpBytes(u64);
+
+impl Merge for ThpBytes {
+    fn merge(&mut self, other: &Self) {
+        self.0 += other.0;
+    }
+}
+
 struct LatencyWorker {
     ring: Ring,
     thp: u64,
 }
 
 impl Worker for LatencyWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         let mut cur = self.ring.start();
         ctx.restart();
         while ctx.running() {
@@ -649,7 +660,7 @@ impl Worker for LatencyWorker {
             ctx.op_done(0);
         }
         black_box(cur);
-        Ok(vec![("thp_bytes".into(), self.thp as f64)])
+        Ok(Box::new(ThpBytes(self.thp)))
     }
 }
 
