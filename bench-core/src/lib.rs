@@ -26,8 +26,10 @@ pub mod writer;
 
 pub use error::{CoreError, SpecError, WorkloadError};
 pub use params::{ParamDef, ParamKind, Params, Value};
+pub use result::IntervalPoint;
 pub use workload::{
-    Registry, Resources, Step, StepResult, Worker, WorkerCtx, Workload, WorkloadFactory,
+    Merge, Registry, Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput,
+    Workload, WorkloadFactory,
 };
 
 /// The schema identifier written into every result file.

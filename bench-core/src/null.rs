@@ -4,9 +4,9 @@
 
 use crate::error::{SpecError, WorkloadError};
 use crate::params::{ParamDef, ParamKind, Params};
-use crate::result::RunOutput;
 use crate::workload::{
-    Merge, Resources, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload, WorkloadFactory,
+    Merge, Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
+    WorkloadFactory,
 };
 
 const PARAMS: &[ParamDef] = &[

@@ -10,9 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::disturb::Disturbance;
 use crate::error::CoreError;
-use crate::hist::{self, Hist, REPORTED_PERCENTILES};
+use crate::hist::{self, Hist};
 use crate::host::HostInfo;
-use crate::workload::{IntervalPoint, StepResult};
 
 /// Which direction of a metric is better.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +163,25 @@ impl Metric {
     }
 }
 
+/// One interval of the per-interval series, merged across workers.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct IntervalPoint {
+    /// End of the interval, seconds since the measured phase began.
+    pub t_s: f64,
+    /// Interval length, seconds.
+    pub len_s: f64,
+    /// Operations completed in it.
+    pub ops: u64,
+    /// Operations per second.
+    pub ops_per_s: f64,
+    /// Bytes per second.
+    pub bytes_per_s: f64,
+    /// Median latency, ns.
+    pub p50_ns: u64,
+    /// 99th percentile latency, ns.
+    pub p99_ns: u64,
+}
+
 /// A named per-interval series.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Series {
@@ -191,70 +209,6 @@ pub struct Curve {
     pub log_y: bool,
     /// `[x, y]` points, x ascending.
     pub points: Vec<[f64; 2]>,
-}
-
-/// What a workload reports for one run: metrics, histograms, series, notes.
-#[derive(Clone, Debug, Default)]
-pub struct RunOutput {
-    /// Named figures.
-    pub metrics: Vec<Metric>,
-    /// Named latency histograms (names end in `.lat_ns` or similar).
-    pub histograms: Vec<(String, Hist)>,
-    /// Per-interval series.
-    pub series: Vec<Series>,
-    /// Curves over the run's steps.
-    pub curves: Vec<Curve>,
-    /// Free-form facts worth keeping (conventions, engine used …).
-    pub notes: BTreeMap<String, serde_json::Value>,
-}
-
-impl RunOutput {
-    /// Adds a metric.
-    pub fn metric(&mut self, name: impl Into<String>, value: f64, unit: &str, better: Better) {
-        self.metrics.push(Metric::new(name, value, unit, better));
-    }
-
-    /// Adds latency percentile metrics (`<name>.p50` … `.max`) and the histogram itself.
-    pub fn latency(&mut self, name: &str, h: &Hist) {
-        if h.is_empty() {
-            return;
-        }
-        for (p, suffix) in REPORTED_PERCENTILES {
-            self.metric(
-                format!("{name}.{suffix}"),
-                h.value_at_quantile(p / 100.0) as f64,
-                "ns",
-                Better::Lower,
-            );
-        }
-        self.metric(format!("{name}.max"), h.max() as f64, "ns", Better::Lower);
-        self.histograms.push((name.to_string(), h.clone()));
-    }
-
-    /// The standard figures of a step: `<prefix>.ops_per_s`, `.bytes_per_s`
-    /// when bytes moved, latency percentiles under `<prefix>.lat_ns`, and
-    /// the series.
-    pub fn standard(&mut self, prefix: &str, s: &StepResult) {
-        self.metric(
-            format!("{prefix}.ops_per_s"),
-            s.ops_per_s(),
-            "ops/s",
-            Better::Higher,
-        );
-        if s.bytes > 0 {
-            self.metric(
-                format!("{prefix}.bytes_per_s"),
-                s.bytes_per_s(),
-                "bytes/s",
-                Better::Higher,
-            );
-        }
-        self.latency(&format!("{prefix}.lat_ns"), &s.merged);
-        self.series.push(Series {
-            name: prefix.to_string(),
-            points: s.series.clone(),
-        });
-    }
 }
 
 /// Status of a run or of the whole invocation.

@@ -12,10 +12,10 @@ use crate::disturb::{Disturbance, Monitor, MonitorConfig};
 use crate::error::WorkloadError;
 use crate::events::{EventSink, RunEvent};
 use crate::hist::{encode, new_hist, Hist};
-use crate::result::{now_rfc3339, RunOutput, RunRecord, Status};
+use crate::result::{now_rfc3339, IntervalPoint, RunRecord, Status};
 use crate::suite::{Suite, Timing};
 use crate::workload::{
-    IntervalPoint, IntervalReport, PhasePlan, PrepareEnv, Step, StepResult, WorkerCtx, Workload,
+    IntervalReport, PhasePlan, PrepareEnv, RunOutput, Step, StepResult, WorkerCtx, Workload,
 };
 
 /// Runner settings.

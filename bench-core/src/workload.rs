@@ -6,6 +6,7 @@
 //! thread running its loop against a [`WorkerCtx`] → `metrics` → `teardown`.
 
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
@@ -16,9 +17,11 @@ use serde::Serialize;
 
 use crate::clock::Clock;
 use crate::error::{SpecError, WorkloadError};
-use crate::hist::{new_hist, Hist};
+use crate::hist::{new_hist, Hist, REPORTED_PERCENTILES};
 use crate::params::{ParamDef, Params};
-use crate::result::{Metric, RunOutput};
+// Re-exported where it used to live, so `workload::IntervalPoint` keeps working.
+pub use crate::result::IntervalPoint;
+use crate::result::{Better, Curve, Metric, Series};
 
 /// What a workload needs and does; checked before anything runs and
 /// recorded in the result.
@@ -99,25 +102,6 @@ pub struct WorkerResult {
     pub output: Arc<dyn WorkerOutput>,
     /// Auxiliary histograms (see [`WorkerCtx::aux_hist`]), measured phase only.
     pub aux: Vec<(String, Hist)>,
-}
-
-/// One interval of the per-interval series, merged across workers.
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
-pub struct IntervalPoint {
-    /// End of the interval, seconds since the measured phase began.
-    pub t_s: f64,
-    /// Interval length, seconds.
-    pub len_s: f64,
-    /// Operations completed in it.
-    pub ops: u64,
-    /// Operations per second.
-    pub ops_per_s: f64,
-    /// Bytes per second.
-    pub bytes_per_s: f64,
-    /// Median latency, ns.
-    pub p50_ns: u64,
-    /// 99th percentile latency, ns.
-    pub p99_ns: u64,
 }
 
 /// Everything one step measured.
@@ -232,6 +216,70 @@ pub trait Merge {
 /// The output of workers that have nothing to add.
 impl Merge for () {
     fn merge(&mut self, _: &Self) {}
+}
+
+/// What a workload reports for one run: metrics, histograms, series, notes.
+#[derive(Clone, Debug, Default)]
+pub struct RunOutput {
+    /// Named figures.
+    pub metrics: Vec<Metric>,
+    /// Named latency histograms (names end in `.lat_ns` or similar).
+    pub histograms: Vec<(String, Hist)>,
+    /// Per-interval series.
+    pub series: Vec<Series>,
+    /// Curves over the run's steps.
+    pub curves: Vec<Curve>,
+    /// Free-form facts worth keeping (conventions, engine used …).
+    pub notes: BTreeMap<String, serde_json::Value>,
+}
+
+impl RunOutput {
+    /// Adds a metric.
+    pub fn metric(&mut self, name: impl Into<String>, value: f64, unit: &str, better: Better) {
+        self.metrics.push(Metric::new(name, value, unit, better));
+    }
+
+    /// Adds latency percentile metrics (`<name>.p50` … `.max`) and the histogram itself.
+    pub fn latency(&mut self, name: &str, h: &Hist) {
+        if h.is_empty() {
+            return;
+        }
+        for (p, suffix) in REPORTED_PERCENTILES {
+            self.metric(
+                format!("{name}.{suffix}"),
+                h.value_at_quantile(p / 100.0) as f64,
+                "ns",
+                Better::Lower,
+            );
+        }
+        self.metric(format!("{name}.max"), h.max() as f64, "ns", Better::Lower);
+        self.histograms.push((name.to_string(), h.clone()));
+    }
+
+    /// The standard figures of a step: `<prefix>.ops_per_s`, `.bytes_per_s`
+    /// when bytes moved, latency percentiles under `<prefix>.lat_ns`, and
+    /// the series.
+    pub fn standard(&mut self, prefix: &str, s: &StepResult) {
+        self.metric(
+            format!("{prefix}.ops_per_s"),
+            s.ops_per_s(),
+            "ops/s",
+            Better::Higher,
+        );
+        if s.bytes > 0 {
+            self.metric(
+                format!("{prefix}.bytes_per_s"),
+                s.bytes_per_s(),
+                "bytes/s",
+                Better::Higher,
+            );
+        }
+        self.latency(&format!("{prefix}.lat_ns"), &s.merged);
+        self.series.push(Series {
+            name: prefix.to_string(),
+            points: s.series.clone(),
+        });
+    }
 }
 
 /// Validates parameters into a configured workload; one per kind.

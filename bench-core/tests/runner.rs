@@ -450,8 +450,8 @@ impl Workload for Silent {
     fn metrics(
         &self,
         _: &[bench_core::workload::StepResult],
-    ) -> Result<bench_core::result::RunOutput, WorkloadError> {
-        Ok(bench_core::result::RunOutput::default())
+    ) -> Result<bench_core::workload::RunOutput, WorkloadError> {
+        Ok(bench_core::workload::RunOutput::default())
     }
 }
 
@@ -498,8 +498,8 @@ impl Workload for Misread {
     fn metrics(
         &self,
         steps: &[bench_core::workload::StepResult],
-    ) -> Result<bench_core::result::RunOutput, WorkloadError> {
-        let mut out = bench_core::result::RunOutput::default();
+    ) -> Result<bench_core::workload::RunOutput, WorkloadError> {
+        let mut out = bench_core::workload::RunOutput::default();
         for s in steps {
             out.standard(&s.step.label, s);
             let t = s.merged_output::<Total>()?;

@@ -8,9 +8,10 @@ use std::hint::black_box;
 
 use bench_core::affinity::allowed_cpus;
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, Curve, RunOutput};
+use bench_core::result::{Better, Curve};
 use bench_core::workload::{
-    Resources, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload, WorkloadFactory,
+    Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
+    WorkloadFactory,
 };
 use bench_core::{SpecError, WorkloadError};
 use sha2::Digest;

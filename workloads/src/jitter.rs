@@ -7,9 +7,9 @@
 
 use bench_core::affinity::allowed_cpus;
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::RunOutput;
 use bench_core::workload::{
-    Resources, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload, WorkloadFactory,
+    Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
+    WorkloadFactory,
 };
 use bench_core::{SpecError, WorkloadError};
 

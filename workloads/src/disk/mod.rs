@@ -23,9 +23,9 @@ use std::sync::{Arc, Mutex};
 
 use bench_core::hist::Hist;
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, RunOutput, Series};
+use bench_core::result::{Better, Series};
 use bench_core::workload::{
-    PrepareEnv, Resources, Step, StepResult, Worker, Workload, WorkloadFactory,
+    PrepareEnv, Resources, RunOutput, Step, StepResult, Worker, Workload, WorkloadFactory,
 };
 use bench_core::{SpecError, WorkloadError};
 

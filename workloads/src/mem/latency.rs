@@ -19,10 +19,10 @@
 use std::hint::black_box;
 
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, Curve, RunOutput};
+use bench_core::result::{Better, Curve};
 use bench_core::workload::{
-    Merge, PrepareEnv, Resources, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
-    WorkloadFactory,
+    Merge, PrepareEnv, Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput,
+    Workload, WorkloadFactory,
 };
 use bench_core::{SpecError, WorkloadError};
 use serde::Serialize;

@@ -10,9 +10,10 @@
 //! faulted (it does not under THP, for example).
 
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, RunOutput};
+use bench_core::result::Better;
 use bench_core::workload::{
-    Merge, Resources, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload, WorkloadFactory,
+    Merge, Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
+    WorkloadFactory,
 };
 use bench_core::{SpecError, WorkloadError};
 

@@ -26,9 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, RunOutput, Series};
+use bench_core::result::{Better, Series};
 use bench_core::workload::{
-    PrepareEnv, Resources, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
+    PrepareEnv, Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
     WorkloadFactory,
 };
 use bench_core::{SpecError, WorkloadError};

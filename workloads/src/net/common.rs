@@ -5,8 +5,8 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, RunOutput};
-use bench_core::workload::{Resources, StepResult, WorkerCtx};
+use bench_core::result::Better;
+use bench_core::workload::{Resources, RunOutput, StepResult, WorkerCtx};
 use bench_core::{SpecError, WorkloadError};
 
 use super::client::{ClientSession, Ready};

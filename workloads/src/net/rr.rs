@@ -18,9 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, RunOutput, Series};
+use bench_core::result::{Better, Series};
 use bench_core::workload::{
-    Resources, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload, WorkloadFactory,
+    Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
+    WorkloadFactory,
 };
 use bench_core::{SpecError, WorkloadError};
 
