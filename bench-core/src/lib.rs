@@ -27,6 +27,7 @@ pub mod writer;
 pub use error::{CoreError, SpecError, WorkloadError};
 pub use params::{ParamDef, ParamKind, Params, Value};
 pub use result::IntervalPoint;
+pub use units::Unit;
 pub use workload::{
     Merge, Registry, Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput,
     Workload, WorkloadFactory,

@@ -12,6 +12,7 @@ use crate::disturb::Disturbance;
 use crate::error::CoreError;
 use crate::hist::{self, Hist};
 use crate::host::HostInfo;
+use crate::units::Unit;
 
 /// Which direction of a metric is better.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +136,7 @@ pub struct Metric {
     /// The value, in `unit`.
     pub value: f64,
     /// Raw unit: `ops/s`, `bytes/s`, `ns`, `ratio` …
-    pub unit: String,
+    pub unit: Unit,
     /// Which direction is better.
     pub better: Better,
     /// What the metric is for in a comparison (absent in files written
@@ -146,11 +147,11 @@ pub struct Metric {
 
 impl Metric {
     /// Builds a metric; its role is set when the run's record is made.
-    pub fn new(name: impl Into<String>, value: f64, unit: &str, better: Better) -> Self {
+    pub fn new(name: impl Into<String>, value: f64, unit: impl Into<Unit>, better: Better) -> Self {
         Self {
             name: name.into(),
             value,
-            unit: unit.to_string(),
+            unit: unit.into(),
             better,
             role: None,
         }
@@ -197,9 +198,9 @@ pub struct Series {
 pub struct Curve {
     /// Name, like a metric's (`mem.latency.ns_per_load`).
     pub name: String,
-    /// Unit of x (`bytes`, `threads`).
+    /// Unit of x (`bytes`, `threads`), as [`Unit::as_str`] writes it.
     pub x_unit: String,
-    /// Unit of y (`ns`, `ops/s`).
+    /// Unit of y (`ns`, `ops/s`), as [`Unit::as_str`] writes it.
     pub y_unit: String,
     /// Whether x is best read on a log scale (sizes spanning decades).
     #[serde(default)]

@@ -22,6 +22,7 @@ use crate::params::{ParamDef, Params};
 // Re-exported where it used to live, so `workload::IntervalPoint` keeps working.
 pub use crate::result::IntervalPoint;
 use crate::result::{Better, Curve, Metric, Series};
+use crate::units::Unit;
 
 /// What a workload needs and does; checked before anything runs and
 /// recorded in the result.
@@ -235,7 +236,13 @@ pub struct RunOutput {
 
 impl RunOutput {
     /// Adds a metric.
-    pub fn metric(&mut self, name: impl Into<String>, value: f64, unit: &str, better: Better) {
+    pub fn metric(
+        &mut self,
+        name: impl Into<String>,
+        value: f64,
+        unit: impl Into<Unit>,
+        better: Better,
+    ) {
         self.metrics.push(Metric::new(name, value, unit, better));
     }
 
@@ -248,11 +255,16 @@ impl RunOutput {
             self.metric(
                 format!("{name}.{suffix}"),
                 h.value_at_quantile(p / 100.0) as f64,
-                "ns",
+                Unit::Ns,
                 Better::Lower,
             );
         }
-        self.metric(format!("{name}.max"), h.max() as f64, "ns", Better::Lower);
+        self.metric(
+            format!("{name}.max"),
+            h.max() as f64,
+            Unit::Ns,
+            Better::Lower,
+        );
         self.histograms.push((name.to_string(), h.clone()));
     }
 
@@ -263,14 +275,14 @@ impl RunOutput {
         self.metric(
             format!("{prefix}.ops_per_s"),
             s.ops_per_s(),
-            "ops/s",
+            Unit::OpsPerS,
             Better::Higher,
         );
         if s.bytes > 0 {
             self.metric(
                 format!("{prefix}.bytes_per_s"),
                 s.bytes_per_s(),
-                "bytes/s",
+                Unit::BytesPerS,
                 Better::Higher,
             );
         }

@@ -13,7 +13,7 @@ use bench_core::workload::{
     Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
     WorkloadFactory,
 };
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 use sha2::Digest;
 
 /// The stressors, in the order `stressor = "all"` runs them.
@@ -184,7 +184,7 @@ impl Workload for CpuWorkload {
                 out.metric(
                     format!("{}.ops_per_s_per_thread", s.step.label),
                     s.ops_per_s() / s.step.threads as f64,
-                    "ops/s",
+                    Unit::OpsPerS,
                     Better::Higher,
                 );
             }
@@ -200,8 +200,8 @@ impl Workload for CpuWorkload {
                     if !mine.is_empty() {
                         out.curves.push(Curve {
                             name: format!("cpu.{st}.scaling.ops_per_s"),
-                            x_unit: "threads".into(),
-                            y_unit: "ops/s".into(),
+                            x_unit: Unit::Threads.to_string(),
+                            y_unit: Unit::OpsPerS.to_string(),
                             log_x: false,
                             log_y: false,
                             points: mine
@@ -216,7 +216,7 @@ impl Workload for CpuWorkload {
                             out.metric(
                                 format!("{}.efficiency_ratio", s.step.label),
                                 s.ops_per_s() / (k * base),
-                                "ratio",
+                                Unit::Ratio,
                                 Better::Higher,
                             );
                         }
@@ -239,7 +239,7 @@ impl Workload for CpuWorkload {
                         out.metric(
                             format!("cpu.{st}.spread.slowest_vs_median_ratio"),
                             slow / median,
-                            "ratio",
+                            Unit::Ratio,
                             Better::Higher,
                         );
                     }
@@ -250,7 +250,7 @@ impl Workload for CpuWorkload {
                         out.metric(
                             format!("cpu.{st}.spread.cv_ratio"),
                             var.sqrt() / mean,
-                            "ratio",
+                            Unit::Ratio,
                             Better::Lower,
                         );
                     }

@@ -11,7 +11,7 @@ use bench_core::workload::{
     Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
     WorkloadFactory,
 };
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 
 const PARAMS: &[ParamDef] = &[
     ParamDef {
@@ -115,13 +115,13 @@ impl Workload for JitterWorkload {
                         out.metric(
                             format!("jitter.vcpu{c}.wake_lat_ns.p99"),
                             w.hist.value_at_quantile(0.99) as f64,
-                            "ns",
+                            Unit::Ns,
                             bench_core::result::Better::Lower,
                         );
                         out.metric(
                             format!("jitter.vcpu{c}.wake_lat_ns.max"),
                             w.hist.max() as f64,
-                            "ns",
+                            Unit::Ns,
                             bench_core::result::Better::Lower,
                         );
                     }

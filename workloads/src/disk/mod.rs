@@ -27,7 +27,7 @@ use bench_core::result::{Better, Series};
 use bench_core::workload::{
     PrepareEnv, Resources, RunOutput, Step, StepResult, Worker, Workload, WorkloadFactory,
 };
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 
 use pattern::{BlockSizes, Distribution, Rw};
 use steady::SteadyState;
@@ -891,12 +891,17 @@ pub fn latency_metrics(out: &mut RunOutput, name: &str, h: &Hist) {
         out.metric(
             format!("{name}.{suffix}"),
             h.value_at_quantile(p / 100.0) as f64,
-            "ns",
+            Unit::Ns,
             Better::Lower,
         );
     }
-    out.metric(format!("{name}.max"), h.max() as f64, "ns", Better::Lower);
-    out.metric(format!("{name}.mean"), h.mean(), "ns", Better::Lower);
+    out.metric(
+        format!("{name}.max"),
+        h.max() as f64,
+        Unit::Ns,
+        Better::Lower,
+    );
+    out.metric(format!("{name}.mean"), h.mean(), Unit::Ns, Better::Lower);
     out.histograms.push((name.to_string(), h.clone()));
 }
 
@@ -906,11 +911,16 @@ impl DiskWorkload {
         let total = s.merged_output::<engine::DiskOutput>()?;
         let el = s.elapsed_s;
         let per_s = |x: f64| if el > 0.0 { x / el } else { 0.0 };
-        out.metric(format!("{p}.iops"), s.ops_per_s(), "ops/s", Better::Higher);
+        out.metric(
+            format!("{p}.iops"),
+            s.ops_per_s(),
+            Unit::OpsPerS,
+            Better::Higher,
+        );
         out.metric(
             format!("{p}.bytes_per_s"),
             s.bytes_per_s(),
-            "bytes/s",
+            Unit::BytesPerS,
             Better::Higher,
         );
         latency_metrics(out, &format!("{p}.lat_ns"), &s.merged);
@@ -930,13 +940,13 @@ impl DiskWorkload {
                 out.metric(
                     format!("{p}.{dir}.iops"),
                     per_s(total.ops[d] as f64),
-                    "ops/s",
+                    Unit::OpsPerS,
                     Better::Higher,
                 );
                 out.metric(
                     format!("{p}.{dir}.bytes_per_s"),
                     per_s(total.bytes[d] as f64),
-                    "bytes/s",
+                    Unit::BytesPerS,
                     Better::Higher,
                 );
                 if let Some(h) = s.merged_aux(slot) {
@@ -953,14 +963,24 @@ impl DiskWorkload {
         if let Some(c) = total.cpu.filter(|c| c.wall_s > 0.0) {
             // Per job: CPU seconds over that job's measured wall time,
             // summed over jobs (100 = one vCPU busy), as fio's usr_cpu/sys_cpu.
-            out.metric(format!("{p}.cpu.usr_pct"), c.usr_pct, "%", Better::Lower);
-            out.metric(format!("{p}.cpu.sys_pct"), c.sys_pct, "%", Better::Lower);
+            out.metric(
+                format!("{p}.cpu.usr_pct"),
+                c.usr_pct,
+                Unit::Percent,
+                Better::Lower,
+            );
+            out.metric(
+                format!("{p}.cpu.sys_pct"),
+                c.sys_pct,
+                Unit::Percent,
+                Better::Lower,
+            );
             let cpu_s = c.usr_s + c.sys_s;
             if s.ops > 0 {
                 out.metric(
                     format!("{p}.cpu.ns_per_op"),
                     cpu_s * 1e9 / s.ops as f64,
-                    "ns",
+                    Unit::Ns,
                     Better::Lower,
                 );
             }
@@ -970,31 +990,31 @@ impl DiskWorkload {
             out.metric(
                 format!("{p}.dev.read_iops"),
                 d(dev.reads),
-                "ops/s",
+                Unit::OpsPerS,
                 Better::Higher,
             );
             out.metric(
                 format!("{p}.dev.write_iops"),
                 d(dev.writes),
-                "ops/s",
+                Unit::OpsPerS,
                 Better::Higher,
             );
             out.metric(
                 format!("{p}.dev.read_bytes_per_s"),
                 d(dev.read_bytes),
-                "bytes/s",
+                Unit::BytesPerS,
                 Better::Higher,
             );
             out.metric(
                 format!("{p}.dev.write_bytes_per_s"),
                 d(dev.write_bytes),
-                "bytes/s",
+                Unit::BytesPerS,
                 Better::Higher,
             );
             out.metric(
                 format!("{p}.dev.util_pct"),
                 (d(dev.io_ms) / 10.0).min(100.0),
-                "%",
+                Unit::Percent,
                 Better::Lower,
             );
         }
@@ -1024,14 +1044,14 @@ impl DiskWorkload {
             out.metric(
                 format!("{p}.steadystate.reached"),
                 if r.reached_at_s.is_some() { 1.0 } else { 0.0 },
-                "bool",
+                Unit::Bool,
                 Better::Higher,
             );
             if let Some(t) = r.reached_at_s {
                 out.metric(
                     format!("{p}.steadystate.reached_at_s"),
                     t,
-                    "s",
+                    Unit::Seconds,
                     Better::Lower,
                 );
             }

@@ -24,7 +24,7 @@ use bench_core::workload::{
     Merge, PrepareEnv, Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput,
     Workload, WorkloadFactory,
 };
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 use serde::Serialize;
 
 use super::{
@@ -405,18 +405,18 @@ impl Workload for LatencyWorkload {
                 out.metric(
                     format!("mem.latency.{level}.ns_per_load"),
                     p.ns_per_load,
-                    "ns",
+                    Unit::Ns,
                     Better::Lower,
                 );
             }
         }
         for (name, v) in per_size {
-            out.metric(name, v, "ns", Better::Lower);
+            out.metric(name, v, Unit::Ns, Better::Lower);
         }
         out.curves.push(Curve {
             name: "mem.latency.ns_per_load".into(),
-            x_unit: "bytes".into(),
-            y_unit: "ns".into(),
+            x_unit: Unit::Bytes.to_string(),
+            y_unit: Unit::Ns.to_string(),
             log_x: true,
             log_y: true,
             points: curve

@@ -15,7 +15,7 @@ use bench_core::workload::{
     Merge, Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
     WorkloadFactory,
 };
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 
 use super::{hugepages_param, page_size, pin_list, Hugepages, Region};
 
@@ -122,13 +122,13 @@ impl Workload for PagefaultWorkload {
             out.metric(
                 format!("{}.faults_per_s", s.step.label),
                 faults,
-                "faults/s",
+                Unit::FaultsPerS,
                 Better::Higher,
             );
             out.metric(
                 format!("{}.faults_per_s_per_thread", s.step.label),
                 faults / s.step.threads as f64,
-                "faults/s",
+                Unit::FaultsPerS,
                 Better::Higher,
             );
             out.standard(&s.step.label, s);

@@ -31,7 +31,7 @@ use bench_core::workload::{
     PrepareEnv, Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
     WorkloadFactory,
 };
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 
 use super::{check_memory, hugepages_param, on_cpu, pin_list, Barrier, Hugepages, Region};
 
@@ -277,7 +277,7 @@ impl Workload for StreamWorkload {
                     out.metric(
                         format!("mem.stream.{name}.bytes_per_s"),
                         bytes / best as f64 * 1e9,
-                        "bytes/s",
+                        Unit::BytesPerS,
                         Better::Higher,
                     );
                 }
@@ -287,7 +287,7 @@ impl Workload for StreamWorkload {
                         out.metric(
                             format!("mem.stream.{name}.median_bytes_per_s"),
                             bytes / p50 * 1e9,
-                            "bytes/s",
+                            Unit::BytesPerS,
                             Better::Higher,
                         );
                     }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bench_core::params::{ParamDef, ParamKind, Params};
 use bench_core::result::Better;
 use bench_core::workload::{Resources, RunOutput, StepResult, WorkerCtx};
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 
 use super::client::{ClientSession, Ready};
 use super::proto::{hex, random_bytes, CpuUsage, MarkPhase, PeerResults, TcpInfoSum, TestSpec};
@@ -500,25 +500,25 @@ pub fn tcp_metrics(out: &mut RunOutput, prefix: &str, t: &TcpInfoSum) {
     out.metric(
         format!("{prefix}.tcp.retransmits"),
         t.retransmits as f64,
-        "count",
+        Unit::Count,
         Better::Lower,
     );
     out.metric(
         format!("{prefix}.tcp.rtt_ns"),
         t.rtt_us_mean * 1e3,
-        "ns",
+        Unit::Ns,
         Better::Lower,
     );
     out.metric(
         format!("{prefix}.tcp.rtt_ns.max"),
         t.rtt_us_max as f64 * 1e3,
-        "ns",
+        Unit::Ns,
         Better::Lower,
     );
     out.metric(
         format!("{prefix}.tcp.snd_cwnd_segments"),
         t.snd_cwnd_mean,
-        "segments",
+        Unit::Segments,
         Better::Higher,
     );
 }
@@ -528,20 +528,20 @@ pub fn cpu_metrics(out: &mut RunOutput, prefix: &str, c: &CpuUsage, per: Option<
     out.metric(
         format!("{prefix}.cpu_busy_ratio"),
         c.busy_ratio,
-        "ratio",
+        Unit::Ratio,
         Better::Lower,
     );
     out.metric(
         format!("{prefix}.cpu_softirq_ratio"),
         c.softirq_ratio,
-        "ratio",
+        Unit::Ratio,
         Better::Lower,
     );
     if let Some((work, unit)) = per.filter(|(w, _)| *w > 0.0) {
         out.metric(
             format!("{prefix}.cpu_ns_per_{unit}"),
             c.busy_cpu_s * 1e9 / work,
-            "ns",
+            Unit::Ns,
             Better::Lower,
         );
     }

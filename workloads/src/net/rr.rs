@@ -23,7 +23,7 @@ use bench_core::workload::{
     Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
     WorkloadFactory,
 };
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 
 use super::client::{open_data, Ready};
 use super::common::{
@@ -292,15 +292,15 @@ impl Workload for RrWorkload {
         };
         let outputs = s.outputs::<NetOutput<()>>()?;
         let l = &s.step.label;
-        let unit = if self.mode == Mode::Rr {
-            "transactions"
+        let (unit, per_s) = if self.mode == Mode::Rr {
+            ("transactions", Unit::TransactionsPerS)
         } else {
-            "connections"
+            ("connections", Unit::ConnectionsPerS)
         };
         out.metric(
             format!("{l}.{unit}_per_s"),
             s.ops_per_s(),
-            &format!("{unit}/s"),
+            per_s,
             Better::Higher,
         );
         out.latency(&format!("{l}.lat_ns"), &s.merged);

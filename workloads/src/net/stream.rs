@@ -17,7 +17,7 @@ use bench_core::workload::{
     Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
     WorkloadFactory,
 };
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 
 use super::client::open_data;
 use super::common::{
@@ -276,7 +276,7 @@ impl Workload for StreamWorkload {
         out.metric(
             format!("{l}.bits_per_s"),
             s.bytes as f64 * 8.0 / el,
-            "bits/s",
+            Unit::BitsPerS,
             Better::Higher,
         );
         let has_send = self.dirs.contains(&Dir::Send);
@@ -285,7 +285,7 @@ impl Workload for StreamWorkload {
             out.metric(
                 format!("{l}.send.bits_per_s"),
                 total(|c| c.send_bytes) as f64 * 8.0 / el,
-                "bits/s",
+                Unit::BitsPerS,
                 Better::Higher,
             );
         }
@@ -293,7 +293,7 @@ impl Workload for StreamWorkload {
             out.metric(
                 format!("{l}.recv.bits_per_s"),
                 total(|c| c.recv_bytes) as f64 * 8.0 / el,
-                "bits/s",
+                Unit::BitsPerS,
                 Better::Higher,
             );
         }
@@ -317,7 +317,7 @@ impl Workload for StreamWorkload {
                         out.metric(
                             format!("{l}.peer.recv.bits_per_s"),
                             rx as f64 * 8.0 / ms,
-                            "bits/s",
+                            Unit::BitsPerS,
                             Better::Higher,
                         );
                     }
@@ -325,7 +325,7 @@ impl Workload for StreamWorkload {
                         out.metric(
                             format!("{l}.peer.send.bits_per_s"),
                             tx as f64 * 8.0 / ms,
-                            "bits/s",
+                            Unit::BitsPerS,
                             Better::Higher,
                         );
                     }
@@ -346,7 +346,7 @@ impl Workload for StreamWorkload {
             out.metric(
                 format!("{l}.tcp.retransmits"),
                 all.retransmits as f64,
-                "count",
+                Unit::Count,
                 Better::Lower,
             );
         }

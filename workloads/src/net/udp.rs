@@ -19,7 +19,7 @@ use bench_core::workload::{
     Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
     WorkloadFactory,
 };
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 
 use super::common::{common_notes, cpu_metrics, Marker, NetCtl, NetOutput, Target, PEER_PARAMS};
 use super::proto::{ct_eq, Role, TcpInfoSum, TestKind, TestSpec};
@@ -242,13 +242,13 @@ impl Workload for UdpWorkload {
         out.metric(
             format!("{l}.bits_per_s"),
             s.bytes as f64 * 8.0 / el,
-            "bits/s",
+            Unit::BitsPerS,
             Better::Higher,
         );
         out.metric(
             format!("{l}.datagrams_per_s"),
             s.ops_per_s(),
-            "datagrams/s",
+            Unit::DatagramsPerS,
             Better::Higher,
         );
         // A float each, as the figures have always been written.
@@ -278,17 +278,22 @@ impl Workload for UdpWorkload {
                     out.metric(
                         format!("{l}.loss_ratio"),
                         lost / sent,
-                        "ratio",
+                        Unit::Ratio,
                         Better::Lower,
                     );
                     out.metric(
                         format!("{l}.reordered_ratio"),
                         u.reordered as f64 / sent,
-                        "ratio",
+                        Unit::Ratio,
                         Better::Lower,
                     );
                 }
-                out.metric(format!("{l}.jitter_ns"), u.jitter_ns, "ns", Better::Lower);
+                out.metric(
+                    format!("{l}.jitter_ns"),
+                    u.jitter_ns,
+                    Unit::Ns,
+                    Better::Lower,
+                );
                 out.notes.insert(
                     "udp".into(),
                     serde_json::json!({"sent": sent, "send_dropped": dropped, "received": u.datagrams,
@@ -300,7 +305,7 @@ impl Workload for UdpWorkload {
                     out.metric(
                         format!("{l}.peer.recv.bits_per_s"),
                         rx as f64 * 8.0 / ms,
-                        "bits/s",
+                        Unit::BitsPerS,
                         Better::Higher,
                     );
                 }
@@ -353,13 +358,13 @@ impl UdpWorkload {
             out.metric(
                 format!("{l}.loss_ratio"),
                 ((expected - (received - dups)) / expected).max(0.0),
-                "ratio",
+                Unit::Ratio,
                 Better::Lower,
             );
             out.metric(
                 format!("{l}.reordered_ratio"),
                 reordered / expected,
-                "ratio",
+                Unit::Ratio,
                 Better::Lower,
             );
         }
@@ -369,7 +374,7 @@ impl UdpWorkload {
             out.metric(
                 format!("{l}.jitter_ns"),
                 outputs.iter().map(|o| o.own.jitter_ns).sum::<f64>() / flows,
-                "ns",
+                Unit::Ns,
                 Better::Lower,
             );
         }
@@ -379,7 +384,7 @@ impl UdpWorkload {
                     out.metric(
                         format!("{l}.peer.send.bits_per_s"),
                         tx as f64 * 8.0 / ms,
-                        "bits/s",
+                        Unit::BitsPerS,
                         Better::Higher,
                     );
                 }
