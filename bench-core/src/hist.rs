@@ -58,12 +58,6 @@ pub fn decode(s: &str) -> Result<Hist, String> {
     Ok(h)
 }
 
-/// The metric-name suffix of a percentile, e.g. 99.9 → `p99_9`.
-pub fn percentile_suffix(p: f64) -> String {
-    let s = format!("{p}");
-    format!("p{}", s.replace('.', "_"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,12 +81,5 @@ mod tests {
         assert!(decode("not base64!").is_err());
         assert!(decode("AAAA").is_err());
         assert!(decode(&base64::engine::general_purpose::STANDARD.encode([0u8; 64])).is_err());
-    }
-
-    #[test]
-    fn suffixes() {
-        assert_eq!(percentile_suffix(99.9), "p99_9");
-        assert_eq!(percentile_suffix(50.0), "p50");
-        assert_eq!(percentile_suffix(99.99), "p99_99");
     }
 }

@@ -222,7 +222,9 @@ pub enum Status {
     Failed,
     /// Stopped by Ctrl-C / SIGTERM.
     Interrupted,
-    /// Never started (an earlier failure or interrupt).
+    /// Never started. No run of this build is written so (runs that never
+    /// start are left out, or `failed` when their preparation failed); kept
+    /// because schema v1 lists `skipped`, so files that carry it still read.
     Skipped,
 }
 

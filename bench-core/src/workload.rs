@@ -24,8 +24,10 @@ pub use crate::result::IntervalPoint;
 use crate::result::{Better, Curve, Metric, Series};
 use crate::units::Unit;
 
-/// What a workload needs and does; checked before anything runs and
-/// recorded in the result.
+/// What a workload needs and does. The runner records it in every run's
+/// notes (`resources`) and, when a group runs an `exclusive` workload beside
+/// others, warns in that run's notes (`resources.warning`) before its
+/// figures are taken at face value.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Resources {
     /// Worker threads of the largest step.
@@ -814,11 +816,4 @@ impl Registry {
     pub fn kinds(&self) -> impl Iterator<Item = &dyn WorkloadFactory> {
         self.factories.iter().map(|b| b.as_ref())
     }
-}
-
-/// Helper for workloads: the standard metrics of one step under `prefix`.
-pub fn standard_metrics(prefix: &str, s: &StepResult) -> Vec<Metric> {
-    let mut out = RunOutput::default();
-    out.standard(prefix, s);
-    out.metrics
 }

@@ -525,3 +525,66 @@ fn a_worker_output_of_the_wrong_type_fails_the_run() {
     assert!(e.contains("misread") && e.contains("Total"), "{e}");
     assert!(!recs[0].notes.contains_key("total"));
 }
+
+/// Like `Silent`'s workers with the standard metrics, but asks to run alone.
+struct Exclusive;
+
+impl Workload for Exclusive {
+    fn resources(&self) -> Resources {
+        Resources {
+            threads: 1,
+            exclusive: true,
+            ..Resources::default()
+        }
+    }
+    fn steps(&self) -> Vec<Step> {
+        vec![Step::new("exclusive", 1, None)]
+    }
+    fn worker(&self, _: &Step, _: usize) -> Result<Box<dyn Worker>, WorkloadError> {
+        Ok(Box::new(SilentWorker))
+    }
+}
+
+#[test]
+fn resources_are_recorded_and_an_exclusive_workload_in_a_group_is_warned_about() {
+    let mut suite = null_suite(
+        "warmup = \"0s\"\nduration = \"20ms\"\n[[workload]]\nkind = \"null\"\nname = \"alone\"\ngroup = \"g\"\n[[workload]]\nkind = \"null\"\nname = \"beside\"\ngroup = \"g\"\n[[workload]]\nkind = \"null\"\nname = \"solo\"\n",
+    );
+    suite.workloads[0].workload = Box::new(Exclusive);
+    suite.workloads[2].workload = Box::new(Exclusive);
+    let r = Runner {
+        monitor: None,
+        ..Runner::new(Arc::new(AtomicBool::new(false)))
+    };
+    let mut c = Collect::default();
+    let (recs, status) = r.run_suite(&mut suite, &mut [&mut c]);
+    assert_eq!(
+        status,
+        Status::Ok,
+        "{:?}",
+        recs.iter().map(|r| &r.error).collect::<Vec<_>>()
+    );
+    for rec in &recs {
+        assert!(
+            rec.notes["resources"]["threads"].as_u64().is_some(),
+            "{:?}",
+            rec.notes
+        );
+    }
+    let warned: Vec<&str> = recs
+        .iter()
+        .filter(|r| r.notes.contains_key("resources.warning"))
+        .map(|r| r.label.as_str())
+        .collect();
+    // Only the exclusive workload that shared its group; alone is fine.
+    assert_eq!(warned, ["alone"]);
+    let w = recs[0].notes["resources.warning"].as_str().unwrap();
+    assert!(w.contains("`beside`") && w.contains("group `g`"), "{w}");
+    // The records the sinks saw (what the result file holds) carry it too.
+    let seen = c.records.iter().find(|r| r.label == "alone").unwrap();
+    assert_eq!(
+        seen.notes["resources.warning"],
+        recs[0].notes["resources.warning"]
+    );
+    assert_eq!(recs[0].notes["resources"]["exclusive"], true);
+}
