@@ -19,6 +19,7 @@ pub mod null;
 pub mod params;
 pub mod result;
 pub mod runner;
+pub mod stats;
 pub mod suite;
 pub mod units;
 pub mod workload;

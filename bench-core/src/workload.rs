@@ -248,12 +248,19 @@ impl RunOutput {
         self.metrics.push(Metric::new(name, value, unit, better));
     }
 
-    /// Adds latency percentile metrics (`<name>.p50` … `.max`) and the histogram itself.
+    /// Adds latency percentile metrics (`<name>.p50` … `.max`, at
+    /// [`REPORTED_PERCENTILES`]) and the histogram itself.
     pub fn latency(&mut self, name: &str, h: &Hist) {
+        self.latency_at(name, h, REPORTED_PERCENTILES);
+    }
+
+    /// Like [`RunOutput::latency`], at the percentiles of `table` (e.g.
+    /// [`FIO_PERCENTILES`](crate::hist::FIO_PERCENTILES)).
+    pub fn latency_at(&mut self, name: &str, h: &Hist, table: &[(f64, &str)]) {
         if h.is_empty() {
             return;
         }
-        for (p, suffix) in REPORTED_PERCENTILES {
+        for (p, suffix) in table {
             self.metric(
                 format!("{name}.{suffix}"),
                 h.value_at_quantile(p / 100.0) as f64,

@@ -9,6 +9,7 @@ use std::hint::black_box;
 use bench_core::affinity::allowed_cpus;
 use bench_core::params::{ParamDef, ParamKind, Params};
 use bench_core::result::{Better, Curve};
+use bench_core::stats::median;
 use bench_core::workload::{
     Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
     WorkloadFactory,
@@ -233,7 +234,7 @@ impl Workload for CpuWorkload {
                         continue;
                     }
                     rates.sort_by(|a, b| a.1.total_cmp(&b.1));
-                    let median = median_of(&rates.iter().map(|r| r.1).collect::<Vec<_>>());
+                    let median = median(&rates.iter().map(|r| r.1).collect::<Vec<_>>());
                     let (slow_cpu, slow) = rates[0];
                     if median > 0.0 {
                         out.metric(
@@ -265,21 +266,6 @@ impl Workload for CpuWorkload {
             "one op: int = 4096 xorshift-multiply rounds; float = 32x32 f64 matrix multiply; hash = SHA-256 of 4 KiB; branch = 4096 steps of an 8-way state machine".into(),
         );
         Ok(out)
-    }
-}
-
-/// Median of a non-empty slice (sorted copy).
-pub fn median_of(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
     }
 }
 
@@ -459,11 +445,5 @@ mod tests {
         // c[0][0] = Σ_k a[0][k]·b[k][0]
         let expect: f64 = (0..N).map(|k| w.a[k] * w.b[k * N]).sum();
         assert!((c[0] - expect).abs() < 1e-9);
-    }
-
-    #[test]
-    fn median() {
-        assert_eq!(median_of(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median_of(&[4.0, 1.0, 2.0, 3.0]), 2.5);
     }
 }

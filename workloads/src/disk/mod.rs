@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use bench_core::hist::Hist;
+use bench_core::hist::{Hist, FIO_PERCENTILES};
 use bench_core::params::{ParamDef, ParamKind, Params};
 use bench_core::result::{Better, Series};
 use bench_core::workload::{
@@ -868,41 +868,13 @@ impl Workload for DiskWorkload {
     }
 }
 
-/// Latency percentiles reported for disk, with their name suffixes (fio's
-/// default list minus a few, plus the HDR standard ones).
-pub const DISK_PERCENTILES: &[(f64, &str)] = &[
-    (1.0, "p1"),
-    (5.0, "p5"),
-    (10.0, "p10"),
-    (50.0, "p50"),
-    (90.0, "p90"),
-    (95.0, "p95"),
-    (99.0, "p99"),
-    (99.9, "p99_9"),
-    (99.99, "p99_99"),
-];
-
-/// Adds `<name>.p1 … .p99_99`, `.max`, `.mean` and the histogram.
+/// Adds `<name>.p1 … .p99_99` (fio's percentiles), `.max`, `.mean` and the histogram.
 pub fn latency_metrics(out: &mut RunOutput, name: &str, h: &Hist) {
     if h.is_empty() {
         return;
     }
-    for (p, suffix) in DISK_PERCENTILES {
-        out.metric(
-            format!("{name}.{suffix}"),
-            h.value_at_quantile(p / 100.0) as f64,
-            Unit::Ns,
-            Better::Lower,
-        );
-    }
-    out.metric(
-        format!("{name}.max"),
-        h.max() as f64,
-        Unit::Ns,
-        Better::Lower,
-    );
+    out.latency_at(name, h, FIO_PERCENTILES);
     out.metric(format!("{name}.mean"), h.mean(), Unit::Ns, Better::Lower);
-    out.histograms.push((name.to_string(), h.clone()));
 }
 
 impl DiskWorkload {

@@ -580,7 +580,7 @@ pub fn detect_plateaus(curve: &[(u64, f64)]) -> Vec<Plateau> {
         out.push(Plateau {
             from_bytes: curve[start].0,
             to_bytes: curve[end].0,
-            ns_per_load: crate::cpu::median_of(upper),
+            ns_per_load: bench_core::stats::median(upper),
             level: None,
             sys_cache_bytes: None,
             capacity_vs_sys_ratio: None,
