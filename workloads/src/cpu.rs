@@ -6,7 +6,7 @@
 
 use std::hint::black_box;
 
-use bench_core::affinity::allowed_cpus;
+use bench_core::affinity::{allowed_cpus, pin_param};
 use bench_core::params::{ParamDef, ParamKind, Params};
 use bench_core::result::{Better, Curve};
 use bench_core::stats::median;
@@ -88,13 +88,8 @@ impl WorkloadFactory for CpuFactory {
             _ => Mode::Throughput,
         };
         let mut cpus = allowed_cpus();
-        let pin: Option<Vec<usize>> = p
-            .list("pin")
-            .map(|l| l.into_iter().map(|c| c as usize).collect());
+        let pin = pin_param(p, &cpus)?;
         if let Some(pin) = &pin {
-            if let Some(bad) = pin.iter().find(|c| !cpus.contains(c)) {
-                return Err(SpecError::new("pin", format!("key `pin`: vCPU {bad} is not available to this process (allowed: {cpus:?})")));
-            }
             if mode != Mode::Throughput {
                 cpus = pin.clone();
             }

@@ -5,7 +5,7 @@
 //! records how far past the deadline it woke. Host updates and noisy
 //! neighbours disturb this signal first.
 
-use bench_core::affinity::allowed_cpus;
+use bench_core::affinity::{allowed_cpus, pin_param};
 use bench_core::params::{ParamDef, ParamKind, Params};
 use bench_core::workload::{
     Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
@@ -57,19 +57,7 @@ impl WorkloadFactory for JitterFactory {
     }
     fn build(&self, p: &Params, vcpus: usize) -> Result<Box<dyn Workload>, SpecError> {
         let allowed = allowed_cpus();
-        let cpus: Vec<usize> = match p.list("pin") {
-            Some(l) => {
-                let l: Vec<usize> = l.into_iter().map(|c| c as usize).collect();
-                if let Some(bad) = l.iter().find(|c| !allowed.contains(c)) {
-                    return Err(SpecError::new(
-                        "pin",
-                        format!("key `pin`: vCPU {bad} is not available (allowed: {allowed:?})"),
-                    ));
-                }
-                l
-            }
-            None => allowed,
-        };
+        let cpus = pin_param(p, &allowed)?.unwrap_or(allowed);
         let threads = match p.threads("threads")? {
             bench_core::params::Threads::All => cpus.len(),
             t => t.resolve(vcpus),

@@ -498,9 +498,7 @@ pub fn config_from_params(p: &Params, vcpus: usize) -> Result<DiskConfig, SpecEr
         iodepth_batch: p.u64("iodepth_batch")? as u32,
         iodepth_batch_complete: p.u64("iodepth_batch_complete")? as u32,
         numjobs,
-        pin: p
-            .list("pin")
-            .map(|l| l.into_iter().map(|c| c as usize).collect()),
+        pin: bench_core::affinity::pin_param(p, &bench_core::affinity::allowed_cpus())?,
         direct,
         size,
         offset,

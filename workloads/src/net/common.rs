@@ -83,9 +83,7 @@ impl Target {
             peer: s("peer"),
             token: s("token"),
             token_file: s("token_file"),
-            pin: p
-                .list("pin")
-                .map(|l| l.into_iter().map(|c| c as usize).collect()),
+            pin: bench_core::affinity::pin_param(p, &bench_core::affinity::allowed_cpus())?,
             peer_pin: p
                 .list("peer_pin")
                 .map(|l| l.into_iter().map(|c| c as usize).collect()),
@@ -120,15 +118,6 @@ impl Target {
         }
         if t.token.as_deref() == Some("") {
             return Err(SpecError::new("token", "key `token`: empty"));
-        }
-        if let Some(pin) = &t.pin {
-            let allowed = bench_core::affinity::allowed_cpus();
-            if let Some(bad) = pin.iter().find(|c| !allowed.contains(c)) {
-                return Err(SpecError::new(
-                    "pin",
-                    format!("key `pin`: vCPU {bad} is not available to this process (allowed: {allowed:?})"),
-                ));
-            }
         }
         Ok(t)
     }
