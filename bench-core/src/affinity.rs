@@ -33,12 +33,14 @@ pub fn pin_param(p: &Params, allowed: &[usize]) -> Result<Option<Vec<usize>>, Sp
     for c in list {
         match usize::try_from(c) {
             Ok(c) if allowed.contains(&c) => pins.push(c),
-            _ => return Err(SpecError::new(
-                "pin",
-                format!(
+            _ => {
+                return Err(SpecError::new(
+                    "pin",
+                    format!(
                     "key `pin`: vCPU {c} is not available to this process (allowed: {allowed:?})"
                 ),
-            )),
+                ))
+            }
         }
     }
     Ok(Some(pins))

@@ -22,8 +22,8 @@ use bench_core::workload::{
 use bench_core::{SpecError, Unit, WorkloadError};
 
 use super::common::{common_notes, cpu_metrics, Marker, NetCtl, NetOutput, Target, PEER_PARAMS};
-use super::proto::{ct_eq, Role, TcpInfoSum, TestKind, TestSpec};
-use super::server::{UdpFlow, UDP_HEADER};
+use super::proto::{Role, TcpInfoSum, TestKind, TestSpec, UdpHeader, UDP_HEADER};
+use super::server::UdpFlow;
 use super::stream::sock_params;
 use super::sys::{self, SockOpts};
 
@@ -208,8 +208,7 @@ impl Workload for UdpWorkload {
             sock.set_read_timeout(Some(std::time::Duration::from_millis(20)))
                 .map_err(|e| WorkloadError::io("net.udp_stream: SO_RCVTIMEO", e))?;
             let mut hello = [0u8; UDP_HEADER];
-            hello[..8].copy_from_slice(&ready.cookie[..8]);
-            hello[8..12].copy_from_slice(&(index as u32).to_be_bytes());
+            UdpHeader::init(&mut hello, &ready.cookie, index as u32);
             return Ok(Box::new(UdpRecvWorker {
                 sock,
                 hello,
@@ -218,8 +217,7 @@ impl Workload for UdpWorkload {
             }));
         }
         let mut buf = vec![0u8; self.size];
-        buf[..8].copy_from_slice(&ready.cookie[..8]);
-        buf[8..12].copy_from_slice(&(index as u32).to_be_bytes());
+        UdpHeader::init(&mut buf, &ready.cookie, index as u32);
         Ok(Box::new(UdpWorker {
             sock,
             buf,
@@ -474,21 +472,16 @@ impl Worker for UdpRecvWorker {
             match self.sock.recv(&mut buf) {
                 Ok(n) => {
                     let arrival = ctx.clock().delta_ns(start, ctx.now()) as i64;
-                    let be64 = |o: usize| {
-                        let mut a = [0u8; 8];
-                        a.copy_from_slice(&buf[o..o + 8]);
-                        u64::from_be_bytes(a)
-                    };
-                    if n < UDP_HEADER
-                        || !ct_eq(&buf[..8], &self.hello[..8])
-                        || buf[8..12] != self.index.to_be_bytes()
-                    {
+                    // The hello starts with this flow's cookie.
+                    let Some(h) =
+                        UdpHeader::parse(&buf[..n], &self.hello).filter(|h| h.flow == self.index)
+                    else {
                         foreign += 1;
                         ctx.tick();
                         continue;
-                    }
+                    };
                     received += 1;
-                    flow.observe(be64(16), be64(24) as i64, arrival);
+                    flow.observe(h.seq, h.sent_ns as i64, arrival);
                     ctx.op_done(n as u64);
                 }
                 Err(e) if super::sys::is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
@@ -546,8 +539,7 @@ impl Worker for UdpWorker {
                     continue;
                 }
             }
-            self.buf[16..24].copy_from_slice(&seq.to_be_bytes());
-            self.buf[24..32].copy_from_slice(&now.to_be_bytes());
+            UdpHeader::stamp(&mut self.buf, seq, now);
             match self.sock.send(&self.buf) {
                 Ok(n) => {
                     seq += 1;
