@@ -504,7 +504,7 @@ pub fn collect(name: &str, files: &[(String, ResultFile)], include_disturbed: bo
                 let key = (r.label.clone(), m.name.clone());
                 s.values
                     .entry(key.clone())
-                    .or_insert_with(|| (m.unit.clone(), m.better, Vec::new()))
+                    .or_insert_with(|| (m.unit.to_string(), m.better, Vec::new()))
                     .2
                     .push(m.value);
                 s.rounds.entry(key.clone()).or_default().push(round);

@@ -72,7 +72,7 @@ pub fn rows_of(result_id: &str, f: &ResultFile) -> Vec<Row> {
                 workload: r.label.clone(),
                 metric: m.name.clone(),
                 value: m.value,
-                unit: m.unit.clone(),
+                unit: m.unit.to_string(),
                 better: match m.better {
                     Better::Higher => "higher".into(),
                     Better::Lower => "lower".into(),

@@ -81,7 +81,7 @@ impl Family {
                     workload: w.clone(),
                     role: m.role(),
                     metric: m.name,
-                    unit: m.unit,
+                    unit: m.unit.to_string(),
                     better: m.better,
                 });
             }

@@ -1,5 +1,8 @@
 //! vCPU discovery and thread pinning (`sched_setaffinity`).
 
+use crate::error::SpecError;
+use crate::params::Params;
+
 /// The vCPUs this process may run on, in ascending order.
 pub fn allowed_cpus() -> Vec<usize> {
     // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most
@@ -16,6 +19,31 @@ pub fn allowed_cpus() -> Vec<usize> {
         }
     }
     (0..online_vcpus()).collect()
+}
+
+/// The `pin` parameter of a workload (vCPUs to pin workers to), every
+/// entry checked against `allowed` (usually [`allowed_cpus`]), so a vCPU
+/// that does not exist or is outside this process's affinity mask is a
+/// spec error naming the key before anything runs. `None` when unset.
+pub fn pin_param(p: &Params, allowed: &[usize]) -> Result<Option<Vec<usize>>, SpecError> {
+    let Some(list) = p.list("pin") else {
+        return Ok(None);
+    };
+    let mut pins = Vec::with_capacity(list.len());
+    for c in list {
+        match usize::try_from(c) {
+            Ok(c) if allowed.contains(&c) => pins.push(c),
+            _ => {
+                return Err(SpecError::new(
+                    "pin",
+                    format!(
+                    "key `pin`: vCPU {c} is not available to this process (allowed: {allowed:?})"
+                ),
+                ))
+            }
+        }
+    }
+    Ok(Some(pins))
 }
 
 /// Number of online vCPUs.

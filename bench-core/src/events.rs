@@ -1,8 +1,7 @@
 //! Run events. The runner emits them; the progress display, the log and
 //! the result writer consume them.
 
-use crate::result::{RunRecord, Status};
-use crate::workload::IntervalPoint;
+use crate::result::{IntervalPoint, RunRecord, Status};
 use std::time::Duration;
 
 /// Something that happened during a suite run.

@@ -14,7 +14,8 @@ pub const HIGHEST_NS: u64 = 3_600_000_000_000;
 /// Significant digits kept (relative error ≤ 0.1%).
 pub const SIGFIG: u8 = 3;
 
-/// The percentiles reported as metrics, with their metric-name suffixes.
+/// The percentiles every latency is reported at, with their metric-name
+/// suffixes (`<name>.p50` …).
 pub const REPORTED_PERCENTILES: &[(f64, &str)] = &[
     (50.0, "p50"),
     (90.0, "p90"),
@@ -22,6 +23,29 @@ pub const REPORTED_PERCENTILES: &[(f64, &str)] = &[
     (99.9, "p99_9"),
     (99.99, "p99_99"),
 ];
+
+/// The percentiles of latencies compared with fio's (disk, and results
+/// imported from fio): [`REPORTED_PERCENTILES`] and the low ones and p95
+/// of fio's default list, ascending. The one table both the disk workload
+/// and the fio importer use, so native and imported results name the same
+/// percentiles.
+pub const FIO_PERCENTILES: &[(f64, &str)] = &[
+    (1.0, "p1"),
+    (5.0, "p5"),
+    (10.0, "p10"),
+    (50.0, "p50"),
+    (90.0, "p90"),
+    (95.0, "p95"),
+    (99.0, "p99"),
+    (99.9, "p99_9"),
+    (99.99, "p99_99"),
+];
+
+/// The key of percentile `p` in fio's JSON output (`clat_ns.percentile`),
+/// e.g. 99.9 → `99.900000`.
+pub fn fio_percentile_key(p: f64) -> String {
+    format!("{p:.6}")
+}
 
 /// A new, empty latency histogram.
 pub fn new_hist() -> Hist {
@@ -58,12 +82,6 @@ pub fn decode(s: &str) -> Result<Hist, String> {
     Ok(h)
 }
 
-/// The metric-name suffix of a percentile, e.g. 99.9 → `p99_9`.
-pub fn percentile_suffix(p: f64) -> String {
-    let s = format!("{p}");
-    format!("p{}", s.replace('.', "_"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,16 +101,19 @@ mod tests {
     }
 
     #[test]
+    fn the_fio_table_contains_the_reported_one() {
+        for r in REPORTED_PERCENTILES {
+            assert!(FIO_PERCENTILES.contains(r), "{r:?}");
+        }
+        assert!(FIO_PERCENTILES.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(fio_percentile_key(99.9), "99.900000");
+        assert_eq!(fio_percentile_key(95.0), "95.000000");
+    }
+
+    #[test]
     fn bad_blobs_are_errors_not_panics() {
         assert!(decode("not base64!").is_err());
         assert!(decode("AAAA").is_err());
         assert!(decode(&base64::engine::general_purpose::STANDARD.encode([0u8; 64])).is_err());
-    }
-
-    #[test]
-    fn suffixes() {
-        assert_eq!(percentile_suffix(99.9), "p99_9");
-        assert_eq!(percentile_suffix(50.0), "p50");
-        assert_eq!(percentile_suffix(99.99), "p99_99");
     }
 }

@@ -21,6 +21,7 @@ pub mod null;
 pub mod params;
 pub mod result;
 pub mod runner;
+pub mod stats;
 pub mod suite;
 pub mod units;
 pub mod workload;
@@ -28,8 +29,11 @@ pub mod writer;
 
 pub use error::{CoreError, SpecError, WorkloadError};
 pub use params::{ParamDef, ParamKind, Params, Value};
+pub use result::IntervalPoint;
+pub use units::Unit;
 pub use workload::{
-    Registry, Resources, Step, StepResult, Worker, WorkerCtx, Workload, WorkloadFactory,
+    Merge, Registry, Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput,
+    Workload, WorkloadFactory,
 };
 
 /// The schema identifier written into every result file.

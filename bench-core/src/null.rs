@@ -4,8 +4,10 @@
 
 use crate::error::{SpecError, WorkloadError};
 use crate::params::{ParamDef, ParamKind, Params};
-use crate::result::RunOutput;
-use crate::workload::{Resources, Step, StepResult, Worker, WorkerCtx, Workload, WorkloadFactory};
+use crate::workload::{
+    Merge, Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
+    WorkloadFactory,
+};
 
 const PARAMS: &[ParamDef] = &[
     ParamDef {
@@ -93,16 +95,30 @@ impl Workload for NullWorkload {
             total_ops: 0,
         }))
     }
-    fn metrics(&self, steps: &[StepResult]) -> RunOutput {
+    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
         let mut out = RunOutput::default();
         for s in steps {
             out.standard(&s.step.label, s);
+            let total = s.merged_output::<NullOutput>()?;
+            // A float, as the figure has always been written.
             out.notes.insert(
                 "ops_including_warmup".into(),
-                serde_json::json!(s.extra_sum("ops_including_warmup")),
+                serde_json::json!(total.ops_including_warmup as f64),
             );
         }
-        out
+        Ok(out)
+    }
+}
+
+/// What a `null` worker counts itself: every operation, warm-up included.
+#[derive(Clone, Debug, Default)]
+struct NullOutput {
+    ops_including_warmup: u64,
+}
+
+impl Merge for NullOutput {
+    fn merge(&mut self, other: &Self) {
+        self.ops_including_warmup += other.ops_including_warmup;
     }
 }
 
@@ -113,7 +129,7 @@ struct NullWorker {
 }
 
 impl Worker for NullWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         let bytes = self.cfg.bytes;
         match &self.cfg.latencies {
             Some(lats) if !lats.is_empty() => {
@@ -138,6 +154,8 @@ impl Worker for NullWorker {
                 }
             }
         }
-        Ok(vec![("ops_including_warmup".into(), self.total_ops as f64)])
+        Ok(Box::new(NullOutput {
+            ops_including_warmup: self.total_ops,
+        }))
     }
 }

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::disturb::Disturbance;
 use crate::error::CoreError;
-use crate::hist::{self, Hist, REPORTED_PERCENTILES};
+use crate::hist::{self, Hist};
 use crate::host::HostInfo;
-use crate::workload::{IntervalPoint, StepResult};
+use crate::units::Unit;
 
 /// Which direction of a metric is better.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,7 +136,7 @@ pub struct Metric {
     /// The value, in `unit`.
     pub value: f64,
     /// Raw unit: `ops/s`, `bytes/s`, `ns`, `ratio` …
-    pub unit: String,
+    pub unit: Unit,
     /// Which direction is better.
     pub better: Better,
     /// What the metric is for in a comparison (absent in files written
@@ -147,11 +147,11 @@ pub struct Metric {
 
 impl Metric {
     /// Builds a metric; its role is set when the run's record is made.
-    pub fn new(name: impl Into<String>, value: f64, unit: &str, better: Better) -> Self {
+    pub fn new(name: impl Into<String>, value: f64, unit: impl Into<Unit>, better: Better) -> Self {
         Self {
             name: name.into(),
             value,
-            unit: unit.to_string(),
+            unit: unit.into(),
             better,
             role: None,
         }
@@ -162,6 +162,25 @@ impl Metric {
         self.role
             .unwrap_or_else(|| Role::of(&self.name, &self.unit))
     }
+}
+
+/// One interval of the per-interval series, merged across workers.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct IntervalPoint {
+    /// End of the interval, seconds since the measured phase began.
+    pub t_s: f64,
+    /// Interval length, seconds.
+    pub len_s: f64,
+    /// Operations completed in it.
+    pub ops: u64,
+    /// Operations per second.
+    pub ops_per_s: f64,
+    /// Bytes per second.
+    pub bytes_per_s: f64,
+    /// Median latency, ns.
+    pub p50_ns: u64,
+    /// 99th percentile latency, ns.
+    pub p99_ns: u64,
 }
 
 /// A named per-interval series.
@@ -179,9 +198,9 @@ pub struct Series {
 pub struct Curve {
     /// Name, like a metric's (`mem.latency.ns_per_load`).
     pub name: String,
-    /// Unit of x (`bytes`, `threads`).
+    /// Unit of x (`bytes`, `threads`), as [`Unit::as_str`] writes it.
     pub x_unit: String,
-    /// Unit of y (`ns`, `ops/s`).
+    /// Unit of y (`ns`, `ops/s`), as [`Unit::as_str`] writes it.
     pub y_unit: String,
     /// Whether x is best read on a log scale (sizes spanning decades).
     #[serde(default)]
@@ -191,70 +210,6 @@ pub struct Curve {
     pub log_y: bool,
     /// `[x, y]` points, x ascending.
     pub points: Vec<[f64; 2]>,
-}
-
-/// What a workload reports for one run: metrics, histograms, series, notes.
-#[derive(Clone, Debug, Default)]
-pub struct RunOutput {
-    /// Named figures.
-    pub metrics: Vec<Metric>,
-    /// Named latency histograms (names end in `.lat_ns` or similar).
-    pub histograms: Vec<(String, Hist)>,
-    /// Per-interval series.
-    pub series: Vec<Series>,
-    /// Curves over the run's steps.
-    pub curves: Vec<Curve>,
-    /// Free-form facts worth keeping (conventions, engine used …).
-    pub notes: BTreeMap<String, serde_json::Value>,
-}
-
-impl RunOutput {
-    /// Adds a metric.
-    pub fn metric(&mut self, name: impl Into<String>, value: f64, unit: &str, better: Better) {
-        self.metrics.push(Metric::new(name, value, unit, better));
-    }
-
-    /// Adds latency percentile metrics (`<name>.p50` … `.max`) and the histogram itself.
-    pub fn latency(&mut self, name: &str, h: &Hist) {
-        if h.is_empty() {
-            return;
-        }
-        for (p, suffix) in REPORTED_PERCENTILES {
-            self.metric(
-                format!("{name}.{suffix}"),
-                h.value_at_quantile(p / 100.0) as f64,
-                "ns",
-                Better::Lower,
-            );
-        }
-        self.metric(format!("{name}.max"), h.max() as f64, "ns", Better::Lower);
-        self.histograms.push((name.to_string(), h.clone()));
-    }
-
-    /// The standard figures of a step: `<prefix>.ops_per_s`, `.bytes_per_s`
-    /// when bytes moved, latency percentiles under `<prefix>.lat_ns`, and
-    /// the series.
-    pub fn standard(&mut self, prefix: &str, s: &StepResult) {
-        self.metric(
-            format!("{prefix}.ops_per_s"),
-            s.ops_per_s(),
-            "ops/s",
-            Better::Higher,
-        );
-        if s.bytes > 0 {
-            self.metric(
-                format!("{prefix}.bytes_per_s"),
-                s.bytes_per_s(),
-                "bytes/s",
-                Better::Higher,
-            );
-        }
-        self.latency(&format!("{prefix}.lat_ns"), &s.merged);
-        self.series.push(Series {
-            name: prefix.to_string(),
-            points: s.series.clone(),
-        });
-    }
 }
 
 /// Status of a run or of the whole invocation.
@@ -267,7 +222,9 @@ pub enum Status {
     Failed,
     /// Stopped by Ctrl-C / SIGTERM.
     Interrupted,
-    /// Never started (an earlier failure or interrupt).
+    /// Never started. No run of this build is written so (runs that never
+    /// start are left out, or `failed` when their preparation failed); kept
+    /// because schema v1 lists `skipped`, so files that carry it still read.
     Skipped,
 }
 

@@ -12,10 +12,10 @@ use crate::disturb::{Disturbance, Monitor, MonitorConfig};
 use crate::error::WorkloadError;
 use crate::events::{EventSink, RunEvent};
 use crate::hist::{encode, new_hist, Hist};
-use crate::result::{now_rfc3339, RunRecord, Status};
+use crate::result::{now_rfc3339, IntervalPoint, RunRecord, Status};
 use crate::suite::{Suite, Timing};
 use crate::workload::{
-    IntervalPoint, IntervalReport, PhasePlan, PrepareEnv, Step, StepResult, WorkerCtx, Workload,
+    IntervalReport, PhasePlan, PrepareEnv, RunOutput, Step, StepResult, WorkerCtx, Workload,
 };
 
 /// Runner settings.
@@ -101,14 +101,14 @@ impl Runner {
                             plan,
                         );
                         let r = w.run(&mut ctx);
-                        let extra = match r {
+                        let output = match r {
                             Ok(x) => x,
                             Err(e) => {
                                 step_stop.store(true, Ordering::Relaxed);
                                 return Err(e);
                             }
                         };
-                        Ok(ctx.into_result(cpu, extra))
+                        Ok(ctx.into_result(cpu, output))
                     });
                 match h {
                     Ok(h) => handles.push(h),
@@ -241,19 +241,20 @@ impl Runner {
             .filter_map(|(j, w)| members.iter().find(|m| m.0 == j).map(|m| (m.1, w)))
             .collect();
         let (tx, rx) = mpsc::channel::<Owned>();
-        let mut out = std::thread::scope(|sc| {
+        let out = std::thread::scope(|sc| {
             let handles: Vec<_> = runs
                 .into_iter()
                 .map(|(at, w)| {
-                    let others: Vec<String> =
-                        labels.iter().filter(|l| **l != w.label).cloned().collect();
+                    let notes = group_notes(w, &labels);
                     let tx = tx.clone();
                     let failed = failed_record(w, rep, "the run's thread panicked".into());
+                    let fwd_notes = notes.clone();
                     (
                         at,
                         failed,
+                        notes,
                         sc.spawn(move || {
-                            let mut fwd = Forward(tx, others);
+                            let mut fwd = Forward(tx, fwd_notes);
                             self.run_once(at, w, rep, threshold, &mut [&mut fwd])
                         }),
                     )
@@ -284,15 +285,15 @@ impl Runner {
             }
             handles
                 .into_iter()
-                .map(|(at, failed, h)| (at, h.join().unwrap_or(failed)))
+                .map(|(at, failed, notes, h)| (at, h.join().unwrap_or(failed), notes))
                 .collect::<Vec<_>>()
         });
-        for (_, r) in &mut out {
-            let others: Vec<&String> = labels.iter().filter(|l| **l != r.label).collect();
-            r.notes
-                .insert("concurrent_with".into(), serde_json::json!(others));
-        }
-        out
+        out.into_iter()
+            .map(|(at, mut r, mut notes)| {
+                r.notes.append(&mut notes);
+                (at, r)
+            })
+            .collect()
     }
 
     /// Runs one repetition of a planned workload (all its steps) into a record.
@@ -359,7 +360,15 @@ impl Runner {
         } else {
             Status::Ok
         };
-        let mut out = w.workload.metrics(&steps);
+        let mut out = match w.workload.metrics(&steps) {
+            Ok(out) => out,
+            Err(e) => {
+                status = Status::Failed;
+                error.get_or_insert(e.to_string());
+                RunOutput::default()
+            }
+        };
+        out.notes.insert(RESOURCES_NOTE.into(), resources_note(w));
         let wall_ns = clock_check.1.elapsed().as_nanos() as f64;
         if self.clock.source() != "mock" && wall_ns >= 1e8 {
             let ratio = self.clock.delta_ns(clock_check.0, self.clock.raw()) as f64 / wall_ns;
@@ -531,6 +540,45 @@ impl Runner {
     }
 }
 
+/// Notes of a run that shares its group with `labels` (its own among them):
+/// the labels of the others and, when the workload wants to run alone
+/// ([`Resources::exclusive`](crate::workload::Resources)), a warning that
+/// its figures include the others' load.
+fn group_notes(
+    w: &crate::suite::PlannedWorkload,
+    labels: &[String],
+) -> BTreeMap<String, serde_json::Value> {
+    let others: Vec<&String> = labels.iter().filter(|l| **l != w.label).collect();
+    let mut notes = BTreeMap::new();
+    if w.workload.resources().exclusive && !others.is_empty() {
+        let names: Vec<String> = others.iter().map(|l| format!("`{l}`")).collect();
+        notes.insert(
+            RESOURCES_WARNING.into(),
+            format!(
+                "{} ({}) is sensitive to other load and should run alone, but group `{}` runs it beside {}: its figures include their load",
+                w.label,
+                w.origin,
+                w.group.as_deref().unwrap_or_default(),
+                names.join(", ")
+            )
+            .into(),
+        );
+    }
+    notes.insert("concurrent_with".into(), serde_json::json!(others));
+    notes
+}
+
+/// Note key of the warning that an exclusive workload ran beside others.
+pub const RESOURCES_WARNING: &str = "resources.warning";
+
+/// Note key of what the workload needs and does ([`Resources`](crate::workload::Resources)).
+pub const RESOURCES_NOTE: &str = "resources";
+
+/// The workload's [`Resources`](crate::workload::Resources) as a note.
+fn resources_note(w: &crate::suite::PlannedWorkload) -> serde_json::Value {
+    serde_json::to_value(w.workload.resources()).unwrap_or_default()
+}
+
 fn failed_record(w: &crate::suite::PlannedWorkload, rep: u32, error: String) -> RunRecord {
     let now = now_rfc3339();
     RunRecord {
@@ -550,7 +598,7 @@ fn failed_record(w: &crate::suite::PlannedWorkload, rep: u32, error: String) -> 
         series: Vec::new(),
         curves: Vec::new(),
         disturbance: Disturbance::default(),
-        notes: BTreeMap::new(),
+        notes: BTreeMap::from([(RESOURCES_NOTE.to_string(), resources_note(w))]),
     }
 }
 
@@ -671,8 +719,8 @@ enum Owned {
 }
 
 /// Forwards a concurrent run's events to the thread that owns the sinks,
-/// the final record with the labels of the runs beside it.
-struct Forward(mpsc::Sender<Owned>, Vec<String>);
+/// the final record with the group's notes (see [`group_notes`]).
+struct Forward(mpsc::Sender<Owned>, BTreeMap<String, serde_json::Value>);
 
 impl EventSink for Forward {
     fn event(&mut self, e: &RunEvent<'_>) {
@@ -685,8 +733,7 @@ impl EventSink for Forward {
             }
             RunEvent::RunFinished { index, record } => {
                 let mut r = (*record).clone();
-                r.notes
-                    .insert("concurrent_with".into(), serde_json::json!(self.1));
+                r.notes.extend(self.1.clone());
                 Owned::Finished(*index, Box::new(r))
             }
             _ => return,

@@ -1,6 +1,157 @@
-//! Parsing of human-friendly sizes and durations (`4k`, `1g`, `5s`, `250ms`).
+//! Units of metrics, and parsing of human-friendly sizes and durations
+//! (`4k`, `1g`, `5s`, `250ms`).
 
+use std::fmt;
 use std::time::Duration;
+
+/// The unit of a metric or curve axis, written into result files as the
+/// string of [`Unit::as_str`]. The schema allows any non-empty string and
+/// files from elsewhere (imports, older builds, other tools) may carry
+/// units skubench does not write itself: those read back as
+/// [`Unit::Other`] and are written out unchanged.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Unit {
+    /// Nanoseconds (`ns`).
+    Ns,
+    /// Seconds (`s`).
+    Seconds,
+    /// Operations per second (`ops/s`).
+    OpsPerS,
+    /// Bytes per second (`bytes/s`).
+    BytesPerS,
+    /// Bits per second (`bits/s`).
+    BitsPerS,
+    /// Request/response transactions per second (`transactions/s`).
+    TransactionsPerS,
+    /// Connections per second (`connections/s`).
+    ConnectionsPerS,
+    /// Datagrams per second (`datagrams/s`).
+    DatagramsPerS,
+    /// Page faults per second (`faults/s`).
+    FaultsPerS,
+    /// Bytes (`bytes`).
+    Bytes,
+    /// Threads (`threads`).
+    Threads,
+    /// A dimensionless ratio (`ratio`).
+    Ratio,
+    /// Per cent (`%`).
+    Percent,
+    /// A count of events (`count`).
+    Count,
+    /// TCP segments (`segments`).
+    Segments,
+    /// 1 for yes, 0 for no (`bool`).
+    Bool,
+    /// Any other unit, kept as written.
+    Other(String),
+}
+
+impl Unit {
+    /// Every unit but [`Unit::Other`], for parsing and tests.
+    pub const KNOWN: [Unit; 16] = [
+        Unit::Ns,
+        Unit::Seconds,
+        Unit::OpsPerS,
+        Unit::BytesPerS,
+        Unit::BitsPerS,
+        Unit::TransactionsPerS,
+        Unit::ConnectionsPerS,
+        Unit::DatagramsPerS,
+        Unit::FaultsPerS,
+        Unit::Bytes,
+        Unit::Threads,
+        Unit::Ratio,
+        Unit::Percent,
+        Unit::Count,
+        Unit::Segments,
+        Unit::Bool,
+    ];
+
+    /// The string written into result files.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Unit::Ns => "ns",
+            Unit::Seconds => "s",
+            Unit::OpsPerS => "ops/s",
+            Unit::BytesPerS => "bytes/s",
+            Unit::BitsPerS => "bits/s",
+            Unit::TransactionsPerS => "transactions/s",
+            Unit::ConnectionsPerS => "connections/s",
+            Unit::DatagramsPerS => "datagrams/s",
+            Unit::FaultsPerS => "faults/s",
+            Unit::Bytes => "bytes",
+            Unit::Threads => "threads",
+            Unit::Ratio => "ratio",
+            Unit::Percent => "%",
+            Unit::Count => "count",
+            Unit::Segments => "segments",
+            Unit::Bool => "bool",
+            Unit::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for Unit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for Unit {
+    fn from(s: &str) -> Self {
+        Unit::KNOWN
+            .into_iter()
+            .find(|u| u.as_str() == s)
+            .unwrap_or_else(|| Unit::Other(s.to_string()))
+    }
+}
+
+impl From<String> for Unit {
+    fn from(s: String) -> Self {
+        match Unit::from(s.as_str()) {
+            Unit::Other(_) => Unit::Other(s),
+            u => u,
+        }
+    }
+}
+
+impl std::ops::Deref for Unit {
+    type Target = str;
+    /// The written form, so a unit reads like the string it always was.
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for Unit {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Unit {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl serde::Serialize for Unit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Unit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            // The schema's `minLength: 1`.
+            return Err(serde::de::Error::custom("empty metric unit"));
+        }
+        Ok(Unit::from(s))
+    }
+}
 
 /// Parses a size with an optional binary suffix (`k`, `m`, `g`, `t`, also
 /// `kib`/`kb` forms), base 1024 as fio does. A bare number is bytes.
@@ -59,6 +210,27 @@ pub fn fmt_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn units_round_trip_as_todays_strings() {
+        for u in Unit::KNOWN {
+            let json = serde_json::to_string(&u).unwrap();
+            assert_eq!(json, format!("\"{}\"", u.as_str()));
+            assert_eq!(serde_json::from_str::<Unit>(&json).unwrap(), u);
+        }
+        assert_eq!(Unit::from("ops/s"), Unit::OpsPerS);
+        // Units of other writers survive a read and write unchanged.
+        let other: Unit = serde_json::from_str("\"furlongs/fortnight\"").unwrap();
+        assert_eq!(other, Unit::Other("furlongs/fortnight".into()));
+        assert_eq!(
+            serde_json::to_string(&other).unwrap(),
+            "\"furlongs/fortnight\""
+        );
+        let e = serde_json::from_str::<Unit>("\"\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("empty metric unit"), "{e}");
+    }
 
     #[test]
     fn sizes() {

@@ -5,20 +5,29 @@
 //! The runner then drives: `prepare` → for each [`Step`], one [`Worker`] per
 //! thread running its loop against a [`WorkerCtx`] → `metrics` → `teardown`.
 
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::clock::Clock;
 use crate::error::{SpecError, WorkloadError};
-use crate::hist::{new_hist, Hist};
+use crate::hist::{new_hist, Hist, REPORTED_PERCENTILES};
 use crate::params::{ParamDef, Params};
-use crate::result::{Metric, RunOutput};
+// Re-exported where it used to live, so `workload::IntervalPoint` keeps working.
+pub use crate::result::IntervalPoint;
+use crate::result::{Better, Curve, Metric, Series};
+use crate::units::Unit;
 
-/// What a workload needs and does; checked before anything runs and
-/// recorded in the result.
+/// What a workload needs and does. The runner records it in every run's
+/// notes (`resources`) and, when a group runs an `exclusive` workload beside
+/// others, warns in that run's notes (`resources.warning`) before its
+/// figures are taken at face value.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Resources {
     /// Worker threads of the largest step.
@@ -90,29 +99,12 @@ pub struct WorkerResult {
     pub bytes: u64,
     /// Latency of every measured operation, ns.
     pub hist: Hist,
-    /// Named figures the worker reported itself (e.g. checksums, errors).
-    pub extra: Vec<(String, f64)>,
+    /// What the worker returned beside the context's counts (its own
+    /// counters); read it back typed with [`StepResult::outputs`] or
+    /// [`StepResult::merged_output`].
+    pub output: Arc<dyn WorkerOutput>,
     /// Auxiliary histograms (see [`WorkerCtx::aux_hist`]), measured phase only.
     pub aux: Vec<(String, Hist)>,
-}
-
-/// One interval of the per-interval series, merged across workers.
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
-pub struct IntervalPoint {
-    /// End of the interval, seconds since the measured phase began.
-    pub t_s: f64,
-    /// Interval length, seconds.
-    pub len_s: f64,
-    /// Operations completed in it.
-    pub ops: u64,
-    /// Operations per second.
-    pub ops_per_s: f64,
-    /// Bytes per second.
-    pub bytes_per_s: f64,
-    /// Median latency, ns.
-    pub p50_ns: u64,
-    /// 99th percentile latency, ns.
-    pub p99_ns: u64,
 }
 
 /// Everything one step measured.
@@ -171,14 +163,143 @@ impl StepResult {
         out
     }
 
-    /// Sum of a worker-reported extra figure over all workers.
-    pub fn extra_sum(&self, name: &str) -> f64 {
+    /// Each worker's own output as the `T` the workload's workers return,
+    /// in worker order. Fails, naming both types, when a worker returned
+    /// something else: a workload reading the wrong type is a bug that must
+    /// not pass as a figure of zero.
+    pub fn outputs<T: WorkerOutput>(&self) -> Result<Vec<&T>, WorkloadError> {
         self.workers
             .iter()
-            .flat_map(|w| w.extra.iter())
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v)
-            .sum()
+            .map(|w| {
+                let out: &dyn WorkerOutput = &*w.output;
+                (out as &dyn Any).downcast_ref::<T>().ok_or_else(|| {
+                    WorkloadError::Other(format!(
+                        "step `{}`: worker {} returned `{}`, not the `{}` its workload reads",
+                        self.step.label,
+                        w.index,
+                        out.type_name(),
+                        std::any::type_name::<T>()
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// The workers' outputs merged into one `T` (see [`Merge`]); fails like
+    /// [`StepResult::outputs`] when a worker returned another type.
+    pub fn merged_output<T: WorkerOutput + Merge + Default>(&self) -> Result<T, WorkloadError> {
+        let mut total = T::default();
+        for o in self.outputs::<T>()? {
+            total.merge(o);
+        }
+        Ok(total)
+    }
+}
+
+/// A worker's own figures (counters, socket statistics …) beside the
+/// operations and bytes its context counted. Any plain `Send + Sync` type
+/// is one; the workload that made the worker reads it back typed.
+pub trait WorkerOutput: Any + Send + Sync + fmt::Debug {
+    /// The concrete type's name, for the error when a workload reads another.
+    fn type_name(&self) -> &'static str;
+}
+
+impl<T: Any + Send + Sync + fmt::Debug> WorkerOutput for T {
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+}
+
+/// How one worker's output folds into the total of a step.
+pub trait Merge {
+    /// Adds `other` (another worker's output) into `self`.
+    fn merge(&mut self, other: &Self);
+}
+
+/// The output of workers that have nothing to add.
+impl Merge for () {
+    fn merge(&mut self, _: &Self) {}
+}
+
+/// What a workload reports for one run: metrics, histograms, series, notes.
+#[derive(Clone, Debug, Default)]
+pub struct RunOutput {
+    /// Named figures.
+    pub metrics: Vec<Metric>,
+    /// Named latency histograms (names end in `.lat_ns` or similar).
+    pub histograms: Vec<(String, Hist)>,
+    /// Per-interval series.
+    pub series: Vec<Series>,
+    /// Curves over the run's steps.
+    pub curves: Vec<Curve>,
+    /// Free-form facts worth keeping (conventions, engine used …).
+    pub notes: BTreeMap<String, serde_json::Value>,
+}
+
+impl RunOutput {
+    /// Adds a metric.
+    pub fn metric(
+        &mut self,
+        name: impl Into<String>,
+        value: f64,
+        unit: impl Into<Unit>,
+        better: Better,
+    ) {
+        self.metrics.push(Metric::new(name, value, unit, better));
+    }
+
+    /// Adds latency percentile metrics (`<name>.p50` … `.max`, at
+    /// [`REPORTED_PERCENTILES`]) and the histogram itself.
+    pub fn latency(&mut self, name: &str, h: &Hist) {
+        self.latency_at(name, h, REPORTED_PERCENTILES);
+    }
+
+    /// Like [`RunOutput::latency`], at the percentiles of `table` (e.g.
+    /// [`FIO_PERCENTILES`](crate::hist::FIO_PERCENTILES)).
+    pub fn latency_at(&mut self, name: &str, h: &Hist, table: &[(f64, &str)]) {
+        if h.is_empty() {
+            return;
+        }
+        for (p, suffix) in table {
+            self.metric(
+                format!("{name}.{suffix}"),
+                h.value_at_quantile(p / 100.0) as f64,
+                Unit::Ns,
+                Better::Lower,
+            );
+        }
+        self.metric(
+            format!("{name}.max"),
+            h.max() as f64,
+            Unit::Ns,
+            Better::Lower,
+        );
+        self.histograms.push((name.to_string(), h.clone()));
+    }
+
+    /// The standard figures of a step: `<prefix>.ops_per_s`, `.bytes_per_s`
+    /// when bytes moved, latency percentiles under `<prefix>.lat_ns`, and
+    /// the series.
+    pub fn standard(&mut self, prefix: &str, s: &StepResult) {
+        self.metric(
+            format!("{prefix}.ops_per_s"),
+            s.ops_per_s(),
+            Unit::OpsPerS,
+            Better::Higher,
+        );
+        if s.bytes > 0 {
+            self.metric(
+                format!("{prefix}.bytes_per_s"),
+                s.bytes_per_s(),
+                Unit::BytesPerS,
+                Better::Higher,
+            );
+        }
+        self.latency(&format!("{prefix}.lat_ns"), &s.merged);
+        self.series.push(Series {
+            name: prefix.to_string(),
+            points: s.series.clone(),
+        });
     }
 }
 
@@ -210,12 +331,13 @@ pub trait Workload: Send {
     fn worker(&self, step: &Step, index: usize) -> Result<Box<dyn Worker>, WorkloadError>;
     /// Turns the steps' measurements into named metrics and histograms.
     /// The default reports throughput and latency percentiles per step.
-    fn metrics(&self, steps: &[StepResult]) -> RunOutput {
+    /// An error (e.g. a worker output of the wrong type) fails the run.
+    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
         let mut out = RunOutput::default();
         for s in steps {
             out.standard(&s.step.label, s);
         }
-        out
+        Ok(out)
     }
     /// Clean-up after the last repetition, also after failure or Ctrl-C.
     fn teardown(&mut self) -> Result<(), WorkloadError> {
@@ -226,9 +348,10 @@ pub trait Workload: Send {
 /// One thread's work loop.
 pub trait Worker: Send {
     /// Runs operations until `ctx.running()` is false, reporting each with
-    /// [`WorkerCtx::op_done`] or [`WorkerCtx::record`]. Returns named figures
-    /// for `Workload::metrics` (may be empty).
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError>;
+    /// [`WorkerCtx::op_done`] or [`WorkerCtx::record`]. Returns the
+    /// worker's own figures for `Workload::metrics` (`Box::new(())` when
+    /// it has none).
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError>;
 }
 
 /// A worker's report at an interval boundary, sent to the runner.
@@ -647,7 +770,7 @@ impl<'a> WorkerCtx<'a> {
     pub fn into_result(
         mut self,
         cpu: Option<usize>,
-        extra: Vec<(String, f64)>,
+        output: Box<dyn WorkerOutput>,
     ) -> (WorkerResult, u64) {
         if self.phase != Phase::Done {
             // The worker returned early (error or its own end): close the
@@ -662,7 +785,7 @@ impl<'a> WorkerCtx<'a> {
                 ops: self.ops,
                 bytes: self.bytes,
                 hist: self.hist,
-                extra,
+                output: Arc::from(output),
                 aux: self.aux.into_iter().map(|a| (a.name, a.hist)).collect(),
             },
             measured_ns,
@@ -700,11 +823,4 @@ impl Registry {
     pub fn kinds(&self) -> impl Iterator<Item = &dyn WorkloadFactory> {
         self.factories.iter().map(|b| b.as_ref())
     }
-}
-
-/// Helper for workloads: the standard metrics of one step under `prefix`.
-pub fn standard_metrics(prefix: &str, s: &StepResult) -> Vec<Metric> {
-    let mut out = RunOutput::default();
-    out.standard(prefix, s);
-    out.metrics
 }

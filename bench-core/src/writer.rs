@@ -52,11 +52,6 @@ impl ResultWriter {
         &self.path
     }
 
-    /// Sets the overall error text (e.g. the run was interrupted by SIGINT).
-    pub fn set_error(&mut self, e: impl Into<String>) {
-        self.file.error = Some(e.into());
-    }
-
     /// Writes the file now with `status`.
     pub fn write(&mut self, status: Status) -> Result<(), CoreError> {
         self.file.status = status;

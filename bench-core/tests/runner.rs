@@ -11,7 +11,9 @@ use bench_core::null::NullFactory;
 use bench_core::result::Status;
 use bench_core::runner::Runner;
 use bench_core::suite::{parse_suite, Timing};
-use bench_core::workload::{Registry, Resources, Step, Worker, WorkerCtx, Workload};
+use bench_core::workload::{
+    Merge, Registry, Resources, Step, Worker, WorkerCtx, WorkerOutput, Workload,
+};
 use bench_core::WorkloadError;
 
 fn runner(clock: Clock) -> Runner {
@@ -49,6 +51,24 @@ impl Workload for Ticking {
     }
 }
 
+/// Operations a `TickWorker` did, warm-up included.
+#[derive(Debug, Default)]
+struct Total(u64);
+
+impl Merge for Total {
+    fn merge(&mut self, other: &Self) {
+        self.0 += other.0;
+    }
+}
+
+/// A type no worker returns.
+#[derive(Debug, Default)]
+struct WrongTotal;
+
+impl Merge for WrongTotal {
+    fn merge(&mut self, _: &Self) {}
+}
+
 struct TickWorker {
     mock: Arc<quanta::Mock>,
     step: Duration,
@@ -56,13 +76,13 @@ struct TickWorker {
 }
 
 impl Worker for TickWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         while ctx.running() {
             self.mock.increment(self.step);
             ctx.op_done(10);
             self.total += 1;
         }
-        Ok(vec![("total".into(), self.total as f64)])
+        Ok(Box::new(Total(self.total)))
     }
 }
 
@@ -95,7 +115,10 @@ fn warmup_is_excluded_and_intervals_are_exact() {
     assert!((s.elapsed_s - 0.1).abs() < 1e-9, "{}", s.elapsed_s);
     assert!((s.ops_per_s() - 1000.0).abs() < 1e-6);
     // 9 warm-up ops (t = 1..9 ms) and the one completing at the end (110 ms) were not recorded.
-    assert_eq!(s.extra_sum("total"), 110.0);
+    assert_eq!(s.merged_output::<Total>().unwrap().0, 110);
+    // Reading the output as another type is an error naming both, never 0.
+    let e = s.merged_output::<WrongTotal>().unwrap_err().to_string();
+    assert!(e.contains("Total") && e.contains("WrongTotal"), "{e}");
     assert_eq!(s.series.len(), 4);
     assert!(s.series.iter().all(|p| p.ops == 25), "{:?}", s.series);
     assert_eq!(seen, s.series);
@@ -233,14 +256,14 @@ impl Workload for Failing {
 }
 struct FailWorker(usize);
 impl Worker for FailWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         if self.0 == 1 {
             return Err(WorkloadError::Other("device on fire at offset 4096".into()));
         }
         while ctx.running() {
             ctx.op_done(0);
         }
-        Ok(vec![])
+        Ok(Box::new(()))
     }
 }
 
@@ -313,7 +336,7 @@ struct ClassedWorker {
 }
 
 impl Worker for ClassedWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         let a = ctx.aux_hist("a");
         let b = ctx.aux_hist("b");
         let mut t_ms = 0u64;
@@ -328,7 +351,7 @@ impl Worker for ClassedWorker {
             };
             ctx.record_in(class, 1_000 * (class as u64 + 1), 10);
         }
-        Ok(Vec::new())
+        Ok(Box::new(()))
     }
 }
 
@@ -424,19 +447,22 @@ impl Workload for Silent {
     fn worker(&self, _: &Step, _: usize) -> Result<Box<dyn Worker>, WorkloadError> {
         Ok(Box::new(SilentWorker))
     }
-    fn metrics(&self, _: &[bench_core::workload::StepResult]) -> bench_core::result::RunOutput {
-        bench_core::result::RunOutput::default()
+    fn metrics(
+        &self,
+        _: &[bench_core::workload::StepResult],
+    ) -> Result<bench_core::workload::RunOutput, WorkloadError> {
+        Ok(bench_core::workload::RunOutput::default())
     }
 }
 
 struct SilentWorker;
 
 impl Worker for SilentWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         while ctx.running() {
             ctx.op_done(0);
         }
-        Ok(Vec::new())
+        Ok(Box::new(()))
     }
 }
 
@@ -454,4 +480,111 @@ fn a_run_that_measured_nothing_is_failed_not_ok() {
     assert_eq!(recs[0].status, Status::Failed);
     let e = recs[0].error.clone().unwrap_or_default();
     assert!(e.contains("no measurement"), "{e}");
+}
+
+/// Its workers return `()`, its metrics read a `Total`: a workload bug.
+struct Misread;
+
+impl Workload for Misread {
+    fn resources(&self) -> Resources {
+        Resources::default()
+    }
+    fn steps(&self) -> Vec<Step> {
+        vec![Step::new("misread", 1, None)]
+    }
+    fn worker(&self, _: &Step, _: usize) -> Result<Box<dyn Worker>, WorkloadError> {
+        Ok(Box::new(SilentWorker))
+    }
+    fn metrics(
+        &self,
+        steps: &[bench_core::workload::StepResult],
+    ) -> Result<bench_core::workload::RunOutput, WorkloadError> {
+        let mut out = bench_core::workload::RunOutput::default();
+        for s in steps {
+            out.standard(&s.step.label, s);
+            let t = s.merged_output::<Total>()?;
+            out.notes.insert("total".into(), t.0.into());
+        }
+        Ok(out)
+    }
+}
+
+#[test]
+fn a_worker_output_of_the_wrong_type_fails_the_run() {
+    let mut suite =
+        null_suite("warmup = \"0s\"\nduration = \"20ms\"\n[[workload]]\nkind = \"null\"\n");
+    suite.workloads[0].workload = Box::new(Misread);
+    let r = Runner {
+        monitor: None,
+        ..Runner::new(Arc::new(AtomicBool::new(false)))
+    };
+    let (recs, status) = r.run_suite(&mut suite, &mut []);
+    assert_eq!(status, Status::Failed);
+    assert_eq!(recs[0].status, Status::Failed);
+    let e = recs[0].error.clone().unwrap_or_default();
+    assert!(e.contains("misread") && e.contains("Total"), "{e}");
+    assert!(!recs[0].notes.contains_key("total"));
+}
+
+/// Like `Silent`'s workers with the standard metrics, but asks to run alone.
+struct Exclusive;
+
+impl Workload for Exclusive {
+    fn resources(&self) -> Resources {
+        Resources {
+            threads: 1,
+            exclusive: true,
+            ..Resources::default()
+        }
+    }
+    fn steps(&self) -> Vec<Step> {
+        vec![Step::new("exclusive", 1, None)]
+    }
+    fn worker(&self, _: &Step, _: usize) -> Result<Box<dyn Worker>, WorkloadError> {
+        Ok(Box::new(SilentWorker))
+    }
+}
+
+#[test]
+fn resources_are_recorded_and_an_exclusive_workload_in_a_group_is_warned_about() {
+    let mut suite = null_suite(
+        "warmup = \"0s\"\nduration = \"20ms\"\n[[workload]]\nkind = \"null\"\nname = \"alone\"\ngroup = \"g\"\n[[workload]]\nkind = \"null\"\nname = \"beside\"\ngroup = \"g\"\n[[workload]]\nkind = \"null\"\nname = \"solo\"\n",
+    );
+    suite.workloads[0].workload = Box::new(Exclusive);
+    suite.workloads[2].workload = Box::new(Exclusive);
+    let r = Runner {
+        monitor: None,
+        ..Runner::new(Arc::new(AtomicBool::new(false)))
+    };
+    let mut c = Collect::default();
+    let (recs, status) = r.run_suite(&mut suite, &mut [&mut c]);
+    assert_eq!(
+        status,
+        Status::Ok,
+        "{:?}",
+        recs.iter().map(|r| &r.error).collect::<Vec<_>>()
+    );
+    for rec in &recs {
+        assert!(
+            rec.notes["resources"]["threads"].as_u64().is_some(),
+            "{:?}",
+            rec.notes
+        );
+    }
+    let warned: Vec<&str> = recs
+        .iter()
+        .filter(|r| r.notes.contains_key("resources.warning"))
+        .map(|r| r.label.as_str())
+        .collect();
+    // Only the exclusive workload that shared its group; alone is fine.
+    assert_eq!(warned, ["alone"]);
+    let w = recs[0].notes["resources.warning"].as_str().unwrap();
+    assert!(w.contains("`beside`") && w.contains("group `g`"), "{w}");
+    // The records the sinks saw (what the result file holds) carry it too.
+    let seen = c.records.iter().find(|r| r.label == "alone").unwrap();
+    assert_eq!(
+        seen.notes["resources.warning"],
+        recs[0].notes["resources.warning"]
+    );
+    assert_eq!(recs[0].notes["resources"]["exclusive"], true);
 }

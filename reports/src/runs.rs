@@ -119,7 +119,7 @@ pub fn summarize(files: &[(String, ResultFile)]) -> RunsSummary {
                                 Some(x) => x.values.push(m.value),
                                 None => metrics.push(MetricSummary {
                                     name: m.name.clone(),
-                                    unit: m.unit.clone(),
+                                    unit: m.unit.to_string(),
                                     better: m.better,
                                     median: 0.0,
                                     min: 0.0,

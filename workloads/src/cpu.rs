@@ -6,13 +6,15 @@
 
 use std::hint::black_box;
 
-use bench_core::affinity::allowed_cpus;
+use bench_core::affinity::{allowed_cpus, pin_param};
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, Curve, RunOutput};
+use bench_core::result::{Better, Curve};
+use bench_core::stats::median;
 use bench_core::workload::{
-    Resources, Step, StepResult, Worker, WorkerCtx, Workload, WorkloadFactory,
+    Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
+    WorkloadFactory,
 };
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 use sha2::Digest;
 
 /// The stressors, in the order `stressor = "all"` runs them.
@@ -86,13 +88,8 @@ impl WorkloadFactory for CpuFactory {
             _ => Mode::Throughput,
         };
         let mut cpus = allowed_cpus();
-        let pin: Option<Vec<usize>> = p
-            .list("pin")
-            .map(|l| l.into_iter().map(|c| c as usize).collect());
+        let pin = pin_param(p, &cpus)?;
         if let Some(pin) = &pin {
-            if let Some(bad) = pin.iter().find(|c| !cpus.contains(c)) {
-                return Err(SpecError::new("pin", format!("key `pin`: vCPU {bad} is not available to this process (allowed: {cpus:?})")));
-            }
             if mode != Mode::Throughput {
                 cpus = pin.clone();
             }
@@ -175,7 +172,7 @@ impl Workload for CpuWorkload {
         })
     }
 
-    fn metrics(&self, steps: &[StepResult]) -> RunOutput {
+    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
         let mut out = RunOutput::default();
         for s in steps {
             out.standard(&s.step.label, s);
@@ -183,7 +180,7 @@ impl Workload for CpuWorkload {
                 out.metric(
                     format!("{}.ops_per_s_per_thread", s.step.label),
                     s.ops_per_s() / s.step.threads as f64,
-                    "ops/s",
+                    Unit::OpsPerS,
                     Better::Higher,
                 );
             }
@@ -199,8 +196,8 @@ impl Workload for CpuWorkload {
                     if !mine.is_empty() {
                         out.curves.push(Curve {
                             name: format!("cpu.{st}.scaling.ops_per_s"),
-                            x_unit: "threads".into(),
-                            y_unit: "ops/s".into(),
+                            x_unit: Unit::Threads.to_string(),
+                            y_unit: Unit::OpsPerS.to_string(),
                             log_x: false,
                             log_y: false,
                             points: mine
@@ -215,7 +212,7 @@ impl Workload for CpuWorkload {
                             out.metric(
                                 format!("{}.efficiency_ratio", s.step.label),
                                 s.ops_per_s() / (k * base),
-                                "ratio",
+                                Unit::Ratio,
                                 Better::Higher,
                             );
                         }
@@ -232,13 +229,13 @@ impl Workload for CpuWorkload {
                         continue;
                     }
                     rates.sort_by(|a, b| a.1.total_cmp(&b.1));
-                    let median = median_of(&rates.iter().map(|r| r.1).collect::<Vec<_>>());
+                    let median = median(&rates.iter().map(|r| r.1).collect::<Vec<_>>());
                     let (slow_cpu, slow) = rates[0];
                     if median > 0.0 {
                         out.metric(
                             format!("cpu.{st}.spread.slowest_vs_median_ratio"),
                             slow / median,
-                            "ratio",
+                            Unit::Ratio,
                             Better::Higher,
                         );
                     }
@@ -249,7 +246,7 @@ impl Workload for CpuWorkload {
                         out.metric(
                             format!("cpu.{st}.spread.cv_ratio"),
                             var.sqrt() / mean,
-                            "ratio",
+                            Unit::Ratio,
                             Better::Lower,
                         );
                     }
@@ -263,22 +260,7 @@ impl Workload for CpuWorkload {
             "cpu.op".into(),
             "one op: int = 4096 xorshift-multiply rounds; float = 32x32 f64 matrix multiply; hash = SHA-256 of 4 KiB; branch = 4096 steps of an 8-way state machine".into(),
         );
-        out
-    }
-}
-
-/// Median of a non-empty slice (sorted copy).
-pub fn median_of(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
+        Ok(out)
     }
 }
 
@@ -300,13 +282,13 @@ pub fn int_op(mut x: u64) -> u64 {
 }
 
 impl Worker for IntWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         ctx.restart();
         while ctx.running() {
             self.state = black_box(int_op(black_box(self.state)));
             ctx.op_done(0);
         }
-        Ok(vec![("checksum".into(), (self.state & 0xffff) as f64)])
+        Ok(Box::new(()))
     }
 }
 
@@ -347,7 +329,7 @@ pub fn matmul(a: &[f64], b: &[f64], c: &mut [f64]) {
 }
 
 impl Worker for FloatWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         ctx.restart();
         while ctx.running() {
             matmul(black_box(&self.a), black_box(&self.b), &mut self.c);
@@ -356,7 +338,7 @@ impl Worker for FloatWorker {
             self.a[0] = self.c[N + 1] * 1e-9 + 1.0;
             ctx.op_done(0);
         }
-        Ok(vec![("checksum".into(), self.c[0])])
+        Ok(Box::new(()))
     }
 }
 
@@ -375,14 +357,15 @@ impl HashWorker {
 }
 
 impl Worker for HashWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         ctx.restart();
         while ctx.running() {
             let d = sha2::Sha256::digest(black_box(&self.buf));
             self.buf[0] = d[0];
             ctx.op_done(self.buf.len() as u64);
         }
-        Ok(vec![("checksum".into(), self.buf[0] as f64)])
+        black_box(&self.buf);
+        Ok(Box::new(()))
     }
 }
 
@@ -424,13 +407,13 @@ pub fn branch_op(mut x: u64) -> u64 {
 }
 
 impl Worker for BranchWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         ctx.restart();
         while ctx.running() {
             self.state = black_box(branch_op(black_box(self.state)));
             ctx.op_done(0);
         }
-        Ok(vec![("checksum".into(), (self.state & 0xffff) as f64)])
+        Ok(Box::new(()))
     }
 }
 
@@ -457,11 +440,5 @@ mod tests {
         // c[0][0] = Σ_k a[0][k]·b[k][0]
         let expect: f64 = (0..N).map(|k| w.a[k] * w.b[k * N]).sum();
         assert!((c[0] - expect).abs() < 1e-9);
-    }
-
-    #[test]
-    fn median() {
-        assert_eq!(median_of(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median_of(&[4.0, 1.0, 2.0, 3.0]), 2.5);
     }
 }

@@ -5,13 +5,13 @@
 //! records how far past the deadline it woke. Host updates and noisy
 //! neighbours disturb this signal first.
 
-use bench_core::affinity::allowed_cpus;
+use bench_core::affinity::{allowed_cpus, pin_param};
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::RunOutput;
 use bench_core::workload::{
-    Resources, Step, StepResult, Worker, WorkerCtx, Workload, WorkloadFactory,
+    Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
+    WorkloadFactory,
 };
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 
 const PARAMS: &[ParamDef] = &[
     ParamDef {
@@ -57,19 +57,7 @@ impl WorkloadFactory for JitterFactory {
     }
     fn build(&self, p: &Params, vcpus: usize) -> Result<Box<dyn Workload>, SpecError> {
         let allowed = allowed_cpus();
-        let cpus: Vec<usize> = match p.list("pin") {
-            Some(l) => {
-                let l: Vec<usize> = l.into_iter().map(|c| c as usize).collect();
-                if let Some(bad) = l.iter().find(|c| !allowed.contains(c)) {
-                    return Err(SpecError::new(
-                        "pin",
-                        format!("key `pin`: vCPU {bad} is not available (allowed: {allowed:?})"),
-                    ));
-                }
-                l
-            }
-            None => allowed,
-        };
+        let cpus = pin_param(p, &allowed)?.unwrap_or(allowed);
         let threads = match p.threads("threads")? {
             bench_core::params::Threads::All => cpus.len(),
             t => t.resolve(vcpus),
@@ -105,7 +93,7 @@ impl Workload for JitterWorkload {
             sleep_ns: self.sleep_ns,
         }))
     }
-    fn metrics(&self, steps: &[StepResult]) -> RunOutput {
+    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
         let mut out = RunOutput::default();
         for s in steps {
             out.latency("jitter.wake_lat_ns", &s.merged);
@@ -115,13 +103,13 @@ impl Workload for JitterWorkload {
                         out.metric(
                             format!("jitter.vcpu{c}.wake_lat_ns.p99"),
                             w.hist.value_at_quantile(0.99) as f64,
-                            "ns",
+                            Unit::Ns,
                             bench_core::result::Better::Lower,
                         );
                         out.metric(
                             format!("jitter.vcpu{c}.wake_lat_ns.max"),
                             w.hist.max() as f64,
-                            "ns",
+                            Unit::Ns,
                             bench_core::result::Better::Lower,
                         );
                     }
@@ -139,7 +127,7 @@ impl Workload for JitterWorkload {
             "clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME); lateness = wake time - deadline"
                 .into(),
         );
-        out
+        Ok(out)
     }
 }
 
@@ -158,7 +146,7 @@ fn mono_ns() -> u64 {
 }
 
 impl Worker for JitterWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         // The default 50 µs timer slack of SCHED_OTHER threads would be
         // measured as lateness and hide the jitter we are after (cyclictest
         // avoids it the same way).
@@ -193,6 +181,6 @@ impl Worker for JitterWorker {
             let late = mono_ns().saturating_sub(deadline);
             ctx.record(late, 0);
         }
-        Ok(Vec::new())
+        Ok(Box::new(()))
     }
 }

@@ -649,3 +649,21 @@ fn io_uring_latency_covers_every_slot_in_flight() {
     assert!(l_all > 0.0 && l_all <= 16.0 * 1.01, "{l_all}");
     assert_eq!(entries(dir.path()), 0);
 }
+
+#[test]
+fn a_bad_pin_in_a_disk_job_is_a_spec_error_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[[workload]]\nkind = \"disk\"\nengine = \"null\"\nsize = \"1m\"\npin = [4000]\ndir = \"{}\"\n",
+        dir.path().display()
+    );
+    let e = parse_suite(&text, "t.toml", &workloads::registry(), 2)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("t.toml") && e.contains("`pin`") && e.contains("vCPU 4000"),
+        "{e}"
+    );
+    // Nothing was prepared: validation happens before anything runs.
+    assert_eq!(entries(dir.path()), 0);
+}

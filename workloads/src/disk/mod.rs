@@ -21,13 +21,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use bench_core::hist::Hist;
+use bench_core::hist::{Hist, FIO_PERCENTILES};
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, RunOutput, Series};
+use bench_core::result::{Better, Series};
 use bench_core::workload::{
-    PrepareEnv, Resources, Step, StepResult, Worker, Workload, WorkloadFactory,
+    PrepareEnv, Resources, RunOutput, Step, StepResult, Worker, Workload, WorkloadFactory,
 };
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 
 use pattern::{BlockSizes, Distribution, Rw};
 use steady::SteadyState;
@@ -498,9 +498,7 @@ pub fn config_from_params(p: &Params, vcpus: usize) -> Result<DiskConfig, SpecEr
         iodepth_batch: p.u64("iodepth_batch")? as u32,
         iodepth_batch_complete: p.u64("iodepth_batch_complete")? as u32,
         numjobs,
-        pin: p
-            .list("pin")
-            .map(|l| l.into_iter().map(|c| c as usize).collect()),
+        pin: bench_core::affinity::pin_param(p, &bench_core::affinity::allowed_cpus())?,
         direct,
         size,
         offset,
@@ -834,7 +832,7 @@ impl Workload for DiskWorkload {
         engine::new_worker(p, index, step.threads)
     }
 
-    fn metrics(&self, steps: &[StepResult]) -> RunOutput {
+    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
         let mut out = RunOutput::default();
         for (k, v) in &self.notes {
             out.notes.insert(k.clone(), v.clone());
@@ -854,9 +852,9 @@ impl Workload for DiskWorkload {
                 .into(),
         );
         for s in steps {
-            self.step_metrics(&mut out, s);
+            self.step_metrics(&mut out, s)?;
         }
-        out
+        Ok(out)
     }
 
     fn teardown(&mut self) -> Result<(), WorkloadError> {
@@ -868,48 +866,31 @@ impl Workload for DiskWorkload {
     }
 }
 
-/// Latency percentiles reported for disk, with their name suffixes (fio's
-/// default list minus a few, plus the HDR standard ones).
-pub const DISK_PERCENTILES: &[(f64, &str)] = &[
-    (1.0, "p1"),
-    (5.0, "p5"),
-    (10.0, "p10"),
-    (50.0, "p50"),
-    (90.0, "p90"),
-    (95.0, "p95"),
-    (99.0, "p99"),
-    (99.9, "p99_9"),
-    (99.99, "p99_99"),
-];
-
-/// Adds `<name>.p1 … .p99_99`, `.max`, `.mean` and the histogram.
+/// Adds `<name>.p1 … .p99_99` (fio's percentiles), `.max`, `.mean` and the histogram.
 pub fn latency_metrics(out: &mut RunOutput, name: &str, h: &Hist) {
     if h.is_empty() {
         return;
     }
-    for (p, suffix) in DISK_PERCENTILES {
-        out.metric(
-            format!("{name}.{suffix}"),
-            h.value_at_quantile(p / 100.0) as f64,
-            "ns",
-            Better::Lower,
-        );
-    }
-    out.metric(format!("{name}.max"), h.max() as f64, "ns", Better::Lower);
-    out.metric(format!("{name}.mean"), h.mean(), "ns", Better::Lower);
-    out.histograms.push((name.to_string(), h.clone()));
+    out.latency_at(name, h, FIO_PERCENTILES);
+    out.metric(format!("{name}.mean"), h.mean(), Unit::Ns, Better::Lower);
 }
 
 impl DiskWorkload {
-    fn step_metrics(&self, out: &mut RunOutput, s: &StepResult) {
+    fn step_metrics(&self, out: &mut RunOutput, s: &StepResult) -> Result<(), WorkloadError> {
         let p = s.step.label.clone();
+        let total = s.merged_output::<engine::DiskOutput>()?;
         let el = s.elapsed_s;
         let per_s = |x: f64| if el > 0.0 { x / el } else { 0.0 };
-        out.metric(format!("{p}.iops"), s.ops_per_s(), "ops/s", Better::Higher);
+        out.metric(
+            format!("{p}.iops"),
+            s.ops_per_s(),
+            Unit::OpsPerS,
+            Better::Higher,
+        );
         out.metric(
             format!("{p}.bytes_per_s"),
             s.bytes_per_s(),
-            "bytes/s",
+            Unit::BytesPerS,
             Better::Higher,
         );
         latency_metrics(out, &format!("{p}.lat_ns"), &s.merged);
@@ -919,22 +900,23 @@ impl DiskWorkload {
             }
         }
         if self.cfg.rw.mixed() {
-            for (dir, slot, resp) in [
+            for (d, (dir, slot, resp)) in [
                 ("read", engine::AUX_READ, engine::AUX_READ_RESP),
                 ("write", engine::AUX_WRITE, engine::AUX_WRITE_RESP),
-            ] {
-                let ops = s.extra_sum(&format!("{dir}_ops"));
-                let bytes = s.extra_sum(&format!("{dir}_bytes"));
+            ]
+            .into_iter()
+            .enumerate()
+            {
                 out.metric(
                     format!("{p}.{dir}.iops"),
-                    per_s(ops),
-                    "ops/s",
+                    per_s(total.ops[d] as f64),
+                    Unit::OpsPerS,
                     Better::Higher,
                 );
                 out.metric(
                     format!("{p}.{dir}.bytes_per_s"),
-                    per_s(bytes),
-                    "bytes/s",
+                    per_s(total.bytes[d] as f64),
+                    Unit::BytesPerS,
                     Better::Higher,
                 );
                 if let Some(h) = s.merged_aux(slot) {
@@ -948,62 +930,70 @@ impl DiskWorkload {
         if let Some(h) = s.merged_aux(engine::AUX_SYNC) {
             latency_metrics(out, &format!("{p}.sync_lat_ns"), &h);
         }
-        let wall = s.extra_sum("cpu_wall_s");
-        if wall > 0.0 {
+        if let Some(c) = total.cpu.filter(|c| c.wall_s > 0.0) {
             // Per job: CPU seconds over that job's measured wall time,
             // summed over jobs (100 = one vCPU busy), as fio's usr_cpu/sys_cpu.
-            let usr = s.extra_sum("cpu_usr_pct");
-            let sys = s.extra_sum("cpu_sys_pct");
-            out.metric(format!("{p}.cpu.usr_pct"), usr, "%", Better::Lower);
-            out.metric(format!("{p}.cpu.sys_pct"), sys, "%", Better::Lower);
-            let cpu_s = s.extra_sum("cpu_usr_s") + s.extra_sum("cpu_sys_s");
+            out.metric(
+                format!("{p}.cpu.usr_pct"),
+                c.usr_pct,
+                Unit::Percent,
+                Better::Lower,
+            );
+            out.metric(
+                format!("{p}.cpu.sys_pct"),
+                c.sys_pct,
+                Unit::Percent,
+                Better::Lower,
+            );
+            let cpu_s = c.usr_s + c.sys_s;
             if s.ops > 0 {
                 out.metric(
                     format!("{p}.cpu.ns_per_op"),
                     cpu_s * 1e9 / s.ops as f64,
-                    "ns",
+                    Unit::Ns,
                     Better::Lower,
                 );
             }
         }
-        let dev_wall = s.extra_sum("dev_wall_s");
-        if dev_wall > 0.0 {
-            let d = |k: &str| s.extra_sum(k) / dev_wall;
+        if let Some(dev) = total.dev.filter(|d| d.wall_s > 0.0) {
+            let d = |v: f64| v / dev.wall_s;
             out.metric(
                 format!("{p}.dev.read_iops"),
-                d("dev_reads"),
-                "ops/s",
+                d(dev.reads),
+                Unit::OpsPerS,
                 Better::Higher,
             );
             out.metric(
                 format!("{p}.dev.write_iops"),
-                d("dev_writes"),
-                "ops/s",
+                d(dev.writes),
+                Unit::OpsPerS,
                 Better::Higher,
             );
             out.metric(
                 format!("{p}.dev.read_bytes_per_s"),
-                d("dev_read_bytes"),
-                "bytes/s",
+                d(dev.read_bytes),
+                Unit::BytesPerS,
                 Better::Higher,
             );
             out.metric(
                 format!("{p}.dev.write_bytes_per_s"),
-                d("dev_write_bytes"),
-                "bytes/s",
+                d(dev.write_bytes),
+                Unit::BytesPerS,
                 Better::Higher,
             );
             out.metric(
                 format!("{p}.dev.util_pct"),
-                (d("dev_io_ms") / 10.0).min(100.0),
-                "%",
+                (d(dev.io_ms) / 10.0).min(100.0),
+                Unit::Percent,
                 Better::Lower,
             );
         }
-        let verified = s.extra_sum("verified_blocks");
         if self.cfg.verify {
-            out.notes
-                .insert(format!("{p}.verified_blocks"), verified.into());
+            // A float, as the figure has always been written.
+            out.notes.insert(
+                format!("{p}.verified_blocks"),
+                (total.verified as f64).into(),
+            );
         }
         out.series.push(Series {
             name: p.clone(),
@@ -1024,18 +1014,19 @@ impl DiskWorkload {
             out.metric(
                 format!("{p}.steadystate.reached"),
                 if r.reached_at_s.is_some() { 1.0 } else { 0.0 },
-                "bool",
+                Unit::Bool,
                 Better::Higher,
             );
             if let Some(t) = r.reached_at_s {
                 out.metric(
                     format!("{p}.steadystate.reached_at_s"),
                     t,
-                    "s",
+                    Unit::Seconds,
                     Better::Lower,
                 );
             }
             out.notes.insert(format!("{p}.steadystate"), r.to_json(ss));
         }
+        Ok(())
     }
 }

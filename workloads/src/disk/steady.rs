@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use bench_core::workload::IntervalPoint;
+use bench_core::result::IntervalPoint;
 
 /// What is measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,11 +19,12 @@
 use std::hint::black_box;
 
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, Curve, RunOutput};
+use bench_core::result::{Better, Curve};
 use bench_core::workload::{
-    PrepareEnv, Resources, Step, StepResult, Worker, WorkerCtx, Workload, WorkloadFactory,
+    Merge, PrepareEnv, Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput,
+    Workload, WorkloadFactory,
 };
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 use serde::Serialize;
 
 use super::{
@@ -369,7 +370,7 @@ impl Workload for LatencyWorkload {
         Ok(Box::new(LatencyWorker { ring, thp }))
     }
 
-    fn metrics(&self, steps: &[StepResult]) -> RunOutput {
+    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
         let mut out = RunOutput::default();
         let mut curve = Vec::new();
         let mut per_size = Vec::new();
@@ -388,7 +389,7 @@ impl Workload for LatencyWorkload {
                 ns_per_load: median,
                 mean_ns_per_load: mean,
                 batches: s.ops,
-                thp_backed_ratio: s.extra_sum("thp_bytes") / size as f64,
+                thp_backed_ratio: s.merged_output::<ThpBytes>()?.0 as f64 / size as f64,
             });
         }
         let caches = cache_levels();
@@ -404,18 +405,18 @@ impl Workload for LatencyWorkload {
                 out.metric(
                     format!("mem.latency.{level}.ns_per_load"),
                     p.ns_per_load,
-                    "ns",
+                    Unit::Ns,
                     Better::Lower,
                 );
             }
         }
         for (name, v) in per_size {
-            out.metric(name, v, "ns", Better::Lower);
+            out.metric(name, v, Unit::Ns, Better::Lower);
         }
         out.curves.push(Curve {
             name: "mem.latency.ns_per_load".into(),
-            x_unit: "bytes".into(),
-            y_unit: "ns".into(),
+            x_unit: Unit::Bytes.to_string(),
+            y_unit: Unit::Ns.to_string(),
             log_x: true,
             log_y: true,
             points: curve
@@ -472,7 +473,7 @@ impl Workload for LatencyWorkload {
             )
             .into(),
         );
-        out
+        Ok(out)
     }
 }
 
@@ -579,7 +580,7 @@ pub fn detect_plateaus(curve: &[(u64, f64)]) -> Vec<Plateau> {
         out.push(Plateau {
             from_bytes: curve[start].0,
             to_bytes: curve[end].0,
-            ns_per_load: crate::cpu::median_of(upper),
+            ns_per_load: bench_core::stats::median(upper),
             level: None,
             sys_cache_bytes: None,
             capacity_vs_sys_ratio: None,
@@ -635,13 +636,23 @@ pub fn label_plateaus(plateaus: &[Plateau], caches: &[CacheLevel]) -> Vec<Platea
     out
 }
 
+/// Bytes of a worker's ring backed by transparent huge pages.
+#[derive(Clone, Copy, Debug, Default)]
+struct ThpBytes(u64);
+
+impl Merge for ThpBytes {
+    fn merge(&mut self, other: &Self) {
+        self.0 += other.0;
+    }
+}
+
 struct LatencyWorker {
     ring: Ring,
     thp: u64,
 }
 
 impl Worker for LatencyWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         let mut cur = self.ring.start();
         ctx.restart();
         while ctx.running() {
@@ -649,7 +660,7 @@ impl Worker for LatencyWorker {
             ctx.op_done(0);
         }
         black_box(cur);
-        Ok(vec![("thp_bytes".into(), self.thp as f64)])
+        Ok(Box::new(ThpBytes(self.thp)))
     }
 }
 

@@ -431,19 +431,7 @@ pub fn size_label(bytes: u64) -> String {
 /// allowed, or every allowed vCPU.
 fn pin_list(p: &Params) -> Result<Vec<usize>, SpecError> {
     let allowed = bench_core::affinity::allowed_cpus();
-    match p.list("pin") {
-        Some(l) => {
-            let l: Vec<usize> = l.into_iter().map(|c| c as usize).collect();
-            if let Some(bad) = l.iter().find(|c| !allowed.contains(c)) {
-                return Err(SpecError::new(
-                    "pin",
-                    format!("key `pin`: vCPU {bad} is not available to this process (allowed: {allowed:?})"),
-                ));
-            }
-            Ok(l)
-        }
-        None => Ok(allowed),
-    }
+    Ok(bench_core::affinity::pin_param(p, &allowed)?.unwrap_or(allowed))
 }
 
 #[cfg(test)]

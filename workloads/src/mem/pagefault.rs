@@ -10,11 +10,12 @@
 //! faulted (it does not under THP, for example).
 
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, RunOutput};
+use bench_core::result::Better;
 use bench_core::workload::{
-    Resources, Step, StepResult, Worker, WorkerCtx, Workload, WorkloadFactory,
+    Merge, Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
+    WorkloadFactory,
 };
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 
 use super::{hugepages_param, page_size, pin_list, Hugepages, Region};
 
@@ -114,28 +115,28 @@ impl Workload for PagefaultWorkload {
         }))
     }
 
-    fn metrics(&self, steps: &[StepResult]) -> RunOutput {
+    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
         let mut out = RunOutput::default();
         for s in steps {
             let faults = s.ops_per_s() * self.pages() as f64;
             out.metric(
                 format!("{}.faults_per_s", s.step.label),
                 faults,
-                "faults/s",
+                Unit::FaultsPerS,
                 Better::Higher,
             );
             out.metric(
                 format!("{}.faults_per_s_per_thread", s.step.label),
                 faults / s.step.threads as f64,
-                "faults/s",
+                Unit::FaultsPerS,
                 Better::Higher,
             );
             out.standard(&s.step.label, s);
-            let touched = s.extra_sum("pages_touched");
-            if touched > 0.0 {
+            let total = s.merged_output::<FaultCounts>()?;
+            if total.pages_touched > 0 {
                 out.notes.insert(
                     "mem.pagefault.kernel_faults_per_touched_page".into(),
-                    (s.extra_sum("minor_faults") / touched).into(),
+                    (total.minor_faults as f64 / total.pages_touched as f64).into(),
                 );
             }
         }
@@ -151,7 +152,22 @@ impl Workload for PagefaultWorkload {
             "mem.pagefault.method".into(),
             "one op = mmap(size, anonymous private) + one write per page + munmap; faults/s = ops/s × pages per op; kernel_faults_per_touched_page = getrusage minor faults / pages touched (warm-up included), ≈ 1 when every touch faulted".into(),
         );
-        out
+        Ok(out)
+    }
+}
+
+/// Pages a worker touched and the minor faults its thread took
+/// (warm-up included).
+#[derive(Clone, Copy, Debug, Default)]
+struct FaultCounts {
+    pages_touched: u64,
+    minor_faults: u64,
+}
+
+impl Merge for FaultCounts {
+    fn merge(&mut self, other: &Self) {
+        self.pages_touched += other.pages_touched;
+        self.minor_faults += other.minor_faults;
     }
 }
 
@@ -171,7 +187,7 @@ fn thread_minor_faults() -> Option<u64> {
 }
 
 impl Worker for PagefaultWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         let pages = self.size / self.page;
         let before = thread_minor_faults();
         let mut touched = 0u64;
@@ -189,10 +205,14 @@ impl Worker for PagefaultWorker {
             touched += pages as u64;
             ctx.op_done(self.size as u64);
         }
-        let mut extra = vec![("pages_touched".to_string(), touched as f64)];
-        if let (Some(a), Some(b)) = (before, thread_minor_faults()) {
-            extra.push(("minor_faults".into(), b.saturating_sub(a) as f64));
-        }
-        Ok(extra)
+        // Without getrusage the thread's faults count as none, as before.
+        let minor_faults = match (before, thread_minor_faults()) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => 0,
+        };
+        Ok(Box::new(FaultCounts {
+            pages_touched: touched,
+            minor_faults,
+        }))
     }
 }

@@ -26,11 +26,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, RunOutput, Series};
+use bench_core::result::{Better, Series};
 use bench_core::workload::{
-    PrepareEnv, Resources, Step, StepResult, Worker, WorkerCtx, Workload, WorkloadFactory,
+    PrepareEnv, Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
+    WorkloadFactory,
 };
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 
 use super::{check_memory, hugepages_param, on_cpu, pin_list, Barrier, Hugepages, Region};
 
@@ -259,24 +260,24 @@ impl Workload for StreamWorkload {
         }))
     }
 
-    fn metrics(&self, steps: &[StepResult]) -> RunOutput {
+    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
         let mut out = RunOutput::default();
         let elems = self.elements();
         let array_bytes = elems as u64 * 8;
         for s in steps {
-            let Some(lead) = s.workers.first() else {
+            let outputs = s.outputs::<StreamOutput>()?;
+            let Some(lead) = outputs.first() else {
                 continue;
             };
-            let get = |name: &str| lead.extra.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
             // Triad first: front ends show a run's first metric as its headline.
             for k in [3, 0, 1, 2] {
                 let name = KERNELS[k].0;
                 let bytes = kernel_bytes(k, elems) as f64;
-                if let Some(best) = get(&format!("{name}.best_ns")).filter(|b| *b > 0.0) {
+                if let Some(best) = lead.best_ns.map(|b| b[k]).filter(|b| *b > 0) {
                     out.metric(
                         format!("mem.stream.{name}.bytes_per_s"),
-                        bytes / best * 1e9,
-                        "bytes/s",
+                        bytes / best as f64 * 1e9,
+                        Unit::BytesPerS,
                         Better::Higher,
                     );
                 }
@@ -286,7 +287,7 @@ impl Workload for StreamWorkload {
                         out.metric(
                             format!("mem.stream.{name}.median_bytes_per_s"),
                             bytes / p50 * 1e9,
-                            "bytes/s",
+                            Unit::BytesPerS,
                             Better::Higher,
                         );
                     }
@@ -299,9 +300,10 @@ impl Workload for StreamWorkload {
             });
             out.notes.insert(
                 "mem.stream.iterations".into(),
-                get("iterations").unwrap_or(0.0).into(),
+                // A float, as the figure has always been written.
+                (lead.iterations as f64).into(),
             );
-            let thp = s.extra_sum("thp_bytes");
+            let thp = outputs.iter().map(|o| o.thp_bytes).sum::<u64>() as f64;
             out.notes.insert(
                 "mem.stream.thp_backed_ratio".into(),
                 (thp / (3.0 * array_bytes as f64)).into(),
@@ -331,7 +333,7 @@ impl Workload for StreamWorkload {
             self.hugepages.as_str().into(),
         );
         out.notes.insert("mem.stream.scalar".into(), SCALAR.into());
-        out
+        Ok(out)
     }
 }
 
@@ -419,8 +421,20 @@ fn validate(a: &[f64], b: &[f64], c: &[f64], exp: (f64, f64, f64)) -> Option<(us
     None
 }
 
+/// What a STREAM worker returns. Only the leader times the kernels (the
+/// barrier makes every pass the same for all threads).
+#[derive(Clone, Debug)]
+struct StreamOutput {
+    /// Passes done, the untimed set-up pass included.
+    iterations: u64,
+    /// Bytes of this worker's arrays backed by transparent huge pages.
+    thp_bytes: u64,
+    /// Fastest measured time of each kernel, in [`KERNELS`] order (leader only).
+    best_ns: Option<[u64; 4]>,
+}
+
 impl Worker for StreamWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         let shared = Arc::clone(&self.shared);
         let _exit = BreakOnExit(&shared.barrier);
         let n = self.elems;
@@ -496,17 +510,11 @@ impl Worker for StreamWorker {
             .iter()
             .filter_map(|r| r.thp_bytes())
             .sum();
-        let mut extra = vec![
-            ("iterations".to_string(), iterations as f64),
-            ("measured_iterations".to_string(), measured as f64),
-            ("thp_bytes".to_string(), thp as f64),
-        ];
-        if self.leader && measured > 0 {
-            for (k, (name, _)) in KERNELS.iter().enumerate() {
-                extra.push((format!("{name}.best_ns"), best[k] as f64));
-            }
-        }
-        Ok(extra)
+        Ok(Box::new(StreamOutput {
+            iterations,
+            thp_bytes: thp,
+            best_ns: (self.leader && measured > 0).then_some(best),
+        }))
     }
 }
 

@@ -5,9 +5,9 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, RunOutput};
-use bench_core::workload::{Resources, StepResult, WorkerCtx};
-use bench_core::{SpecError, WorkloadError};
+use bench_core::result::Better;
+use bench_core::workload::{Resources, RunOutput, StepResult, WorkerCtx};
+use bench_core::{SpecError, Unit, WorkloadError};
 
 use super::client::{ClientSession, Ready};
 use super::proto::{hex, random_bytes, CpuUsage, MarkPhase, PeerResults, TcpInfoSum, TestSpec};
@@ -83,9 +83,7 @@ impl Target {
             peer: s("peer"),
             token: s("token"),
             token_file: s("token_file"),
-            pin: p
-                .list("pin")
-                .map(|l| l.into_iter().map(|c| c as usize).collect()),
+            pin: bench_core::affinity::pin_param(p, &bench_core::affinity::allowed_cpus())?,
             peer_pin: p
                 .list("peer_pin")
                 .map(|l| l.into_iter().map(|c| c as usize).collect()),
@@ -120,15 +118,6 @@ impl Target {
         }
         if t.token.as_deref() == Some("") {
             return Err(SpecError::new("token", "key `token`: empty"));
-        }
-        if let Some(pin) = &t.pin {
-            let allowed = bench_core::affinity::allowed_cpus();
-            if let Some(bad) = pin.iter().find(|c| !allowed.contains(c)) {
-                return Err(SpecError::new(
-                    "pin",
-                    format!("key `pin`: vCPU {bad} is not available to this process (allowed: {allowed:?})"),
-                ));
-            }
         }
         Ok(t)
     }
@@ -447,44 +436,45 @@ impl Marker {
     }
 }
 
-/// Worker extras for `TCP_INFO`.
-pub fn tcp_extras(sum: &TcpInfoSum) -> Vec<(String, f64)> {
-    vec![
-        ("tcp.sockets".into(), sum.sockets as f64),
-        ("tcp.retransmits".into(), sum.retransmits as f64),
-        (
-            "tcp.rtt_us_sum".into(),
-            sum.rtt_us_mean * sum.sockets as f64,
-        ),
-        ("tcp.rtt_us_max".into(), sum.rtt_us_max as f64),
-        (
-            "tcp.cwnd_sum".into(),
-            sum.snd_cwnd_mean * sum.sockets as f64,
-        ),
-    ]
+/// What every net client worker returns: where it ran last, its sockets'
+/// `TCP_INFO` (none read: zero sockets), and the workload's own figures.
+#[derive(Clone, Debug, Default)]
+pub struct NetOutput<T> {
+    /// The vCPU the worker's thread was on when it finished.
+    pub last_vcpu: Option<usize>,
+    /// `TCP_INFO` of the worker's sockets.
+    pub tcp: TcpInfoSum,
+    /// Figures of the workload itself.
+    pub own: T,
 }
 
-/// The client's TCP_INFO merged over a step's workers.
-pub fn client_tcp(s: &StepResult) -> TcpInfoSum {
-    let n = s.extra_sum("tcp.sockets");
-    let max = s
-        .workers
-        .iter()
-        .flat_map(|w| w.extra.iter())
-        .filter(|(k, _)| k == "tcp.rtt_us_max")
-        .map(|(_, v)| *v)
-        .fold(0.0, f64::max);
+impl<T> NetOutput<T> {
+    /// The output of the calling worker thread, its vCPU read now.
+    pub fn here(tcp: TcpInfoSum, own: T) -> Self {
+        Self {
+            last_vcpu: bench_core::affinity::current_cpu(),
+            tcp,
+            own,
+        }
+    }
+}
+
+/// The client's TCP_INFO merged over a step's workers: socket-weighted
+/// means, the largest RTT, summed retransmits.
+pub fn client_tcp<T>(outputs: &[&NetOutput<T>]) -> TcpInfoSum {
+    let n: f64 = outputs.iter().map(|o| o.tcp.sockets as f64).sum();
+    let sum = |f: fn(&TcpInfoSum) -> f64| outputs.iter().map(|o| f(&o.tcp)).sum::<f64>();
     TcpInfoSum {
         sockets: n as u32,
-        retransmits: s.extra_sum("tcp.retransmits") as u64,
+        retransmits: outputs.iter().map(|o| o.tcp.retransmits).sum(),
         rtt_us_mean: if n > 0.0 {
-            s.extra_sum("tcp.rtt_us_sum") / n
+            sum(|t| t.rtt_us_mean * t.sockets as f64) / n
         } else {
             0.0
         },
-        rtt_us_max: max as u32,
+        rtt_us_max: outputs.iter().map(|o| o.tcp.rtt_us_max).max().unwrap_or(0),
         snd_cwnd_mean: if n > 0.0 {
-            s.extra_sum("tcp.cwnd_sum") / n
+            sum(|t| t.snd_cwnd_mean * t.sockets as f64) / n
         } else {
             0.0
         },
@@ -499,25 +489,25 @@ pub fn tcp_metrics(out: &mut RunOutput, prefix: &str, t: &TcpInfoSum) {
     out.metric(
         format!("{prefix}.tcp.retransmits"),
         t.retransmits as f64,
-        "count",
+        Unit::Count,
         Better::Lower,
     );
     out.metric(
         format!("{prefix}.tcp.rtt_ns"),
         t.rtt_us_mean * 1e3,
-        "ns",
+        Unit::Ns,
         Better::Lower,
     );
     out.metric(
         format!("{prefix}.tcp.rtt_ns.max"),
         t.rtt_us_max as f64 * 1e3,
-        "ns",
+        Unit::Ns,
         Better::Lower,
     );
     out.metric(
         format!("{prefix}.tcp.snd_cwnd_segments"),
         t.snd_cwnd_mean,
-        "segments",
+        Unit::Segments,
         Better::Higher,
     );
 }
@@ -527,38 +517,39 @@ pub fn cpu_metrics(out: &mut RunOutput, prefix: &str, c: &CpuUsage, per: Option<
     out.metric(
         format!("{prefix}.cpu_busy_ratio"),
         c.busy_ratio,
-        "ratio",
+        Unit::Ratio,
         Better::Lower,
     );
     out.metric(
         format!("{prefix}.cpu_softirq_ratio"),
         c.softirq_ratio,
-        "ratio",
+        Unit::Ratio,
         Better::Lower,
     );
     if let Some((work, unit)) = per.filter(|(w, _)| *w > 0.0) {
         out.metric(
             format!("{prefix}.cpu_ns_per_{unit}"),
             c.busy_cpu_s * 1e9 / work,
-            "ns",
+            Unit::Ns,
             Better::Lower,
         );
     }
 }
 
 /// Records placement, peer identity and caveats in the notes.
-pub fn common_notes(out: &mut RunOutput, s: &StepResult, f: &Finished, local_peer: bool) {
+pub fn common_notes<T>(
+    out: &mut RunOutput,
+    s: &StepResult,
+    outputs: &[&NetOutput<T>],
+    f: &Finished,
+    local_peer: bool,
+) {
     let client: Vec<serde_json::Value> = s
         .workers
         .iter()
-        .map(|w| {
-            let last = w
-                .extra
-                .iter()
-                .find(|(k, _)| k == "vcpu")
-                .map(|(_, v)| *v as i64)
-                .filter(|v| *v >= 0);
-            serde_json::json!({"worker": w.index, "pinned": w.cpu, "last_vcpu": last})
+        .zip(outputs)
+        .map(|(w, o)| {
+            serde_json::json!({"worker": w.index, "pinned": w.cpu, "last_vcpu": o.last_vcpu})
         })
         .collect();
     out.notes
@@ -590,14 +581,6 @@ pub fn common_notes(out: &mut RunOutput, s: &StepResult, f: &Finished, local_pee
             serde_json::json!("peer on the same host: client and peer CPU figures are the same host-wide /proc/stat counters"),
         );
     }
-}
-
-/// The vCPU the calling thread is on, as a worker extra.
-pub fn vcpu_extra() -> (String, f64) {
-    (
-        "vcpu".into(),
-        bench_core::affinity::current_cpu().map_or(-1.0, |c| c as f64),
-    )
 }
 
 /// Splits `n` items over `threads` workers: worker `i` gets `i, i+threads, …`.

@@ -18,18 +18,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, RunOutput, Series};
+use bench_core::result::{Better, Series};
 use bench_core::workload::{
-    Resources, Step, StepResult, Worker, WorkerCtx, Workload, WorkloadFactory,
+    Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
+    WorkloadFactory,
 };
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 
 use super::client::{open_data, Ready};
 use super::common::{
-    client_tcp, common_notes, cpu_metrics, tcp_extras, tcp_metrics, vcpu_extra, Marker, NetCtl,
-    Target, PEER_PARAMS,
+    client_tcp, common_notes, cpu_metrics, tcp_metrics, Marker, NetCtl, NetOutput, Target,
+    PEER_PARAMS,
 };
-use super::proto::{Role, TestKind, TestSpec, COOKIE_LEN, MAX_IO_SIZE};
+use super::proto::{Role, TcpInfoSum, TestKind, TestSpec, COOKIE_LEN, MAX_IO_SIZE};
 use super::stream::{DATA_TICK, STALL_LIMIT};
 use super::sys::{self, is_timeout, SockOpts};
 
@@ -283,29 +284,30 @@ impl Workload for RrWorkload {
             }
         }
     }
-    fn metrics(&self, steps: &[StepResult]) -> RunOutput {
+    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
         let f = self.ctl.finish();
         let mut out = RunOutput::default();
         let Some(s) = steps.first() else {
-            return out;
+            return Ok(out);
         };
+        let outputs = s.outputs::<NetOutput<()>>()?;
         let l = &s.step.label;
-        let unit = if self.mode == Mode::Rr {
-            "transactions"
+        let (unit, per_s) = if self.mode == Mode::Rr {
+            ("transactions", Unit::TransactionsPerS)
         } else {
-            "connections"
+            ("connections", Unit::ConnectionsPerS)
         };
         out.metric(
             format!("{l}.{unit}_per_s"),
             s.ops_per_s(),
-            &format!("{unit}/s"),
+            per_s,
             Better::Higher,
         );
         out.latency(&format!("{l}.lat_ns"), &s.merged);
         if let Some(h) = s.merged_aux("service_lat_ns") {
             out.latency(&format!("{l}.service_lat_ns"), &h);
         }
-        let ctcp = client_tcp(s);
+        let ctcp = client_tcp(&outputs);
         tcp_metrics(&mut out, &format!("{l}.client"), &ctcp);
         if let Some(c) = &f.client_cpu {
             cpu_metrics(
@@ -336,7 +338,7 @@ impl Workload for RrWorkload {
             name: l.clone(),
             points: s.series.clone(),
         });
-        common_notes(&mut out, s, &f, self.ctl.target.local());
+        common_notes(&mut out, s, &outputs, &f, self.ctl.target.local());
         out.notes.insert(
             "convention".into(),
             serde_json::json!(if self.rate > 0.0 {
@@ -359,7 +361,7 @@ impl Workload for RrWorkload {
             out.notes
                 .insert("rate_target_per_s".into(), serde_json::json!(self.rate));
         }
-        out
+        Ok(out)
     }
     fn teardown(&mut self) -> Result<(), WorkloadError> {
         self.ctl.teardown();
@@ -432,7 +434,7 @@ struct RrWorker {
 }
 
 impl Worker for RrWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         let mut s = self
             .s
             .take()
@@ -460,9 +462,7 @@ impl Worker for RrWorker {
         self.marker.end();
         let tcp = sys::tcp_info(&s).unwrap_or_default();
         r?;
-        let mut extra = tcp_extras(&tcp);
-        extra.push(vcpu_extra());
-        Ok(extra)
+        Ok(Box::new(NetOutput::here(tcp, ())))
     }
 }
 
@@ -519,7 +519,7 @@ fn crr_err(what: &str, e: io::Error) -> WorkloadError {
 }
 
 impl Worker for CrrWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         let bytes = (self.req.len() - COOKIE_LEN + self.resp.len()) as u64;
         let addr = self.ready.addr;
         let mut r = Ok(());
@@ -546,6 +546,7 @@ impl Worker for CrrWorker {
         }
         self.marker.end();
         r?;
-        Ok(vec![vcpu_extra()])
+        // Each connection is closed before its TCP_INFO could tell much.
+        Ok(Box::new(NetOutput::here(TcpInfoSum::default(), ())))
     }
 }

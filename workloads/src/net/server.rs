@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use super::proto::{
     self, ct_eq, hex, random_bytes, read_msg, server_mac, unhex, write_msg, FrameError, Limits,
-    MarkPhase, Msg, PeerResults, Role, TcpInfoSum, TestKind, TestSpec, UdpRecv, COOKIE_LEN,
-    PROTO_VERSION,
+    MarkPhase, Msg, PeerResults, Role, TcpInfoSum, TestKind, TestSpec, UdpHeader, UdpRecv,
+    COOKIE_LEN, PROTO_VERSION,
 };
 use super::sys::{self, is_disconnect, is_timeout, CpuSnap, SockOpts};
 
@@ -949,10 +949,6 @@ fn crr_acceptor(sh: &TestShared, l: &TcpListener, i: usize) -> ThreadOut {
     }
 }
 
-/// Layout of a UDP test datagram's header (all big-endian):
-/// cookie\[0..8\], sender thread u32, reserved u32, sequence u64, send time ns u64.
-pub const UDP_HEADER: usize = 32;
-
 /// Sequence and RFC 3550 jitter tracking of one UDP flow, for whichever
 /// end receives (the peer, or the client when the peer sends).
 #[derive(Clone, Debug, Default)]
@@ -1018,8 +1014,8 @@ fn udp_source(
         }
         match sock.recv_from(&mut hello) {
             Ok((n, from)) => {
-                if from.ip() == sh.client_ip && n >= 12 && ct_eq(&hello[..8], &sh.cookie[..8]) {
-                    let f = u32::from_be_bytes([hello[8], hello[9], hello[10], hello[11]]);
+                let flow = UdpHeader::flow_of(&hello[..n], &sh.cookie);
+                if let Some(f) = flow.filter(|_| from.ip() == sh.client_ip) {
                     if let Some(slot) = addrs.get(f as usize) {
                         let _ = slot.set(from);
                     }
@@ -1031,8 +1027,7 @@ fn udp_source(
     };
     let size = sh.spec.msg_size as usize;
     let mut buf = vec![0u8; size];
-    buf[..8].copy_from_slice(&sh.cookie[..8]);
-    buf[8..12].copy_from_slice(&(i as u32).to_be_bytes());
+    UdpHeader::init(&mut buf, &sh.cookie, i as u32);
     let rate = sh.spec.bitrate.unwrap_or(0.0);
     let interval_ns = if rate > 0.0 {
         size as f64 * 8.0 * f64::from(sh.spec.threads) * 1e9 / rate
@@ -1052,8 +1047,7 @@ fn udp_source(
                 continue;
             }
         }
-        buf[16..24].copy_from_slice(&seq.to_be_bytes());
-        buf[24..32].copy_from_slice(&now.to_be_bytes());
+        UdpHeader::stamp(&mut buf, seq, now);
         match sock.send_to(&buf, dest) {
             Ok(n) => {
                 seq += 1;
@@ -1096,26 +1090,15 @@ fn udp_receiver(sh: &TestShared, sock: UdpSocket) -> ThreadOut {
             }
         };
         let arrival = t0.elapsed().as_nanos() as i64;
-        if from.ip() != sh.client_ip || n < UDP_HEADER || !ct_eq(&buf[..8], &sh.cookie[..8]) {
-            r.foreign += 1;
-            continue;
-        }
-        let be64 = |o: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&buf[o..o + 8]);
-            u64::from_be_bytes(a)
-        };
-        let thread = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
-        let Some(f) = flows.get_mut(thread) else {
+        let header = UdpHeader::parse(&buf[..n], &sh.cookie).filter(|_| from.ip() == sh.client_ip);
+        let Some((h, f)) = header.and_then(|h| Some((h, flows.get_mut(h.flow as usize)?))) else {
             r.foreign += 1;
             continue;
         };
-        let seq = be64(16);
-        let sent = be64(24) as i64;
         r.datagrams += 1;
         r.bytes += n as u64;
         slot.rx.fetch_add(n as u64, Ordering::Relaxed);
-        f.observe(seq, sent, arrival);
+        f.observe(h.seq, h.sent_ns as i64, arrival);
         if r.datagrams.is_multiple_of(256) && sh.done() {
             break;
         }

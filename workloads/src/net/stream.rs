@@ -12,16 +12,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, RunOutput, Series};
+use bench_core::result::{Better, Series};
 use bench_core::workload::{
-    Resources, Step, StepResult, Worker, WorkerCtx, Workload, WorkloadFactory,
+    Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
+    WorkloadFactory,
 };
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 
 use super::client::open_data;
 use super::common::{
-    client_tcp, common_notes, cpu_metrics, share, tcp_extras, tcp_metrics, vcpu_extra, Marker,
-    NetCtl, Target, PEER_PARAMS,
+    client_tcp, common_notes, cpu_metrics, share, tcp_metrics, Marker, NetCtl, NetOutput, Target,
+    PEER_PARAMS,
 };
 use super::proto::{
     valid_congestion, Role, TcpInfoSum, TestKind, TestSpec, MAX_CONNS, MAX_IO_SIZE,
@@ -262,18 +263,20 @@ impl Workload for StreamWorkload {
             zc: self.zerocopy.then(ZcStats::default),
         }))
     }
-    fn metrics(&self, steps: &[StepResult]) -> RunOutput {
+    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
         let f = self.ctl.finish();
         let mut out = RunOutput::default();
         let Some(s) = steps.first() else {
-            return out;
+            return Ok(out);
         };
+        let outputs = s.outputs::<NetOutput<StreamCounts>>()?;
+        let total = |f: fn(&StreamCounts) -> u64| outputs.iter().map(|o| f(&o.own)).sum::<u64>();
         let l = &s.step.label;
         let el = s.elapsed_s.max(1e-9);
         out.metric(
             format!("{l}.bits_per_s"),
             s.bytes as f64 * 8.0 / el,
-            "bits/s",
+            Unit::BitsPerS,
             Better::Higher,
         );
         let has_send = self.dirs.contains(&Dir::Send);
@@ -281,20 +284,20 @@ impl Workload for StreamWorkload {
         if has_send {
             out.metric(
                 format!("{l}.send.bits_per_s"),
-                s.extra_sum("send_bytes") * 8.0 / el,
-                "bits/s",
+                total(|c| c.send_bytes) as f64 * 8.0 / el,
+                Unit::BitsPerS,
                 Better::Higher,
             );
         }
         if has_recv {
             out.metric(
                 format!("{l}.recv.bits_per_s"),
-                s.extra_sum("recv_bytes") * 8.0 / el,
-                "bits/s",
+                total(|c| c.recv_bytes) as f64 * 8.0 / el,
+                Unit::BitsPerS,
                 Better::Higher,
             );
         }
-        let ctcp = client_tcp(s);
+        let ctcp = client_tcp(&outputs);
         tcp_metrics(&mut out, &format!("{l}.client"), &ctcp);
         if let Some(c) = &f.client_cpu {
             cpu_metrics(
@@ -314,7 +317,7 @@ impl Workload for StreamWorkload {
                         out.metric(
                             format!("{l}.peer.recv.bits_per_s"),
                             rx as f64 * 8.0 / ms,
-                            "bits/s",
+                            Unit::BitsPerS,
                             Better::Higher,
                         );
                     }
@@ -322,7 +325,7 @@ impl Workload for StreamWorkload {
                         out.metric(
                             format!("{l}.peer.send.bits_per_s"),
                             tx as f64 * 8.0 / ms,
-                            "bits/s",
+                            Unit::BitsPerS,
                             Better::Higher,
                         );
                     }
@@ -343,7 +346,7 @@ impl Workload for StreamWorkload {
             out.metric(
                 format!("{l}.tcp.retransmits"),
                 all.retransmits as f64,
-                "count",
+                Unit::Count,
                 Better::Lower,
             );
         }
@@ -351,7 +354,7 @@ impl Workload for StreamWorkload {
             name: l.clone(),
             points: s.series.clone(),
         });
-        common_notes(&mut out, s, &f, self.ctl.target.local());
+        common_notes(&mut out, s, &outputs, &f, self.ctl.target.local());
         out.notes.insert(
             "convention".into(),
             serde_json::json!("bits/s = 8 × payload bytes returned by send/recv calls in the measured phase ÷ its length (goodput, no headers); series are bytes/s; peer.* figures span the peer's view of the measured phase"),
@@ -361,12 +364,13 @@ impl Workload for StreamWorkload {
         if self.zerocopy {
             out.notes.insert(
                 "zerocopy".into(),
-                serde_json::json!({"sends": s.extra_sum("zc.sends"),
-                    "completed": s.extra_sum("zc.completed"),
-                    "copied_by_kernel": s.extra_sum("zc.copied")}),
+                // Floats, as the figures have always been written.
+                serde_json::json!({"sends": total(|c| c.zc.sends) as f64,
+                    "completed": total(|c| c.zc.completed) as f64,
+                    "copied_by_kernel": total(|c| c.zc.copied) as f64}),
             );
         }
-        out
+        Ok(out)
     }
     fn teardown(&mut self) -> Result<(), WorkloadError> {
         self.ctl.teardown();
@@ -561,8 +565,17 @@ impl StreamWorker {
     }
 }
 
+/// A stream worker's payload bytes by direction and its zero-copy counts
+/// (zero without `zerocopy`).
+#[derive(Clone, Debug, Default)]
+struct StreamCounts {
+    send_bytes: u64,
+    recv_bytes: u64,
+    zc: ZcStats,
+}
+
 impl Worker for StreamWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         let (mut tx, mut rx) = (0u64, 0u64);
         let r = if self.conns.len() == 1 {
             self.one(ctx, &mut tx, &mut rx)
@@ -584,15 +597,13 @@ impl Worker for StreamWorker {
             }
         }
         r?;
-        let mut extra = tcp_extras(&tcp);
-        extra.push(("send_bytes".into(), tx as f64));
-        extra.push(("recv_bytes".into(), rx as f64));
-        extra.push(vcpu_extra());
-        if let Some(z) = self.zc {
-            extra.push(("zc.sends".into(), z.sends as f64));
-            extra.push(("zc.completed".into(), z.completed as f64));
-            extra.push(("zc.copied".into(), z.copied as f64));
-        }
-        Ok(extra)
+        Ok(Box::new(NetOutput::here(
+            tcp,
+            StreamCounts {
+                send_bytes: tx,
+                recv_bytes: rx,
+                zc: self.zc.unwrap_or_default(),
+            },
+        )))
     }
 }

@@ -7,7 +7,7 @@
 use std::io;
 use std::mem::size_of;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use super::proto::{CpuUsage, TcpInfoSum};
@@ -136,23 +136,9 @@ fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (ss, len as libc::socklen_t)
 }
 
-/// An owned fd that closes on drop unless taken.
-struct Fd(RawFd);
-impl Drop for Fd {
-    fn drop(&mut self) {
-        if self.0 >= 0 {
-            // SAFETY: we own the fd and close it once.
-            unsafe { libc::close(self.0) };
-        }
-    }
-}
-impl Fd {
-    fn take(mut self) -> RawFd {
-        std::mem::replace(&mut self.0, -1)
-    }
-}
-
-fn socket(addr: &SocketAddr, ty: i32) -> io::Result<Fd> {
+/// A new socket for `addr`'s family, closed on drop until a std socket
+/// type takes it over (`From<OwnedFd>`).
+fn socket(addr: &SocketAddr, ty: i32) -> io::Result<OwnedFd> {
     let fam = if addr.is_ipv4() {
         libc::AF_INET
     } else {
@@ -163,18 +149,25 @@ fn socket(addr: &SocketAddr, ty: i32) -> io::Result<Fd> {
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(Fd(fd))
+    // SAFETY: `fd` is a new, valid descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Connects a TCP socket with `o` applied first; `timeout` bounds the connect.
 pub fn tcp_connect(addr: &SocketAddr, o: &SockOpts, timeout: Duration) -> io::Result<TcpStream> {
     let fd = socket(addr, libc::SOCK_STREAM)?;
-    apply(fd.0, o, true)?;
-    set_timeouts(fd.0, timeout)?;
+    apply(fd.as_raw_fd(), o, true)?;
+    set_timeouts(fd.as_raw_fd(), timeout)?;
     let (ss, len) = sockaddr(addr);
     loop {
         // SAFETY: `ss`/`len` describe a valid socket address.
-        let r = unsafe { libc::connect(fd.0, (&ss as *const libc::sockaddr_storage).cast(), len) };
+        let r = unsafe {
+            libc::connect(
+                fd.as_raw_fd(),
+                (&ss as *const libc::sockaddr_storage).cast(),
+                len,
+            )
+        };
         if r == 0 {
             break;
         }
@@ -190,8 +183,7 @@ pub fn tcp_connect(addr: &SocketAddr, o: &SockOpts, timeout: Duration) -> io::Re
             _ => return Err(e),
         }
     }
-    // SAFETY: the fd is a connected TCP socket we own; TcpStream takes it over.
-    Ok(unsafe { TcpStream::from_raw_fd(fd.take()) })
+    Ok(TcpStream::from(fd))
 }
 
 /// A TCP listener on `addr` with `o` applied (accepted sockets inherit the
@@ -199,38 +191,50 @@ pub fn tcp_connect(addr: &SocketAddr, o: &SockOpts, timeout: Duration) -> io::Re
 pub fn tcp_listen(addr: &SocketAddr, o: &SockOpts) -> io::Result<TcpListener> {
     let fd = socket(addr, libc::SOCK_STREAM)?;
     setsockopt_raw(
-        fd.0,
+        fd.as_raw_fd(),
         libc::SOL_SOCKET,
         libc::SO_REUSEADDR,
         &(1 as libc::c_int),
     )?;
-    apply(fd.0, o, true)?;
+    apply(fd.as_raw_fd(), o, true)?;
     let (ss, len) = sockaddr(addr);
     // SAFETY: `ss`/`len` describe a valid socket address.
-    if unsafe { libc::bind(fd.0, (&ss as *const libc::sockaddr_storage).cast(), len) } != 0 {
+    if unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&ss as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    } != 0
+    {
         let e = io::Error::last_os_error();
         return Err(io::Error::new(e.kind(), format!("bind {addr}: {e}")));
     }
     // SAFETY: plain syscall on our socket.
-    if unsafe { libc::listen(fd.0, 4096) } != 0 {
+    if unsafe { libc::listen(fd.as_raw_fd(), 4096) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: the fd is a listening TCP socket we own.
-    Ok(unsafe { TcpListener::from_raw_fd(fd.take()) })
+    Ok(TcpListener::from(fd))
 }
 
 /// A UDP socket bound to `addr` with `o` applied.
 pub fn udp_bind(addr: &SocketAddr, o: &SockOpts) -> io::Result<UdpSocket> {
     let fd = socket(addr, libc::SOCK_DGRAM)?;
-    apply(fd.0, o, false)?;
+    apply(fd.as_raw_fd(), o, false)?;
     let (ss, len) = sockaddr(addr);
     // SAFETY: as in tcp_listen.
-    if unsafe { libc::bind(fd.0, (&ss as *const libc::sockaddr_storage).cast(), len) } != 0 {
+    if unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&ss as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    } != 0
+    {
         let e = io::Error::last_os_error();
         return Err(io::Error::new(e.kind(), format!("bind {addr}: {e}")));
     }
-    // SAFETY: the fd is a bound UDP socket we own.
-    Ok(unsafe { UdpSocket::from_raw_fd(fd.take()) })
+    Ok(UdpSocket::from(fd))
 }
 
 /// Sets TCP_DEFER_ACCEPT (1 s) on a listener.

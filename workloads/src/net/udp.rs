@@ -14,15 +14,16 @@ use std::net::UdpSocket;
 use std::sync::Arc;
 
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, RunOutput, Series};
+use bench_core::result::{Better, Series};
 use bench_core::workload::{
-    Resources, Step, StepResult, Worker, WorkerCtx, Workload, WorkloadFactory,
+    Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
+    WorkloadFactory,
 };
-use bench_core::{SpecError, WorkloadError};
+use bench_core::{SpecError, Unit, WorkloadError};
 
-use super::common::{common_notes, cpu_metrics, vcpu_extra, Marker, NetCtl, Target, PEER_PARAMS};
-use super::proto::{ct_eq, Role, TestKind, TestSpec};
-use super::server::{UdpFlow, UDP_HEADER};
+use super::common::{common_notes, cpu_metrics, Marker, NetCtl, NetOutput, Target, PEER_PARAMS};
+use super::proto::{Role, TcpInfoSum, TestKind, TestSpec, UdpHeader, UDP_HEADER};
+use super::server::UdpFlow;
 use super::stream::sock_params;
 use super::sys::{self, SockOpts};
 
@@ -207,8 +208,7 @@ impl Workload for UdpWorkload {
             sock.set_read_timeout(Some(std::time::Duration::from_millis(20)))
                 .map_err(|e| WorkloadError::io("net.udp_stream: SO_RCVTIMEO", e))?;
             let mut hello = [0u8; UDP_HEADER];
-            hello[..8].copy_from_slice(&ready.cookie[..8]);
-            hello[8..12].copy_from_slice(&(index as u32).to_be_bytes());
+            UdpHeader::init(&mut hello, &ready.cookie, index as u32);
             return Ok(Box::new(UdpRecvWorker {
                 sock,
                 hello,
@@ -217,8 +217,7 @@ impl Workload for UdpWorkload {
             }));
         }
         let mut buf = vec![0u8; self.size];
-        buf[..8].copy_from_slice(&ready.cookie[..8]);
-        buf[8..12].copy_from_slice(&(index as u32).to_be_bytes());
+        UdpHeader::init(&mut buf, &ready.cookie, index as u32);
         Ok(Box::new(UdpWorker {
             sock,
             buf,
@@ -230,31 +229,38 @@ impl Workload for UdpWorkload {
             marker: Marker::new(&self.ctl, index),
         }))
     }
-    fn metrics(&self, steps: &[StepResult]) -> RunOutput {
+    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
         let f = self.ctl.finish();
         let mut out = RunOutput::default();
         let Some(s) = steps.first() else {
-            return out;
+            return Ok(out);
         };
         let l = &s.step.label;
         let el = s.elapsed_s.max(1e-9);
         out.metric(
             format!("{l}.bits_per_s"),
             s.bytes as f64 * 8.0 / el,
-            "bits/s",
+            Unit::BitsPerS,
             Better::Higher,
         );
         out.metric(
             format!("{l}.datagrams_per_s"),
             s.ops_per_s(),
-            "datagrams/s",
+            Unit::DatagramsPerS,
             Better::Higher,
         );
-        if self.recv {
-            self.recv_metrics(&mut out, s, &f);
-        }
-        let sent = s.extra_sum("udp.sent_total");
-        let dropped = s.extra_sum("udp.send_dropped");
+        // A float each, as the figures have always been written.
+        let (sent, dropped) = if self.recv {
+            let outputs = s.outputs::<NetOutput<UdpRecvd>>()?;
+            self.recv_metrics(&mut out, s, &outputs, &f);
+            common_notes(&mut out, s, &outputs, &f, self.ctl.target.local());
+            (0.0, 0.0)
+        } else {
+            let outputs = s.outputs::<NetOutput<UdpSent>>()?;
+            common_notes(&mut out, s, &outputs, &f, self.ctl.target.local());
+            let total = |f: fn(&UdpSent) -> u64| outputs.iter().map(|o| f(&o.own)).sum::<u64>();
+            (total(|u| u.sent) as f64, total(|u| u.dropped) as f64)
+        };
         if let Some(c) = &f.client_cpu {
             cpu_metrics(
                 &mut out,
@@ -270,17 +276,22 @@ impl Workload for UdpWorkload {
                     out.metric(
                         format!("{l}.loss_ratio"),
                         lost / sent,
-                        "ratio",
+                        Unit::Ratio,
                         Better::Lower,
                     );
                     out.metric(
                         format!("{l}.reordered_ratio"),
                         u.reordered as f64 / sent,
-                        "ratio",
+                        Unit::Ratio,
                         Better::Lower,
                     );
                 }
-                out.metric(format!("{l}.jitter_ns"), u.jitter_ns, "ns", Better::Lower);
+                out.metric(
+                    format!("{l}.jitter_ns"),
+                    u.jitter_ns,
+                    Unit::Ns,
+                    Better::Lower,
+                );
                 out.notes.insert(
                     "udp".into(),
                     serde_json::json!({"sent": sent, "send_dropped": dropped, "received": u.datagrams,
@@ -292,7 +303,7 @@ impl Workload for UdpWorkload {
                     out.metric(
                         format!("{l}.peer.recv.bits_per_s"),
                         rx as f64 * 8.0 / ms,
-                        "bits/s",
+                        Unit::BitsPerS,
                         Better::Higher,
                     );
                 }
@@ -305,7 +316,6 @@ impl Workload for UdpWorkload {
             name: l.clone(),
             points: s.series.clone(),
         });
-        common_notes(&mut out, s, &f, self.ctl.target.local());
         out.notes.insert(
             "convention".into(),
             serde_json::json!("bits/s counts UDP payload bytes (header of 32 bytes included, IP/UDP headers not); loss, reordering and jitter (RFC 3550, mean over sender threads) span the whole run including warm-up"),
@@ -316,7 +326,7 @@ impl Workload for UdpWorkload {
         );
         out.notes
             .insert("bitrate_target".into(), serde_json::json!(self.bitrate));
-        out
+        Ok(out)
     }
     fn teardown(&mut self) -> Result<(), WorkloadError> {
         self.ctl.teardown();
@@ -328,32 +338,41 @@ impl UdpWorkload {
     /// Loss, reordering, jitter and the peer's send rate when the client
     /// receives. Loss counts from sequence numbers: per flow, highest seen
     /// + 1 datagrams were sent up to the last one that arrived.
-    fn recv_metrics(&self, out: &mut RunOutput, s: &StepResult, f: &super::common::Finished) {
+    fn recv_metrics(
+        &self,
+        out: &mut RunOutput,
+        s: &StepResult,
+        outputs: &[&NetOutput<UdpRecvd>],
+        f: &super::common::Finished,
+    ) {
         let l = &s.step.label;
-        let expected = s.extra_sum("udp.expected");
-        let received = s.extra_sum("udp.received");
-        let dups = s.extra_sum("udp.duplicates");
-        let reordered = s.extra_sum("udp.reordered");
+        // Sums as floats, as the figures have always been written.
+        let total = |f: fn(&UdpRecvd) -> u64| outputs.iter().map(|o| f(&o.own)).sum::<u64>() as f64;
+        let expected = total(|u| u.expected);
+        let received = total(|u| u.received);
+        let dups = total(|u| u.duplicates);
+        let reordered = total(|u| u.reordered);
         if expected > 0.0 {
             out.metric(
                 format!("{l}.loss_ratio"),
                 ((expected - (received - dups)) / expected).max(0.0),
-                "ratio",
+                Unit::Ratio,
                 Better::Lower,
             );
             out.metric(
                 format!("{l}.reordered_ratio"),
                 reordered / expected,
-                "ratio",
+                Unit::Ratio,
                 Better::Lower,
             );
         }
-        let flows = s.extra_sum("udp.flows_seen");
+        // One flow per receiving worker.
+        let flows = outputs.len() as f64;
         if flows > 0.0 {
             out.metric(
                 format!("{l}.jitter_ns"),
-                s.extra_sum("udp.jitter_ns") / flows,
-                "ns",
+                outputs.iter().map(|o| o.own.jitter_ns).sum::<f64>() / flows,
+                Unit::Ns,
                 Better::Lower,
             );
         }
@@ -363,7 +382,7 @@ impl UdpWorkload {
                     out.metric(
                         format!("{l}.peer.send.bits_per_s"),
                         tx as f64 * 8.0 / ms,
-                        "bits/s",
+                        Unit::BitsPerS,
                         Better::Higher,
                     );
                 }
@@ -375,7 +394,7 @@ impl UdpWorkload {
         out.notes.insert(
             "udp".into(),
             serde_json::json!({"expected": expected, "received": received, "reordered": reordered,
-                "duplicates": dups, "foreign": s.extra_sum("udp.foreign"),
+                "duplicates": dups, "foreign": total(|u| u.foreign),
                 "peer_sent_bytes": f.peer.as_ref().map(|p| p.tx_bytes)}),
         );
     }
@@ -392,6 +411,32 @@ fn udp_error(call: &str, e: &io::Error) -> WorkloadError {
     WorkloadError::Other(format!("net.udp_stream: {call}: {e}{hint}"))
 }
 
+/// What a receiving worker saw of its flow (warm-up included).
+#[derive(Clone, Debug, Default)]
+struct UdpRecvd {
+    /// Datagrams received.
+    received: u64,
+    /// Highest sequence number seen + 1: datagrams the peer sent.
+    expected: u64,
+    /// Datagrams that arrived after a later one.
+    reordered: u64,
+    /// Datagrams seen twice.
+    duplicates: u64,
+    /// RFC 3550 interarrival jitter at the end, ns.
+    jitter_ns: f64,
+    /// Datagrams of another flow or run.
+    foreign: u64,
+}
+
+/// What a sending worker sent (warm-up included).
+#[derive(Clone, Debug, Default)]
+struct UdpSent {
+    /// Datagrams sent, those dropped by the local queue included.
+    sent: u64,
+    /// Datagrams the local queue refused.
+    dropped: u64,
+}
+
 /// A client thread receiving one flow from a sending peer.
 struct UdpRecvWorker {
     sock: UdpSocket,
@@ -401,7 +446,7 @@ struct UdpRecvWorker {
 }
 
 impl Worker for UdpRecvWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         let start = ctx.now();
         let mut buf = vec![0u8; 65536];
         let mut flow = UdpFlow::default();
@@ -427,21 +472,16 @@ impl Worker for UdpRecvWorker {
             match self.sock.recv(&mut buf) {
                 Ok(n) => {
                     let arrival = ctx.clock().delta_ns(start, ctx.now()) as i64;
-                    let be64 = |o: usize| {
-                        let mut a = [0u8; 8];
-                        a.copy_from_slice(&buf[o..o + 8]);
-                        u64::from_be_bytes(a)
-                    };
-                    if n < UDP_HEADER
-                        || !ct_eq(&buf[..8], &self.hello[..8])
-                        || buf[8..12] != self.index.to_be_bytes()
-                    {
+                    // The hello starts with this flow's cookie.
+                    let Some(h) =
+                        UdpHeader::parse(&buf[..n], &self.hello).filter(|h| h.flow == self.index)
+                    else {
                         foreign += 1;
                         ctx.tick();
                         continue;
-                    }
+                    };
                     received += 1;
-                    flow.observe(be64(16), be64(24) as i64, arrival);
+                    flow.observe(h.seq, h.sent_ns as i64, arrival);
                     ctx.op_done(n as u64);
                 }
                 Err(e) if super::sys::is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
@@ -460,19 +500,17 @@ impl Worker for UdpRecvWorker {
                 "net.udp_stream: no datagram arrived from the peer (UDP blocked between the hosts? the peer's data port must be open for UDP)".into(),
             ));
         }
-        Ok(vec![
-            ("udp.received".into(), received as f64),
-            (
-                "udp.expected".into(),
-                flow.max_seq.map_or(0, |m| m + 1) as f64,
-            ),
-            ("udp.reordered".into(), flow.reordered as f64),
-            ("udp.duplicates".into(), flow.duplicates as f64),
-            ("udp.jitter_ns".into(), flow.jitter),
-            ("udp.flows_seen".into(), 1.0),
-            ("udp.foreign".into(), foreign as f64),
-            vcpu_extra(),
-        ])
+        Ok(Box::new(NetOutput::here(
+            TcpInfoSum::default(),
+            UdpRecvd {
+                received,
+                expected: flow.max_seq.map_or(0, |m| m + 1),
+                reordered: flow.reordered,
+                duplicates: flow.duplicates,
+                jitter_ns: flow.jitter,
+                foreign,
+            },
+        )))
     }
 }
 
@@ -484,7 +522,7 @@ struct UdpWorker {
 }
 
 impl Worker for UdpWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         let start = ctx.now();
         let (mut seq, mut dropped) = (0u64, 0u64);
         let mut r = Ok(());
@@ -501,8 +539,7 @@ impl Worker for UdpWorker {
                     continue;
                 }
             }
-            self.buf[16..24].copy_from_slice(&seq.to_be_bytes());
-            self.buf[24..32].copy_from_slice(&now.to_be_bytes());
+            UdpHeader::stamp(&mut self.buf, seq, now);
             match self.sock.send(&self.buf) {
                 Ok(n) => {
                     seq += 1;
@@ -526,11 +563,10 @@ impl Worker for UdpWorker {
         }
         self.marker.end();
         r?;
-        Ok(vec![
-            ("udp.sent_total".into(), seq as f64),
-            ("udp.send_dropped".into(), dropped as f64),
-            vcpu_extra(),
-        ])
+        Ok(Box::new(NetOutput::here(
+            TcpInfoSum::default(),
+            UdpSent { sent: seq, dropped },
+        )))
     }
 }
 

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bench_core::workload::{Worker, WorkerCtx};
+use bench_core::workload::{Merge, Worker, WorkerCtx, WorkerOutput};
 use bench_core::WorkloadError;
 
 use super::pattern::{Io, IoPattern, PatternSpec};
@@ -158,44 +158,133 @@ impl Probe {
         self.dev0 = self.dev.as_deref().and_then(target::read_dev_stat);
     }
 
-    fn finish(&self, ctx: &WorkerCtx, out: &mut Vec<(String, f64)>) {
+    /// CPU time and device counters over the measured phase, if it began.
+    fn finish(&self, ctx: &WorkerCtx) -> (Option<CpuTimes>, Option<DevDelta>) {
         if !self.started {
-            return;
+            return (None, None);
         }
         let wall = ctx.clock().delta_ns(self.t0, ctx.now()) as f64 / 1e9;
         if wall <= 0.0 {
-            return;
+            return (None, None);
         }
         let (u1, s1) = thread_rusage();
         let (u, s) = ((u1 - self.ru0.0).max(0.0), (s1 - self.ru0.1).max(0.0));
-        let mut m = vec![
-            ("cpu_usr_s", u),
-            ("cpu_sys_s", s),
-            ("cpu_wall_s", wall),
-            ("cpu_usr_pct", 100.0 * u / wall),
-            ("cpu_sys_pct", 100.0 * s / wall),
-        ];
-        if let (Some(d0), Some(d1)) = (
+        let cpu = CpuTimes {
+            usr_s: u,
+            sys_s: s,
+            wall_s: wall,
+            usr_pct: 100.0 * u / wall,
+            sys_pct: 100.0 * s / wall,
+        };
+        let dev = match (
             self.dev0,
             self.dev.as_deref().and_then(target::read_dev_stat),
         ) {
-            let d = |a: u64, b: u64| b.saturating_sub(a) as f64;
-            m.extend([
-                ("dev_wall_s", wall),
-                ("dev_reads", d(d0.reads, d1.reads)),
-                ("dev_writes", d(d0.writes, d1.writes)),
-                (
-                    "dev_read_bytes",
-                    512.0 * d(d0.read_sectors, d1.read_sectors),
-                ),
-                (
-                    "dev_write_bytes",
-                    512.0 * d(d0.write_sectors, d1.write_sectors),
-                ),
-                ("dev_io_ms", d(d0.io_ms, d1.io_ms)),
-            ]);
+            (Some(d0), Some(d1)) => {
+                let d = |a: u64, b: u64| b.saturating_sub(a) as f64;
+                Some(DevDelta {
+                    wall_s: wall,
+                    reads: d(d0.reads, d1.reads),
+                    writes: d(d0.writes, d1.writes),
+                    read_bytes: 512.0 * d(d0.read_sectors, d1.read_sectors),
+                    write_bytes: 512.0 * d(d0.write_sectors, d1.write_sectors),
+                    io_ms: d(d0.io_ms, d1.io_ms),
+                })
+            }
+            _ => None,
+        };
+        (Some(cpu), dev)
+    }
+}
+
+/// A job's CPU time over its measured phase (summed over jobs when merged,
+/// so the percentages are in vCPUs × 100, as fio's usr_cpu/sys_cpu).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuTimes {
+    /// User CPU seconds.
+    pub usr_s: f64,
+    /// System CPU seconds.
+    pub sys_s: f64,
+    /// Measured wall seconds.
+    pub wall_s: f64,
+    /// User CPU over wall time, %.
+    pub usr_pct: f64,
+    /// System CPU over wall time, %.
+    pub sys_pct: f64,
+}
+
+impl CpuTimes {
+    fn add(&mut self, o: &Self) {
+        self.usr_s += o.usr_s;
+        self.sys_s += o.sys_s;
+        self.wall_s += o.wall_s;
+        self.usr_pct += o.usr_pct;
+        self.sys_pct += o.sys_pct;
+    }
+}
+
+/// The device's own counters (`/sys/block/*/stat`) over a job's measured
+/// phase (summed over jobs when merged).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DevDelta {
+    /// Wall seconds the counters cover.
+    pub wall_s: f64,
+    /// Completed reads.
+    pub reads: f64,
+    /// Completed writes.
+    pub writes: f64,
+    /// Bytes read.
+    pub read_bytes: f64,
+    /// Bytes written.
+    pub write_bytes: f64,
+    /// Milliseconds the device was busy.
+    pub io_ms: f64,
+}
+
+impl DevDelta {
+    fn add(&mut self, o: &Self) {
+        self.wall_s += o.wall_s;
+        self.reads += o.reads;
+        self.writes += o.writes;
+        self.read_bytes += o.read_bytes;
+        self.write_bytes += o.write_bytes;
+        self.io_ms += o.io_ms;
+    }
+}
+
+/// What a disk job returns: its counters, CPU time and device counters.
+#[derive(Clone, Debug, Default)]
+pub struct DiskOutput {
+    /// Measured operations by direction (read, write).
+    pub ops: [u64; 2],
+    /// Measured bytes by direction (read, write).
+    pub bytes: [u64; 2],
+    /// Blocks whose contents were checked.
+    pub verified: u64,
+    /// CPU time, when the measured phase began.
+    pub cpu: Option<CpuTimes>,
+    /// Device counters, when the target's device has them.
+    pub dev: Option<DevDelta>,
+}
+
+/// `Some` + `Some` adds; a side without the figure adds nothing.
+fn merge_opt<T: Copy>(a: &mut Option<T>, b: &Option<T>, add: impl Fn(&mut T, &T)) {
+    match (a.as_mut(), b) {
+        (Some(x), Some(y)) => add(x, y),
+        (None, Some(y)) => *a = Some(*y),
+        _ => {}
+    }
+}
+
+impl Merge for DiskOutput {
+    fn merge(&mut self, o: &Self) {
+        for d in 0..2 {
+            self.ops[d] += o.ops[d];
+            self.bytes[d] += o.bytes[d];
         }
-        out.extend(m.into_iter().map(|(k, v)| (k.to_string(), v)));
+        self.verified += o.verified;
+        merge_opt(&mut self.cpu, &o.cpu, CpuTimes::add);
+        merge_opt(&mut self.dev, &o.dev, DevDelta::add);
     }
 }
 
@@ -331,7 +420,7 @@ struct DiskWorker {
 }
 
 impl Worker for DiskWorker {
-    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Vec<(String, f64)>, WorkloadError> {
+    fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         let cfg = &self.p.cfg;
         match self.p.engine {
             Engine::Null if cfg.rate_iops.is_none() && cfg.io_size.is_none() && !cfg.rw.mixed() => {
@@ -351,18 +440,15 @@ impl Worker for DiskWorker {
                 self.run_loop(ctx, e)?
             }
         }
-        let mut out = Vec::with_capacity(20);
-        self.probe.finish(ctx, &mut out);
+        let (cpu, dev) = self.probe.finish(ctx);
         let c = &self.counts;
-        let counts = [
-            ("read_ops", c.ops[0]),
-            ("write_ops", c.ops[1]),
-            ("read_bytes", c.bytes[0]),
-            ("write_bytes", c.bytes[1]),
-            ("verified_blocks", c.verified),
-        ];
-        out.extend(counts.map(|(k, v)| (k.to_string(), v as f64)));
-        Ok(out)
+        Ok(Box::new(DiskOutput {
+            ops: c.ops,
+            bytes: c.bytes,
+            verified: c.verified,
+            cpu,
+            dev,
+        }))
     }
 }
 
