@@ -26,8 +26,8 @@ use bench_core::host::HostInfo;
 use bench_core::result::{Better, ResultFile, Role, Status};
 use serde::{Deserialize, Serialize};
 
-use crate::permutation::{self, Observations};
 use crate::explain::{self, Explanation};
+use crate::permutation::{self, Observations};
 use crate::policy::{glob_match, Policy, PossiblePolicy, Spec};
 use crate::stats;
 
@@ -339,8 +339,13 @@ pub struct Comparison {
 
 impl Comparison {
     /// The explanations of one workload's rows, in row order.
-    pub fn explanations_for<'a>(&'a self, workload: &'a str) -> impl Iterator<Item = &'a Explanation> {
-        self.explanations.iter().filter(move |e| e.workload == workload)
+    pub fn explanations_for<'a>(
+        &'a self,
+        workload: &'a str,
+    ) -> impl Iterator<Item = &'a Explanation> {
+        self.explanations
+            .iter()
+            .filter(move |e| e.workload == workload)
     }
 
     /// True when a pipeline should fail (outcome FAIL).

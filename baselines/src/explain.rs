@@ -263,10 +263,28 @@ mod tests {
     fn a_moved_tail_is_explained_by_its_steps_attribution() {
         let e = Verdict::Explanatory;
         let rows = vec![
-            row("disk.randread.lat_ns.p99", "ns", 100.0, 140.0, Verdict::Regression),
-            row("disk.randread.lat_ns.p50", "ns", 50.0, 50.5, Verdict::Unchanged),
+            row(
+                "disk.randread.lat_ns.p99",
+                "ns",
+                100.0,
+                140.0,
+                Verdict::Regression,
+            ),
+            row(
+                "disk.randread.lat_ns.p50",
+                "ns",
+                50.0,
+                50.5,
+                Verdict::Unchanged,
+            ),
             row("disk.randread.dev.read_await_ns", "ns", 80.0, 110.4, e),
-            row("disk.randread.sched.runq_wait_ratio", "ratio", 0.01, 0.0101, e),
+            row(
+                "disk.randread.sched.runq_wait_ratio",
+                "ratio",
+                0.01,
+                0.0101,
+                e,
+            ),
             // Moved by less than 10%, not a key figure: left out.
             row("disk.randread.psi.cpu.some_pct", "%", 1.0, 2.0, e),
             // Moved by 30 points: shown.
@@ -282,17 +300,37 @@ mod tests {
              run-queue wait 0.01 → 0.01, I/O pressure 10.0 → 40.0"
         );
         let metrics: Vec<&str> = x[0].causes.iter().map(|c| c.metric.as_str()).collect();
-        assert!(!metrics.iter().any(|m| m.contains("randwrite") || m.contains("psi.cpu")));
+        assert!(!metrics
+            .iter()
+            .any(|m| m.contains("randwrite") || m.contains("psi.cpu")));
     }
 
     #[test]
     fn the_longest_step_prefix_wins_and_unexplained_moves_are_left_out() {
         let e = Verdict::Explanatory;
         let rows = vec![
-            row("cpu.int.scaling.t2.ops_per_s", "ops/s", 100.0, 50.0, Verdict::Regression),
+            row(
+                "cpu.int.scaling.t2.ops_per_s",
+                "ops/s",
+                100.0,
+                50.0,
+                Verdict::Regression,
+            ),
             row("cpu.int.sched.runq_wait_ratio", "ratio", 0.0, 0.0, e),
-            row("cpu.int.scaling.t2.sched.runq_wait_ratio", "ratio", 0.02, 0.9, e),
-            row("mem.stream.triad.bytes_per_s", "B/s", 100.0, 50.0, Verdict::Regression),
+            row(
+                "cpu.int.scaling.t2.sched.runq_wait_ratio",
+                "ratio",
+                0.02,
+                0.9,
+                e,
+            ),
+            row(
+                "mem.stream.triad.bytes_per_s",
+                "B/s",
+                100.0,
+                50.0,
+                Verdict::Regression,
+            ),
         ];
         let x = explain(&rows);
         assert_eq!(x.len(), 1, "{x:?}");
@@ -307,7 +345,13 @@ mod tests {
     #[test]
     fn causes_are_capped_and_a_zero_baseline_has_no_percentage() {
         let e = Verdict::Explanatory;
-        let mut rows = vec![row("net.tcp_rr.lat_ns.p50", "ns", 10.0, 20.0, Verdict::Regression)];
+        let mut rows = vec![row(
+            "net.tcp_rr.lat_ns.p50",
+            "ns",
+            10.0,
+            20.0,
+            Verdict::Regression,
+        )];
         for i in 0..8 {
             rows.push(row(
                 &format!("net.tcp_rr.netstack.c{i}_per_s"),

@@ -144,31 +144,12 @@ fn wrap(
     }
 }
 
-/// The latency percentiles a native disk run reports, with their
-/// metric-name suffixes, so an imported fio job names its percentiles
-/// exactly as a native run does (p95 included) and the two compare metric
-/// by metric. A copy of the disk workload's table
-/// (`workloads::disk::DISK_PERCENTILES`), which bench-core's `hist.rs` is
-/// to hold as the one shared table: use that here once it is public. Every
-/// one is in fio's default percentile list; one that a job's
-/// `percentile_list` left out is not imported.
-const DISK_PERCENTILES: &[(f64, &str)] = &[
-    (1.0, "p1"),
-    (5.0, "p5"),
-    (10.0, "p10"),
-    (50.0, "p50"),
-    (90.0, "p90"),
-    (95.0, "p95"),
-    (99.0, "p99"),
-    (99.9, "p99_9"),
-    (99.99, "p99_99"),
-];
-
-/// The key of percentile `p` in fio's `clat_ns.percentile` object, which
-/// fio prints with `%f`: 99.9 → `99.900000`.
-fn fio_percentile_key(p: f64) -> String {
-    format!("{p:.6}")
-}
+// The percentiles a native disk run reports (one table, in bench-core),
+// so an imported fio job names its percentiles exactly as a native run
+// does (p95 included) and the two compare metric by metric. Every one is in
+// fio's default percentile list; one a job's `percentile_list` left out is
+// not imported.
+use bench_core::hist::{fio_percentile_key, FIO_PERCENTILES as DISK_PERCENTILES};
 
 /// Converts fio `--output-format=json` or `json+` output.
 pub fn fio(text: &str, source: &str, host: HostInfo) -> Result<ResultFile, BaselineError> {

@@ -551,7 +551,7 @@ fn changed_lines(a: &CounterTable, b: &CounterTable, wall_s: f64) -> Vec<serde_j
             ));
         }
     }
-    changed.sort_by(|x, y| y.0.cmp(&x.0));
+    changed.sort_by_key(|x| std::cmp::Reverse(x.0));
     changed.truncate(MAX_CHANGED_LINES);
     changed.into_iter().map(|(_, v)| v).collect()
 }

@@ -78,8 +78,11 @@ struct BioKey {
 // SAFETY: `repr(C)`, no implicit padding (u32, u32, u64), as `struct bio_key`.
 unsafe impl Pod for BioKey {}
 
+/// Whether a program belongs to the probes asked for.
+type Wanted = fn(&Probes) -> bool;
+
 /// (program, tracepoint category, tracepoint name, probe it belongs to).
-const PROGRAMS: &[(&str, &str, &str, fn(&Probes) -> bool)] = &[
+const PROGRAMS: &[(&str, &str, &str, Wanted)] = &[
     ("bio_issue", "block", "block_rq_issue", |p| p.block),
     ("bio_done", "block", "block_rq_complete", |p| p.block),
     ("runq_wakeup", "sched", "sched_wakeup", |p| p.runq),

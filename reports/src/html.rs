@@ -434,7 +434,12 @@ pub fn render_with(inp: &HtmlInput<'_>, plotter: &dyn Plotter) -> String {
             );
         }
         let _ = writeln!(o, "</tbody></table>");
-        why_list(&mut o, c.explanations.iter().filter(|e| e.verdict == Verdict::Regression));
+        why_list(
+            &mut o,
+            c.explanations
+                .iter()
+                .filter(|e| e.verdict == Verdict::Regression),
+        );
     }
     if !failed_spec.is_empty() {
         let _ = writeln!(

@@ -351,10 +351,15 @@ pub fn comparison() -> Comparison {
             .values(lat(61_000.0), clat(84_100.0))
             .ci((1.36, 1.40))
             .judged(0.02, Explanatory, Role::Explanatory),
-        Fx::new("randread", "disk.randread.sched.runq_wait_ratio", "ratio", Lower)
-            .values(lat(0.012), clat(0.0121))
-            .ci((0.98, 1.03))
-            .judged(0.02, Explanatory, Role::Explanatory),
+        Fx::new(
+            "randread",
+            "disk.randread.sched.runq_wait_ratio",
+            "ratio",
+            Lower,
+        )
+        .values(lat(0.012), clat(0.0121))
+        .ci((0.98, 1.03))
+        .judged(0.02, Explanatory, Role::Explanatory),
     ];
     let spec = vec![
         SpecRow {
