@@ -26,6 +26,7 @@ const FAMILIES: &[(&str, bool)] = &[
     ("nic", false),
     ("tcp", false),
     ("cpu", false),
+    ("ebpf", false),
 ];
 
 /// Words for the metrics a reader knows by another name (suffix below the

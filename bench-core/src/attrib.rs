@@ -556,6 +556,19 @@ fn changed_lines(a: &CounterTable, b: &CounterTable, wall_s: f64) -> Vec<serde_j
     changed.into_iter().map(|(_, v)| v).collect()
 }
 
+/// Everything attribution recorded for one step's measured phase.
+#[derive(Clone, Debug, Default)]
+pub struct StepAttribution {
+    /// The workers' scheduler figures, summed.
+    pub threads: ThreadDelta,
+    /// System-wide counters.
+    pub system: Option<SystemDelta>,
+    /// eBPF histograms, when eBPF ran.
+    pub ebpf: Option<crate::ebpf::EbpfHists>,
+    /// Why there are no eBPF histograms, when there are none.
+    pub ebpf_absent: Option<String>,
+}
+
 /// What the system counters say about one measured phase.
 #[derive(Clone, Debug, Default)]
 pub struct SystemDelta {

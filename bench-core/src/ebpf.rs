@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use aya::maps::{HashMap as BpfHashMap, MapData};
 use aya::programs::trace_point::TracePointLinkId;
@@ -46,7 +47,7 @@ pub struct Probes {
 }
 
 /// The histograms of one measured phase.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct EbpfHists {
     /// Block-layer latency per device name (`vda`, `nvme0n1`), ns.
     pub block: Vec<(String, Hist)>,
@@ -77,6 +78,9 @@ struct BioKey {
 
 // SAFETY: `repr(C)`, no implicit padding (u32, u32, u64), as `struct bio_key`.
 unsafe impl Pod for BioKey {}
+
+/// The histogram maps of the programs.
+const HIST_MAPS: [&str; 3] = ["bio_hist", "runq_hist", "rtt_hist"];
 
 /// Whether a program belongs to the probes asked for.
 type Wanted = fn(&Probes) -> bool;
@@ -177,6 +181,10 @@ pub struct Ebpf {
     /// Probes left out, and why.
     missing: Vec<String>,
     links: Vec<(&'static str, TracePointLinkId)>,
+    /// Bucket counts at [`Ebpf::mark`] (map → key → count), subtracted on
+    /// collect: the programs attach before the measured phase (attaching
+    /// and clearing take tens of ms) and the phase starts at the mark.
+    base: BTreeMap<&'static str, BTreeMap<HistKey, u64>>,
 }
 
 impl Ebpf {
@@ -246,6 +254,7 @@ impl Ebpf {
             available,
             missing,
             links: Vec::new(),
+            base: BTreeMap::new(),
         })
     }
 
@@ -262,7 +271,8 @@ impl Ebpf {
     /// Empties the histograms and attaches the programs `want` asks for.
     pub fn attach(&mut self, want: Probes) -> Result<(), String> {
         self.detach();
-        for map in ["bio_hist", "runq_hist", "rtt_hist"] {
+        self.base.clear();
+        for map in HIST_MAPS {
             self.clear::<HistKey>(map)?;
         }
         // Start stamps left from the last step would time the gap between
@@ -332,10 +342,32 @@ impl Ebpf {
         BpfHashMap::try_from(m).map_err(|e| format!("map {name}: {e}"))
     }
 
+    /// Starts the measured phase: what was counted so far (warm-up) is
+    /// left out of [`Ebpf::collect`].
+    pub fn mark(&mut self) -> Result<(), String> {
+        self.base.clear();
+        for name in HIST_MAPS {
+            let counts = self.counts(name)?;
+            self.base.insert(name, counts);
+        }
+        Ok(())
+    }
+
+    fn counts(&self, name: &str) -> Result<BTreeMap<HistKey, u64>, String> {
+        self.map(name)?
+            .iter()
+            .map(|item| item.map_err(|e| format!("reading map {name}: {e}")))
+            .collect()
+    }
+
     fn read(&self, name: &str) -> Result<BTreeMap<u32, Hist>, String> {
         let mut out: BTreeMap<u32, Hist> = BTreeMap::new();
-        for item in self.map(name)?.iter() {
-            let (k, n) = item.map_err(|e| format!("reading map {name}: {e}"))?;
+        let base = self.base.get(name);
+        for (k, n) in self.counts(name)? {
+            let n = n.saturating_sub(base.and_then(|b| b.get(&k)).copied().unwrap_or(0));
+            if n == 0 {
+                continue;
+            }
             let h = out.entry(k.id).or_insert_with(new_hist);
             let (lo, width) = bucket_bounds(k.bucket);
             h.saturating_record_n(lo + width / 2, n);
@@ -361,6 +393,97 @@ impl Ebpf {
 impl Drop for Ebpf {
     fn drop(&mut self) {
         self.detach();
+    }
+}
+
+/// The runner's tracer: opened on first use (so commands that run nothing
+/// never load it), then shared by every step of the invocation, one step
+/// at a time (two runs of a concurrent group would mix their histograms).
+pub struct EbpfSlot(Mutex<SlotState>);
+
+enum SlotState {
+    Off(String),
+    Unopened,
+    Open { ebpf: Box<Ebpf>, busy: bool },
+    Failed(String),
+}
+
+impl Default for EbpfSlot {
+    /// Off: tests and library users opt in with [`EbpfSlot::on`].
+    fn default() -> Self {
+        Self::off("turned off")
+    }
+}
+
+impl EbpfSlot {
+    /// Opened on first use where it can run.
+    pub fn on() -> Self {
+        Self(Mutex::new(SlotState::Unopened))
+    }
+
+    /// Never opened; `reason` is what results record.
+    pub fn off(reason: impl Into<String>) -> Self {
+        Self(Mutex::new(SlotState::Off(reason.into())))
+    }
+
+    /// Empties the histograms and attaches `probes` for one step; `Err`
+    /// says why this step has none.
+    pub fn begin(&self, probes: Probes) -> Result<(), String> {
+        let mut st = self
+            .0
+            .lock()
+            .map_err(|_| "the tracer's lock is poisoned".to_string())?;
+        if matches!(*st, SlotState::Unopened) {
+            *st = match Ebpf::open() {
+                Ok(e) => SlotState::Open {
+                    ebpf: Box::new(e),
+                    busy: false,
+                },
+                Err(e) => SlotState::Failed(e),
+            };
+        }
+        match &mut *st {
+            SlotState::Off(r) | SlotState::Failed(r) => Err(r.clone()),
+            SlotState::Unopened => Err("not opened".into()),
+            SlotState::Open { busy: true, .. } => {
+                Err("another run of its concurrent group held the tracer".into())
+            }
+            SlotState::Open { ebpf, busy } => {
+                ebpf.attach(probes)?;
+                *busy = true;
+                Ok(())
+            }
+        }
+    }
+
+    /// The measured phase starts now (see [`Ebpf::mark`]).
+    pub fn mark(&self) -> Result<(), String> {
+        let mut st = self
+            .0
+            .lock()
+            .map_err(|_| "the tracer's lock is poisoned".to_string())?;
+        match &mut *st {
+            SlotState::Open { ebpf, busy: true } => ebpf.mark(),
+            _ => Err("the tracer was not attached".into()),
+        }
+    }
+
+    /// Detaches and reads what the step traced since [`EbpfSlot::mark`].
+    pub fn end(&self, probes: Probes) -> Result<EbpfHists, String> {
+        let mut st = self
+            .0
+            .lock()
+            .map_err(|_| "the tracer's lock is poisoned".to_string())?;
+        match &mut *st {
+            SlotState::Open {
+                ebpf,
+                busy: b @ true,
+            } => {
+                *b = false;
+                ebpf.collect(probes)
+            }
+            _ => Err("the tracer was not attached".into()),
+        }
     }
 }
 

@@ -65,6 +65,10 @@ impl Role {
             || name.ends_with("util_pct")
             || name.contains(".tcp.")
             || name.contains(".dev.")
+            // Attribution (attrib.rs, ebpf.rs): explains, never decides.
+            || [".sched.", ".psi.", ".softirq.", ".netstack.", ".nic.", ".ebpf."]
+                .iter()
+                .any(|f| name.contains(f))
             || name.contains("including_warmup")
             || unit == "count"
             || unit == "segments";

@@ -7,8 +7,10 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
+use crate::attrib::{Scope, StepAttribution, SystemSnapshot, ThreadDelta};
 use crate::clock::Clock;
 use crate::disturb::{Disturbance, Monitor, MonitorConfig};
+use crate::ebpf::{EbpfSlot, Probes};
 use crate::error::WorkloadError;
 use crate::events::{EventSink, RunEvent};
 use crate::hist::{encode, new_hist, Hist};
@@ -29,6 +31,8 @@ pub struct Runner {
     pub monitor: Option<MonitorConfig>,
     /// Online vCPUs.
     pub vcpus: usize,
+    /// eBPF attribution ([`EbpfSlot::on`] where it may run, off by default).
+    pub ebpf: Arc<EbpfSlot>,
 }
 
 impl Runner {
@@ -39,6 +43,7 @@ impl Runner {
             stop,
             monitor: Some(MonitorConfig::default()),
             vcpus: crate::affinity::online_vcpus(),
+            ebpf: Arc::new(EbpfSlot::on()),
         }
     }
 
@@ -120,8 +125,23 @@ impl Runner {
                 }
             }
             drop(tx);
+            // The tracer attaches before the clock starts (clearing and
+            // attaching take tens of ms) and marks its counts when the
+            // measured phase starts.
+            let (scope, probes) = attribution_scope(&step.label);
+            let attached = self.ebpf.begin(probes);
             ready.wait();
+            // The workers' time origin, for the mark below.
+            let started = std::time::Instant::now();
             t0.store(clock.raw(), Ordering::Release);
+            let mut attr_start: Option<(SystemSnapshot, Result<(), String>)> = None;
+            let mut start_attr = || {
+                let traced = attached.clone().and_then(|()| self.ebpf.mark());
+                (SystemSnapshot::take(scope), traced)
+            };
+            if timing.warmup.is_zero() {
+                attr_start = Some(start_attr());
+            }
             go.wait();
 
             let mut pending: BTreeMap<u64, IntervalAcc> = BTreeMap::new();
@@ -145,7 +165,16 @@ impl Runner {
                 );
             };
             loop {
-                match rx.recv_timeout(Duration::from_millis(50)) {
+                let mut wait = Duration::from_millis(50);
+                if attr_start.is_none() {
+                    let left = timing.warmup.saturating_sub(started.elapsed());
+                    if left.is_zero() {
+                        attr_start = Some(start_attr());
+                    } else {
+                        wait = wait.min(left);
+                    }
+                }
+                match rx.recv_timeout(wait) {
                     Ok(r) => {
                         let e = pending.entry(r.index).or_insert_with(IntervalAcc::new);
                         e.reports += 1;
@@ -189,10 +218,35 @@ impl Runner {
                 }));
             }
             let class_series = class_points.finish(&series);
-            Ok((out, series, class_series))
+            let attribution = match attr_start {
+                Some((snap0, traced)) => {
+                    let system = Some(snap0.delta(&SystemSnapshot::take(scope)));
+                    // Always end what began, so the tracer is free again.
+                    let collected = attached.is_ok().then(|| self.ebpf.end(probes));
+                    let (ebpf, ebpf_absent) = match (traced, collected) {
+                        (Ok(()), Some(Ok(h))) => (Some(h), None),
+                        (Err(e), _) | (_, Some(Err(e))) => (None, Some(e)),
+                        (Ok(()), None) => (None, Some("the tracer was not attached".into())),
+                    };
+                    StepAttribution {
+                        system,
+                        ebpf,
+                        ebpf_absent,
+                        ..StepAttribution::default()
+                    }
+                }
+                // The step ended within its warm-up: nothing measured.
+                None => {
+                    if attached.is_ok() {
+                        let _ = self.ebpf.end(probes);
+                    }
+                    StepAttribution::default()
+                }
+            };
+            Ok((out, series, class_series, attribution))
         })?;
 
-        let (results, series, class_series) = results;
+        let (results, series, class_series, mut attribution) = results;
         let mut workers = Vec::with_capacity(threads);
         let mut elapsed_ns = 0u64;
         for r in results {
@@ -209,7 +263,13 @@ impl Runner {
                 }
             }
         }
+        let mut threads = ThreadDelta::default();
+        for w in &workers {
+            threads.add(&w.sched);
+        }
+        attribution.threads = threads;
         Ok(StepResult {
+            attribution,
             step: step.clone(),
             ops: workers.iter().map(|w| w.ops).sum(),
             bytes: workers.iter().map(|w| w.bytes).sum(),
@@ -394,6 +454,13 @@ impl Runner {
                 "{}: the run completed no measurement in {:.3} s measured (no metric); raise the duration or make one operation smaller",
                 w.label, measured_s
             ));
+        }
+        // Attribution after that check: it explains what was measured and
+        // is no measurement itself.
+        if status != Status::Failed {
+            for st in &steps {
+                add_attribution(&st.step.label, &st.attribution, st.elapsed_s, &mut out);
+            }
         }
         let mut histograms = BTreeMap::new();
         for (name, h) in &out.histograms {
@@ -739,5 +806,83 @@ impl EventSink for Forward {
             _ => return,
         };
         let _ = self.0.send(o);
+    }
+}
+
+/// What attribution reads for a step, from its kind (the label's first
+/// segment): stack counters and TCP RTT for network steps, block latency
+/// for disk steps, run-queue latency for every step.
+fn attribution_scope(label: &str) -> (Scope, Probes) {
+    let kind = label.split('.').next().unwrap_or("");
+    (
+        Scope { net: kind == "net" },
+        Probes {
+            block: kind == "disk",
+            runq: true,
+            tcp_rtt: kind == "net",
+        },
+    )
+}
+
+/// Adds a step's attribution to the run: `<label>.sched.*`, `.psi.*`,
+/// `.softirq.*`, `.netstack.*`, `.nic.*` metrics, the eBPF histograms with
+/// their percentiles (`<label>.ebpf.*`), and notes (`attribution.<label>`:
+/// the interrupt and softirq lines that changed; `ebpf_absent`: why there
+/// are no eBPF histograms). All are explanatory ([`crate::result::Role::of`]).
+fn add_attribution(label: &str, a: &StepAttribution, elapsed_s: f64, out: &mut RunOutput) {
+    let mut add = |m: crate::attrib::AttrMetric| {
+        out.metrics.push(crate::result::Metric::new(
+            format!("{label}.{}", m.name),
+            m.value,
+            m.unit,
+            crate::result::Better::Lower,
+        ))
+    };
+    for m in a.threads.metrics(elapsed_s) {
+        add(m);
+    }
+    if let Some(sys) = &a.system {
+        for m in sys.metrics.iter().cloned() {
+            add(m);
+        }
+        if !sys.notes.is_empty() {
+            out.notes.insert(
+                format!("attribution.{label}"),
+                serde_json::Value::Object(sys.notes.clone()),
+            );
+        }
+    }
+    if let Some(h) = &a.ebpf {
+        let named = h
+            .block
+            .iter()
+            .map(|(dev, hist)| (format!("{label}.ebpf.block.{dev}.lat_ns"), hist))
+            .chain(
+                h.runq
+                    .iter()
+                    .map(|x| (format!("{label}.ebpf.runq.lat_ns"), x)),
+            )
+            .chain(
+                h.tcp_rtt
+                    .iter()
+                    .map(|x| (format!("{label}.ebpf.tcp_rtt_ns"), x)),
+            );
+        for (name, hist) in named {
+            if hist.is_empty() {
+                continue;
+            }
+            out.latency(&name, hist);
+            // The mean too: the device's own counters give a mean service
+            // time (`dev.read_await_ns`), the figure to check this against.
+            out.metric(
+                format!("{name}.mean"),
+                hist.mean(),
+                crate::units::Unit::Ns,
+                crate::result::Better::Lower,
+            );
+        }
+    }
+    if let Some(why) = &a.ebpf_absent {
+        out.notes.insert("ebpf_absent".into(), why.clone().into());
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::attrib::{StepAttribution, ThreadDelta, ThreadSample};
 use crate::clock::Clock;
 use crate::error::{SpecError, WorkloadError};
 use crate::hist::{new_hist, Hist, REPORTED_PERCENTILES};
@@ -105,6 +106,9 @@ pub struct WorkerResult {
     pub output: Arc<dyn WorkerOutput>,
     /// Auxiliary histograms (see [`WorkerCtx::aux_hist`]), measured phase only.
     pub aux: Vec<(String, Hist)>,
+    /// This worker thread's run-queue wait and context switches in the
+    /// measured phase (attribution).
+    pub sched: ThreadDelta,
 }
 
 /// Everything one step measured.
@@ -128,6 +132,9 @@ pub struct StepResult {
     /// [`WorkerCtx::record_in`]), by class name, in the order the classes
     /// were registered with [`WorkerCtx::aux_hist`].
     pub class_series: Vec<(String, Vec<IntervalPoint>)>,
+    /// Where the step's time went (scheduler, pressure, interrupts, stack
+    /// counters, eBPF histograms); the runner adds it to the run's metrics.
+    pub attribution: StepAttribution,
 }
 
 impl StepResult {
@@ -422,6 +429,10 @@ pub struct WorkerCtx<'a> {
     interval_index: u64,
     interval_start_ns: u64,
     ops_left: Option<u64>,
+    /// This thread's scheduler figures at the start of the measured phase,
+    /// and what they became by its end (attribution, read twice per step).
+    sched0: Option<ThreadSample>,
+    sched: ThreadDelta,
     phase: Phase,
     hist: Hist,
     ival_hist: Hist,
@@ -480,6 +491,8 @@ impl<'a> WorkerCtx<'a> {
             interval_index: 0,
             interval_start_ns: warmup_ns,
             ops_left: plan.ops,
+            sched0: (phase == Phase::Measure).then(ThreadSample::read),
+            sched: ThreadDelta::default(),
             phase,
             hist: new_hist(),
             ival_hist: new_hist(),
@@ -695,6 +708,7 @@ impl<'a> WorkerCtx<'a> {
                     self.phase = Phase::Measure;
                     self.interval_start_ns = self.warmup_ns;
                     self.last_op_ns = self.warmup_ns;
+                    self.sched0 = Some(ThreadSample::read());
                 }
                 Phase::Measure => {
                     let ival_end = self.interval_start_ns + self.interval_ns;
@@ -756,6 +770,9 @@ impl<'a> WorkerCtx<'a> {
     }
 
     fn finish_phase(&mut self) {
+        if let Some(a) = self.sched0.take() {
+            self.sched = a.delta(&ThreadSample::read());
+        }
         if self.phase == Phase::Measure {
             let end = self.last_op_ns.max(self.interval_start_ns);
             if end > self.interval_start_ns || self.ival_ops > 0 {
@@ -787,6 +804,7 @@ impl<'a> WorkerCtx<'a> {
                 hist: self.hist,
                 output: Arc::from(output),
                 aux: self.aux.into_iter().map(|a| (a.name, a.hist)).collect(),
+                sched: self.sched,
             },
             measured_ns,
         )

@@ -22,6 +22,7 @@ fn runner(clock: Clock) -> Runner {
         stop: Arc::new(AtomicBool::new(false)),
         monitor: None,
         vcpus: 2,
+        ebpf: Default::default(),
     }
 }
 

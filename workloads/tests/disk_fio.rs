@@ -207,6 +207,7 @@ fn a_job_file_runs_end_to_end() {
         stop: Arc::new(AtomicBool::new(false)),
         monitor: None,
         vcpus: 2,
+        ebpf: Default::default(),
     };
     let (recs, status) = runner.run_suite(&mut s, &mut []);
     assert_eq!(status, Status::Ok);

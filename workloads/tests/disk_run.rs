@@ -21,6 +21,7 @@ fn runner() -> Runner {
         stop: Arc::new(AtomicBool::new(false)),
         monitor: None,
         vcpus: 2,
+        ebpf: Default::default(),
     }
 }
 

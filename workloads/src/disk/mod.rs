@@ -987,6 +987,28 @@ impl DiskWorkload {
                 Unit::Percent,
                 Better::Lower,
             );
+            // The device's own mean service time per I/O (time in the
+            // block layer and below), beside the latency skubench saw:
+            // the gap is the submission path (syscall, io_uring, copies).
+            for (name, ms, n) in [
+                ("read_await_ns", dev.read_ms, dev.reads),
+                ("write_await_ns", dev.write_ms, dev.writes),
+            ] {
+                if n > 0.0 {
+                    out.metric(
+                        format!("{p}.dev.{name}"),
+                        ms * 1e6 / n,
+                        Unit::Ns,
+                        Better::Lower,
+                    );
+                }
+            }
+            out.metric(
+                format!("{p}.dev.queue_depth"),
+                d(dev.queue_ms) / 1000.0,
+                "requests",
+                Better::Lower,
+            );
         }
         if self.cfg.verify {
             // A float, as the figure has always been written.

@@ -287,6 +287,9 @@ pub struct DevStat {
     pub write_ms: u64,
     /// Milliseconds the device had I/O in flight.
     pub io_ms: u64,
+    /// Weighted milliseconds: time in flight summed over requests (its
+    /// rate is the mean number of requests in flight).
+    pub queue_ms: u64,
 }
 
 /// Reads a block device stat file.
@@ -307,6 +310,7 @@ pub fn read_dev_stat(path: &Path) -> Option<DevStat> {
         write_sectors: v[6],
         write_ms: v[7],
         io_ms: v[9],
+        queue_ms: v[10],
     })
 }
 

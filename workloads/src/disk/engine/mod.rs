@@ -189,6 +189,9 @@ impl Probe {
                     read_bytes: 512.0 * d(d0.read_sectors, d1.read_sectors),
                     write_bytes: 512.0 * d(d0.write_sectors, d1.write_sectors),
                     io_ms: d(d0.io_ms, d1.io_ms),
+                    read_ms: d(d0.read_ms, d1.read_ms),
+                    write_ms: d(d0.write_ms, d1.write_ms),
+                    queue_ms: d(d0.queue_ms, d1.queue_ms),
                 })
             }
             _ => None,
@@ -239,6 +242,12 @@ pub struct DevDelta {
     pub write_bytes: f64,
     /// Milliseconds the device was busy.
     pub io_ms: f64,
+    /// Milliseconds reads spent in the block layer and below, summed.
+    pub read_ms: f64,
+    /// Milliseconds writes spent there, summed.
+    pub write_ms: f64,
+    /// Weighted milliseconds in flight (requests × time).
+    pub queue_ms: f64,
 }
 
 impl DevDelta {
@@ -249,6 +258,9 @@ impl DevDelta {
         self.read_bytes += o.read_bytes;
         self.write_bytes += o.write_bytes;
         self.io_ms += o.io_ms;
+        self.read_ms += o.read_ms;
+        self.write_ms += o.write_ms;
+        self.queue_ms += o.queue_ms;
     }
 }
 

@@ -22,6 +22,7 @@ fn run(job: &str) -> RunRecord {
         stop: Arc::new(AtomicBool::new(false)),
         monitor: None,
         vcpus: 2,
+        ebpf: Default::default(),
     };
     let r = runner.run_suite(&mut s, &mut []).0.remove(0);
     assert_eq!(r.status, Status::Ok, "{job}: {:?}", r.error);
