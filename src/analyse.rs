@@ -3,18 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use baselines::compare::Outcome;
-use baselines::compare::{collect, Comparison, Samples};
 use baselines::policy::{Policy, Spec};
 use baselines::store::{Query, Store};
-use baselines::BaselineError;
 use bench_core::result::ResultFile;
 
 use crate::cli::{BaselineCmd, StoreCmd};
-use crate::{exit, usage};
-
-fn input(e: BaselineError) -> anyhow::Error {
-    usage(e.to_string())
-}
+use crate::common::{comparison, emit, exit, input, load_side, usage, write_history_reports};
 
 /// `skubench store …`
 pub fn store(root: &Path, cmd: StoreCmd) -> anyhow::Result<u8> {
@@ -120,62 +114,6 @@ pub fn baseline(root: &Path, cmd: BaselineCmd) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-/// Loads one side: files (comma-separated or a directory), a baseline
-/// name, or a store query.
-pub fn load_side(spec: &str, st: &Store) -> anyhow::Result<(String, Vec<(String, ResultFile)>)> {
-    let mut out = Vec::new();
-    let as_paths: Vec<&str> = spec.split(',').filter(|s| !s.is_empty()).collect();
-    if !as_paths.is_empty() && as_paths.iter().all(|p| Path::new(p).exists()) {
-        for p in as_paths {
-            let path = Path::new(p);
-            if path.is_dir() {
-                let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                    .map_err(|e| usage(format!("{p}: {e}")))?
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|f| f.extension().is_some_and(|x| x == "json"))
-                    .collect();
-                files.sort();
-                for f in files {
-                    let r = ResultFile::read(&f).map_err(|e| usage(e.to_string()))?;
-                    out.push((f.display().to_string(), r));
-                }
-            } else {
-                out.push((
-                    p.to_string(),
-                    ResultFile::read(path).map_err(|e| usage(e.to_string()))?,
-                ));
-            }
-        }
-        if out.is_empty() {
-            return Err(usage(format!("`{spec}`: no result files found")));
-        }
-        return Ok((spec.to_string(), out));
-    }
-    let ids = if spec.contains('=') {
-        let q = spec.strip_prefix("query:").unwrap_or(spec);
-        st.query(&Query::parse(q).map_err(input)?).map_err(input)?
-    } else {
-        let name = spec.strip_prefix("baseline:").unwrap_or(spec);
-        if !baselines::store::valid_name(name) {
-            return Err(usage(format!(
-                "`{spec}`: no such file, and not a baseline name or query"
-            )));
-        }
-        st.baseline(name)
-            .map_err(|e| usage(format!("`{spec}` is not a file; as a baseline: {e}")))?
-            .results
-    };
-    if ids.is_empty() {
-        return Err(usage(format!(
-            "`{spec}`: the query matched no stored results"
-        )));
-    }
-    for id in ids {
-        out.push((id.clone(), st.load(&id).map_err(input)?));
-    }
-    Ok((spec.to_string(), out))
-}
-
 /// Arguments of `compare`.
 pub struct CompareArgs {
     /// Baseline side.
@@ -194,50 +132,6 @@ pub struct CompareArgs {
     pub include_disturbed: bool,
     /// Store.
     pub store: PathBuf,
-}
-
-/// Runs the comparison; used by `compare` and `gate`.
-pub fn comparison(
-    base: &[(String, ResultFile)],
-    base_name: &str,
-    cand: &[(String, ResultFile)],
-    cand_name: &str,
-    policy: &Policy,
-    spec: Option<&Spec>,
-) -> Comparison {
-    let b: Samples = collect(base_name, base, policy.include_disturbed);
-    let c: Samples = collect(cand_name, cand, policy.include_disturbed);
-    baselines::compare::compare(b, c, policy, spec)
-}
-
-/// Writes the comparison in each format (terminal, markdown, html, json,
-/// junit), to stdout or as `comparison.<ext>` files in `dir`. Every format
-/// name is checked before anything is written.
-pub fn emit(
-    input: &reports::html::HtmlInput<'_>,
-    formats: &[String],
-    dir: Option<&Path>,
-) -> anyhow::Result<()> {
-    let cmp = input.comparison;
-    let mut outputs = Vec::new();
-    for f in formats {
-        outputs.push(match f.as_str() {
-            "terminal" | "text" => (
-                reports::terminal::render(cmp, crate::color_wanted(dir.is_none())).into_bytes(),
-                "txt",
-            ),
-            "markdown" | "md" => (reports::markdown::render(cmp).into_bytes(), "md"),
-            "html" => (reports::html::render(input).into_bytes(), "html"),
-            "json" => (reports::json::render(cmp)?, "json"),
-            "junit" | "xml" => (reports::junit::render(cmp)?.into_bytes(), "xml"),
-            other => {
-                return Err(usage(format!(
-                "--format: unknown format `{other}` (known: terminal, markdown, html, json, junit)"
-            )))
-            }
-        });
-    }
-    crate::run::write_outputs("comparison", &outputs, dir)
 }
 
 /// `skubench compare`
@@ -268,31 +162,6 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<u8> {
         Outcome::Inconclusive => exit::INCONCLUSIVE,
         Outcome::Pass => exit::OK,
     })
-}
-
-/// Writes `history.{txt,json,html,md}` and `history-junit.xml` into `dir`.
-pub fn write_history_reports(
-    series: &[baselines::history::MetricHistory],
-    latest: usize,
-    dir: &Path,
-) -> anyhow::Result<()> {
-    let outputs: Vec<(Vec<u8>, &str)> = vec![
-        (reports::history::render(series).into_bytes(), "txt"),
-        (serde_json::to_vec_pretty(series)?, "json"),
-        (
-            reports::history::render_html(series, latest).into_bytes(),
-            "html",
-        ),
-        (
-            reports::history::render_markdown(series, latest).into_bytes(),
-            "md",
-        ),
-        (
-            reports::history::render_junit(series, latest)?.into_bytes(),
-            "xml",
-        ),
-    ];
-    crate::run::write_outputs("history", &outputs, Some(dir))
 }
 
 /// `skubench history`

@@ -13,17 +13,14 @@ use skubench_ci::gate::{
     Round,
 };
 
-use crate::analyse::{comparison, emit, load_side};
 use crate::cli::GateArgs;
-use crate::run::{detect_host, execute, install_signal_handlers};
-use crate::{exit, usage, Exit};
+use crate::common::{
+    color_wanted, comparison, detect_host, emit, execute, exit, input, install_signal_handlers,
+    load_side, usage, write_history_reports, Exit,
+};
 
 /// The formats a gate writes.
 pub const GATE_FORMATS: &[&str] = &["terminal", "markdown", "html", "json", "junit"];
-
-fn input(e: baselines::BaselineError) -> anyhow::Error {
-    usage(e.to_string())
-}
 
 /// Runs the gate.
 pub fn gate(a: GateArgs) -> anyhow::Result<u8> {
@@ -163,10 +160,7 @@ fn finish(
     let path = dir.join("gate.json");
     bench_core::result::write_atomic(&path, &serde_json::to_vec_pretty(&summary)?)
         .map_err(|e| usage(e.to_string()))?;
-    print!(
-        "{}",
-        reports::terminal::render(cmp, crate::color_wanted(true))
-    );
+    print!("{}", reports::terminal::render(cmp, color_wanted(true)));
     eprintln!(
         "skubench gate: {} (reports in {})",
         cmp.headline(),
@@ -195,7 +189,7 @@ fn gate_history(
     let alerts: usize = series.iter().map(|s| s.alerts.len()).sum();
     let text = reports::history::render(&series);
     let dir = &a.report_dir;
-    crate::analyse::write_history_reports(&series, a.latest, dir)?;
+    write_history_reports(&series, a.latest, dir)?;
     let code = u8::from(alerts > 0);
     let summary = GateSummary {
         outcome: if code == 0 {

@@ -6,107 +6,20 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use bench_core::host::HostInfo;
-use bench_core::result::{Invocation, ResultFile, Status, ToolInfo};
+use bench_core::result::{ResultFile, Status};
 use bench_core::runner::Runner;
 use bench_core::suite::{load_suite, parse_suite, single_workload, Suite};
-use bench_core::writer::ResultWriter;
 
-use crate::cli::{Cli, Command, RunArgs, ServeArgs};
-use crate::{exit, usage, Exit};
+use crate::cli::{RunArgs, ServeArgs};
+use crate::common::{
+    check_output, detect_host, execute, exit, install_signal_handlers, usage, write_outputs, Exit,
+};
 
 /// The default suite, compiled in so the binary runs from any directory.
 const QUICK_SUITE: &str = include_str!("../suites/quick.toml");
 
-/// Runs the parsed command; returns the exit code.
-pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
-    match cli.command {
-        Command::Run(a) => cmd_run(a),
-        Command::List => {
-            print!("{}", reports::show::workload_list(&workloads::registry()));
-            Ok(exit::OK)
-        }
-        Command::Sysinfo { sku, json } => {
-            let h = detect_host(sku, &Runner::new(Arc::new(AtomicBool::new(false))))?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&h)?);
-            } else {
-                print!("{}", reports::show::sysinfo(&h));
-            }
-            Ok(exit::OK)
-        }
-        Command::Report {
-            results,
-            format,
-            output_dir,
-        } => cmd_report(&results, &format, output_dir.as_deref()),
-        Command::Show { result, hgrm, run } => cmd_show(&result, hgrm.as_deref(), run.as_deref()),
-        Command::Gate(g) => crate::gate::gate(g),
-        Command::Store { store, cmd } => crate::analyse::store(&store.store, cmd),
-        Command::Baseline { store, cmd } => crate::analyse::baseline(&store.store, cmd),
-        Command::Compare {
-            base,
-            cand,
-            spec,
-            policy,
-            format,
-            output_dir,
-            include_disturbed,
-            store,
-        } => crate::analyse::compare(crate::analyse::CompareArgs {
-            base,
-            cand,
-            spec,
-            policy,
-            formats: format,
-            output_dir,
-            include_disturbed,
-            store: store.store,
-        }),
-        Command::History {
-            sku,
-            distro,
-            metric,
-            workload,
-            latest,
-            p,
-            window,
-            floor,
-            include_disturbed,
-            json,
-            output_dir,
-            store,
-        } => crate::analyse::history(
-            &store.store,
-            baselines::history::HistoryQuery {
-                sku,
-                distro,
-                metric,
-                workload,
-                include_disturbed,
-            },
-            baselines::changepoint::CpConfig {
-                p_value: p,
-                window,
-                magnitude_floor: floor,
-                ..Default::default()
-            },
-            latest,
-            json,
-            output_dir.as_deref(),
-        ),
-        Command::Import {
-            tool,
-            file,
-            output,
-            sku,
-            distro,
-            hostname,
-        } => crate::analyse::import(&tool, &file, output, sku, distro, hostname),
-        Command::Serve(a) => cmd_serve(a),
-    }
-}
-
-fn cmd_serve(a: ServeArgs) -> anyhow::Result<u8> {
+/// `skubench serve`
+pub fn serve(a: ServeArgs) -> anyhow::Result<u8> {
     let dur = |flag: &str, v: &str| {
         bench_core::units::parse_duration(v).map_err(|e| usage(format!("--{flag}: {e}")))
     };
@@ -128,14 +41,6 @@ fn cmd_serve(a: ServeArgs) -> anyhow::Result<u8> {
         Ok(()) => Ok(exit::OK),
         Err(workloads::net::ServeError::Input(m)) => Err(usage(m)),
         Err(e) => Err(Exit(exit::RUN_FAILED, e.to_string()).into()),
-    }
-}
-
-fn tool_info() -> ToolInfo {
-    ToolInfo {
-        name: "skubench".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        git_revision: env!("SKUBENCH_GIT_REV").into(),
     }
 }
 
@@ -195,7 +100,7 @@ fn default_output(host: &HostInfo) -> PathBuf {
         .unwrap_or(first)
 }
 
-pub(crate) fn load_target(
+fn load_target(
     target: Option<&str>,
     pairs: &[(String, String)],
     vcpus: usize,
@@ -220,7 +125,7 @@ pub(crate) fn load_target(
 }
 
 /// Applies `--repetitions`, `--duration` … to a suite loaded from a file.
-pub(crate) fn override_suite(suite: &mut Suite, pairs: &[(String, String)]) -> anyhow::Result<()> {
+fn override_suite(suite: &mut Suite, pairs: &[(String, String)]) -> anyhow::Result<()> {
     for (k, v) in pairs {
         let loc = format!("--{k}");
         match k.as_str() {
@@ -256,79 +161,8 @@ pub(crate) fn override_suite(suite: &mut Suite, pairs: &[(String, String)]) -> a
     Ok(())
 }
 
-/// SIGINT/SIGTERM set the returned stop flag; a second signal exits at once.
-pub fn install_signal_handlers() -> anyhow::Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(
-            sig,
-            exit::RUN_FAILED as i32,
-            stop.clone(),
-        )
-        .context("installing signal handler")?;
-        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
-    }
-    Ok(stop)
-}
-
-/// The host fingerprint; `--sku auto` asks the instance metadata service
-/// (endpoint from `SKUBENCH_IMDS_ENDPOINT`, default Azure's).
-pub fn detect_host(sku: Option<String>, runner: &Runner) -> anyhow::Result<HostInfo> {
-    if sku.as_deref() == Some("auto") {
-        let endpoint = std::env::var("SKUBENCH_IMDS_ENDPOINT")
-            .unwrap_or_else(|_| skubench_ci::imds::AZURE_ENDPOINT.into());
-        let i = skubench_ci::imds::discover(&endpoint, std::time::Duration::from_secs(2))
-            .map_err(|e| usage(format!("--sku auto: {e}")))?;
-        let mut h = HostInfo::detect(Some(i.vm_size), runner.clock.source());
-        h.region = i.region;
-        h.image = i.image;
-        return Ok(h);
-    }
-    Ok(HostInfo::detect(sku, runner.clock.source()))
-}
-
-/// Refuses a directory or an existing file as output: results are data.
-pub fn check_output(output: &Path) -> anyhow::Result<()> {
-    if output.is_dir() {
-        return Err(usage(format!(
-            "--output {}: is a directory",
-            output.display()
-        )));
-    }
-    if output.exists() {
-        return Err(usage(format!(
-            "--output {}: file exists; choose another name or remove it yourself",
-            output.display()
-        )));
-    }
-    Ok(())
-}
-
-/// Runs a suite into `output` (written after every run); returns the file and status.
-pub fn execute(
-    runner: &Runner,
-    suite: &mut Suite,
-    output: &Path,
-    host: HostInfo,
-    quiet: bool,
-) -> anyhow::Result<(ResultFile, Status)> {
-    let invocation = Invocation {
-        argv: std::env::args().collect(),
-        suite: suite.name.clone(),
-        suite_file: suite.path.as_ref().map(|p| p.display().to_string()),
-        suite_text: suite.text.clone(),
-        repetitions: suite.settings.repetitions,
-    };
-    let mut writer = ResultWriter::new(output.to_path_buf(), tool_info(), host, invocation);
-    let mut progress = crate::progress::Progress::new(quiet);
-    let (_records, status) = runner.run_suite(suite, &mut [&mut progress, &mut writer]);
-    if let Some(e) = writer.error.take() {
-        return Err(Exit(exit::RUN_FAILED, format!("writing the result file: {e}")).into());
-    }
-    Ok((writer.file().clone(), status))
-}
-
-fn cmd_run(a: RunArgs) -> anyhow::Result<u8> {
+/// `skubench run`
+pub fn run(a: RunArgs) -> anyhow::Result<u8> {
     let mut pairs = parse_pairs(&a.rest)?;
     // Global flags may also follow the workload name.
     let mut output = a.output;
@@ -412,7 +246,8 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<u8> {
     })
 }
 
-fn cmd_show(path: &Path, hgrm: Option<&str>, run: Option<&str>) -> anyhow::Result<u8> {
+/// `skubench show`
+pub fn show(path: &Path, hgrm: Option<&str>, run: Option<&str>) -> anyhow::Result<u8> {
     let f = ResultFile::read(path).map_err(|e| usage(e.to_string()))?;
     let Some(name) = hgrm else {
         print!("{}", reports::show::summary(&f));
@@ -455,7 +290,7 @@ fn cmd_show(path: &Path, hgrm: Option<&str>, run: Option<&str>) -> anyhow::Resul
 }
 
 /// `skubench report`: single runs, no baseline.
-fn cmd_report(paths: &[PathBuf], formats: &[String], dir: Option<&Path>) -> anyhow::Result<u8> {
+pub fn report(paths: &[PathBuf], formats: &[String], dir: Option<&Path>) -> anyhow::Result<u8> {
     let mut files = Vec::new();
     for p in paths {
         let f = ResultFile::read(p).map_err(|e| usage(e.to_string()))?;
@@ -487,27 +322,4 @@ fn cmd_report(paths: &[PathBuf], formats: &[String], dir: Option<&Path>) -> anyh
     // The report itself succeeded; a failed run already got its exit code
     // from `skubench run`, and the report says so.
     Ok(exit::OK)
-}
-
-/// Writes rendered outputs: each to `<dir>/<stem>.<ext>` (atomically), or
-/// all to stdout in order.
-pub fn write_outputs(
-    stem: &str,
-    outputs: &[(Vec<u8>, &str)],
-    dir: Option<&Path>,
-) -> anyhow::Result<()> {
-    for (bytes, ext) in outputs {
-        match dir {
-            Some(d) => {
-                let path = d.join(format!("{stem}.{ext}"));
-                bench_core::result::write_atomic(&path, bytes).map_err(|e| usage(e.to_string()))?;
-                eprintln!("skubench: wrote {}", path.display());
-            }
-            None => {
-                use std::io::Write;
-                std::io::stdout().write_all(bytes)?;
-            }
-        }
-    }
-    Ok(())
 }
