@@ -7,11 +7,15 @@ use baselines::policy::{Policy, Spec};
 use baselines::store::{Query, Store};
 use bench_core::result::ResultFile;
 
+use skubench_ci::exit_codes::SkubenchExitCode;
+
 use crate::cli::{BaselineCmd, StoreCmd};
-use crate::common::{comparison, emit, exit, input, load_side, usage, write_history_reports};
+use crate::common::{
+    comparison, emit, input, load_side, run_failed, store_error, usage, write_history_reports,
+};
 
 /// `skubench store …`
-pub fn store(root: &Path, cmd: StoreCmd) -> anyhow::Result<u8> {
+pub fn store(root: &Path, cmd: StoreCmd) -> anyhow::Result<SkubenchExitCode> {
     let st = Store::new(root);
     match cmd {
         StoreCmd::Add { results } => {
@@ -19,9 +23,9 @@ pub fn store(root: &Path, cmd: StoreCmd) -> anyhow::Result<u8> {
             for p in &results {
                 ResultFile::read(p).map_err(|e| usage(e.to_string()))?;
             }
-            st.check_writable().map_err(input)?;
+            st.check_writable().map_err(store_error)?;
             for p in &results {
-                let a = st.add_path(p).map_err(input)?;
+                let a = st.add_path(p).map_err(store_error)?;
                 println!(
                     "{} {} {}",
                     a.id,
@@ -31,7 +35,7 @@ pub fn store(root: &Path, cmd: StoreCmd) -> anyhow::Result<u8> {
             }
         }
         StoreCmd::List => {
-            let idx = baselines::history::result_index(&st.history_dir()).map_err(input)?;
+            let idx = baselines::history::result_index(&st.history_dir()).map_err(store_error)?;
             println!(
                 "{:<16}  {:<24}  {:<20}  {:<10}  {:<12}  suite",
                 "id", "time", "sku", "distro", "host"
@@ -44,15 +48,15 @@ pub fn store(root: &Path, cmd: StoreCmd) -> anyhow::Result<u8> {
             }
         }
         StoreCmd::Compact => {
-            let n = st.compact().map_err(input)?;
+            let n = st.compact().map_err(store_error)?;
             println!("history compacted: {n} rows");
         }
     }
-    Ok(exit::OK)
+    Ok(SkubenchExitCode::Ok)
 }
 
 /// `skubench baseline …`
-pub fn baseline(root: &Path, cmd: BaselineCmd) -> anyhow::Result<u8> {
+pub fn baseline(root: &Path, cmd: BaselineCmd) -> anyhow::Result<SkubenchExitCode> {
     let st = Store::new(root);
     match cmd {
         BaselineCmd::Save {
@@ -66,10 +70,10 @@ pub fn baseline(root: &Path, cmd: BaselineCmd) -> anyhow::Result<u8> {
                     for p in &from {
                         ResultFile::read(p).map_err(|e| usage(e.to_string()))?;
                     }
-                    st.check_writable().map_err(input)?;
+                    st.check_writable().map_err(store_error)?;
                     let mut ids = Vec::new();
                     for p in &from {
-                        ids.push(st.add_path(p).map_err(input)?.id);
+                        ids.push(st.add_path(p).map_err(store_error)?.id);
                     }
                     let src = from
                         .iter()
@@ -79,14 +83,16 @@ pub fn baseline(root: &Path, cmd: BaselineCmd) -> anyhow::Result<u8> {
                     (ids, format!("files:{src}"))
                 }
                 (true, Some(q)) => {
-                    let ids = st.query(&Query::parse(&q).map_err(input)?).map_err(input)?;
+                    let ids = st
+                        .query(&Query::parse(&q).map_err(input)?)
+                        .map_err(store_error)?;
                     (ids, format!("query:{q}"))
                 }
                 _ => return Err(usage("baseline save needs --from RESULT… or --query sku=…")),
             };
             let b = st
                 .save_baseline(&name, &ids, &source, replace)
-                .map_err(input)?;
+                .map_err(store_error)?;
             println!(
                 "baseline `{}` saved: {} results ({})",
                 b.name,
@@ -95,8 +101,8 @@ pub fn baseline(root: &Path, cmd: BaselineCmd) -> anyhow::Result<u8> {
             );
         }
         BaselineCmd::List => {
-            for n in st.baselines().map_err(input)? {
-                let b = st.baseline(&n).map_err(input)?;
+            for n in st.baselines().map_err(store_error)? {
+                let b = st.baseline(&n).map_err(store_error)?;
                 println!(
                     "{:<30} {:>3} results  {}  {}",
                     b.name,
@@ -107,11 +113,11 @@ pub fn baseline(root: &Path, cmd: BaselineCmd) -> anyhow::Result<u8> {
             }
         }
         BaselineCmd::Show { name } => {
-            let b = st.baseline(&name).map_err(input)?;
+            let b = st.baseline(&name).map_err(store_error)?;
             println!("{}", serde_json::to_string_pretty(&b)?);
         }
     }
-    Ok(exit::OK)
+    Ok(SkubenchExitCode::Ok)
 }
 
 /// Arguments of `compare`.
@@ -135,7 +141,7 @@ pub struct CompareArgs {
 }
 
 /// `skubench compare`
-pub fn compare(a: CompareArgs) -> anyhow::Result<u8> {
+pub fn compare(a: CompareArgs) -> anyhow::Result<SkubenchExitCode> {
     let mut policy = match &a.policy {
         Some(p) => Policy::load(p).map_err(input)?,
         None => Policy::default(),
@@ -158,9 +164,9 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<u8> {
     emit(&input, &a.formats, a.output_dir.as_deref())?;
     eprintln!("{}", cmp.headline());
     Ok(match cmp.outcome {
-        Outcome::Fail => exit::REGRESSION,
-        Outcome::Inconclusive => exit::INCONCLUSIVE,
-        Outcome::Pass => exit::OK,
+        Outcome::Fail => SkubenchExitCode::Regression,
+        Outcome::Inconclusive => SkubenchExitCode::Inconclusive,
+        Outcome::Pass => SkubenchExitCode::Ok,
     })
 }
 
@@ -172,18 +178,18 @@ pub fn history(
     latest: usize,
     json: bool,
     output_dir: Option<&Path>,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<SkubenchExitCode> {
     if !(cfg.p_value > 0.0 && cfg.p_value < 1.0) || cfg.window < 4 {
         return Err(usage("--p must be in (0, 1) and --window at least 4"));
     }
     let st = Store::new(root);
     let (series, warnings) =
-        baselines::history::query(&st.history_dir(), &q, &cfg, latest).map_err(input)?;
+        baselines::history::query(&st.history_dir(), &q, &cfg, latest).map_err(store_error)?;
     for w in &warnings {
         eprintln!("skubench: warning: {w}");
     }
     if let Some(dir) = output_dir {
-        std::fs::create_dir_all(dir).map_err(|e| usage(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| run_failed(format!("{}: {e}", dir.display())))?;
         write_history_reports(&series, latest, dir)?;
         eprintln!("skubench: {}", reports::history::headline(&series, latest));
     } else if json {
@@ -193,9 +199,9 @@ pub fn history(
     }
     let alerts: usize = series.iter().map(|s| s.alerts.len()).sum();
     Ok(if alerts > 0 {
-        exit::REGRESSION
+        SkubenchExitCode::Regression
     } else {
-        exit::OK
+        SkubenchExitCode::Ok
     })
 }
 
@@ -207,7 +213,7 @@ pub fn import(
     sku: Option<String>,
     distro: Option<String>,
     hostname: Option<String>,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<SkubenchExitCode> {
     let text = baselines::read_limited(file, 256 << 20).map_err(input)?;
     let host = bench_core::host::HostInfo {
         sku,
@@ -228,7 +234,8 @@ pub fn import(
             out.display()
         )));
     }
-    r.write_atomic(&out).map_err(|e| usage(e.to_string()))?;
+    r.write_atomic(&out)
+        .map_err(|e| run_failed(e.to_string()))?;
     println!("{}", out.display());
-    Ok(exit::OK)
+    Ok(SkubenchExitCode::Ok)
 }

@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand};
 /// skubench: performance and stress benchmarks for new VM SKUs.
 ///
 /// Exit codes: 0 ok, 1 regression or failed spec limit, 2 usage or input
-/// error, 3 the run failed or was interrupted.
+/// error, 3 the run failed or was interrupted (or an I/O or store operation
+/// failed), 4 the comparison was inconclusive.
 #[derive(Parser, Debug)]
 #[command(name = "skubench", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SKUBENCH_GIT_REV"), ")"))]
 pub struct Cli {
@@ -148,7 +149,8 @@ pub enum Command {
     },
     /// Pipeline gate: run a suite, store the results, compare with a baseline
     /// (or the history), write every report, exit 0 pass / 1 regression or
-    /// spec failure / 2 input error / 3 the run failed or was interrupted.
+    /// spec failure / 2 input error / 3 the run failed or was interrupted /
+    /// 4 inconclusive.
     ///
     /// Inconclusive metrics get more repetitions of just their workloads,
     /// up to the policy's max_repetitions.

@@ -18,25 +18,11 @@ use bench_core::result::{Invocation, ResultFile, Status, ToolInfo};
 use bench_core::runner::Runner;
 use bench_core::suite::Suite;
 use bench_core::writer::ResultWriter;
-
-/// Exit codes (documented in README.md).
-pub mod exit {
-    /// Success / no regression.
-    pub const OK: u8 = 0;
-    /// A regression or a failed spec limit.
-    pub const REGRESSION: u8 = 1;
-    /// Usage or input error.
-    pub const USAGE: u8 = 2;
-    /// The run failed or was interrupted.
-    pub const RUN_FAILED: u8 = 3;
-    /// The comparison was inconclusive: no regression found, but some
-    /// headline metric could not have shown a threshold-sized shift.
-    pub const INCONCLUSIVE: u8 = 4;
-}
+use skubench_ci::exit_codes::SkubenchExitCode;
 
 /// An error that carries its exit code.
 #[derive(Debug)]
-pub struct Exit(pub u8, pub String);
+pub struct Exit(pub SkubenchExitCode, pub String);
 
 impl std::fmt::Display for Exit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -47,7 +33,12 @@ impl std::error::Error for Exit {}
 
 /// Input/usage error (exit 2).
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {
-    Exit(exit::USAGE, msg.into()).into()
+    Exit(SkubenchExitCode::Usage, msg.into()).into()
+}
+
+/// A failed operation, not a bad input: I/O, the store, the run (exit 3).
+pub fn run_failed(msg: impl Into<String>) -> anyhow::Error {
+    Exit(SkubenchExitCode::RunFailed, msg.into()).into()
 }
 
 /// Colour only on a terminal and when `NO_COLOR` is unset.
@@ -56,9 +47,19 @@ pub fn color_wanted(to_stdout: bool) -> bool {
     to_stdout && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// A store or baseline error: the input named something that is not there or not valid.
+/// An error loading a file the user named (policy, spec, peer output): exit 2.
 pub fn input(e: BaselineError) -> anyhow::Error {
     usage(e.to_string())
+}
+
+/// An error of a store or history operation: a bad name, query or result
+/// is the user's input (exit 2); a failed read or write of the store or its
+/// history dataset is a failed operation (exit 3).
+pub fn store_error(e: BaselineError) -> anyhow::Error {
+    match e {
+        BaselineError::Input(m) => usage(m),
+        e => run_failed(e.to_string()),
+    }
 }
 
 fn tool_info() -> ToolInfo {
@@ -75,7 +76,7 @@ pub fn install_signal_handlers() -> anyhow::Result<Arc<AtomicBool>> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register_conditional_shutdown(
             sig,
-            exit::RUN_FAILED as i32,
+            SkubenchExitCode::RunFailed.as_u8().into(),
             stop.clone(),
         )
         .context("installing signal handler")?;
@@ -136,7 +137,7 @@ pub fn execute(
     let mut progress = crate::progress::Progress::new(quiet);
     let (_records, status) = runner.run_suite(suite, &mut [&mut progress, &mut writer]);
     if let Some(e) = writer.error.take() {
-        return Err(Exit(exit::RUN_FAILED, format!("writing the result file: {e}")).into());
+        return Err(run_failed(format!("writing the result file: {e}")));
     }
     Ok((writer.file().clone(), status))
 }
@@ -152,12 +153,15 @@ pub fn write_outputs(
         match dir {
             Some(d) => {
                 let path = d.join(format!("{stem}.{ext}"));
-                bench_core::result::write_atomic(&path, bytes).map_err(|e| usage(e.to_string()))?;
+                bench_core::result::write_atomic(&path, bytes)
+                    .map_err(|e| run_failed(e.to_string()))?;
                 eprintln!("skubench: wrote {}", path.display());
             }
             None => {
                 use std::io::Write;
-                std::io::stdout().write_all(bytes)?;
+                std::io::stdout()
+                    .write_all(bytes)
+                    .map_err(|e| run_failed(format!("writing to stdout: {e}")))?;
             }
         }
     }
@@ -196,7 +200,8 @@ pub fn load_side(spec: &str, st: &Store) -> anyhow::Result<(String, Vec<(String,
     }
     let ids = if spec.contains('=') {
         let q = spec.strip_prefix("query:").unwrap_or(spec);
-        st.query(&Query::parse(q).map_err(input)?).map_err(input)?
+        st.query(&Query::parse(q).map_err(input)?)
+            .map_err(store_error)?
     } else {
         let name = spec.strip_prefix("baseline:").unwrap_or(spec);
         if !baselines::store::valid_name(name) {
@@ -205,7 +210,12 @@ pub fn load_side(spec: &str, st: &Store) -> anyhow::Result<(String, Vec<(String,
             )));
         }
         st.baseline(name)
-            .map_err(|e| usage(format!("`{spec}` is not a file; as a baseline: {e}")))?
+            .map_err(|e| match e {
+                BaselineError::Input(m) => {
+                    usage(format!("`{spec}` is not a file; as a baseline: {m}"))
+                }
+                e => store_error(e),
+            })?
             .results
     };
     if ids.is_empty() {
@@ -214,7 +224,7 @@ pub fn load_side(spec: &str, st: &Store) -> anyhow::Result<(String, Vec<(String,
         )));
     }
     for id in ids {
-        out.push((id.clone(), st.load(&id).map_err(input)?));
+        out.push((id.clone(), st.load(&id).map_err(store_error)?));
     }
     Ok((spec.to_string(), out))
 }

@@ -9,21 +9,23 @@ use bench_core::result::{ResultFile, Status};
 use bench_core::runner::Runner;
 use bench_core::suite::load_suite;
 use skubench_ci::gate::{
-    exit_code, median_runs_to_verdict, needs_more_runs, runs_per_verdict, runs_wanted, GateSummary,
-    Round,
+    exit_code, history_exit_code, median_runs_to_verdict, needs_more_runs, runs_per_verdict,
+    runs_wanted, GateSummary, Round,
 };
+
+use skubench_ci::exit_codes::SkubenchExitCode;
 
 use crate::cli::GateArgs;
 use crate::common::{
-    color_wanted, comparison, detect_host, emit, execute, exit, input, install_signal_handlers,
-    load_side, usage, write_history_reports, Exit,
+    color_wanted, comparison, detect_host, emit, execute, input, install_signal_handlers,
+    load_side, run_failed, store_error, usage, write_history_reports,
 };
 
 /// The formats a gate writes.
 pub const GATE_FORMATS: &[&str] = &["terminal", "markdown", "html", "json", "junit"];
 
 /// Runs the gate.
-pub fn gate(a: GateArgs) -> anyhow::Result<u8> {
+pub fn gate(a: GateArgs) -> anyhow::Result<SkubenchExitCode> {
     // Everything that can be wrong with the input is checked before anything runs.
     let policy = match &a.policy {
         Some(p) => Policy::load(p).map_err(input)?,
@@ -38,7 +40,7 @@ pub fn gate(a: GateArgs) -> anyhow::Result<u8> {
         Some(b) => Some(load_side(b, &st)?),
         None => None,
     };
-    st.check_writable().map_err(input)?;
+    st.check_writable().map_err(store_error)?;
     let vcpus = bench_core::affinity::online_vcpus();
     let reg = workloads::registry();
     let mut suite = load_suite(&a.suite, &reg, vcpus).map_err(|e| usage(e.to_string()))?;
@@ -49,7 +51,7 @@ pub fn gate(a: GateArgs) -> anyhow::Result<u8> {
     suite.settings.repetitions = first_reps;
     let results_dir = a.report_dir.join("results");
     std::fs::create_dir_all(&results_dir)
-        .map_err(|e| usage(format!("{}: {e}", results_dir.display())))?;
+        .map_err(|e| run_failed(format!("{}: {e}", results_dir.display())))?;
 
     let runner = Runner::new(install_signal_handlers()?);
     let host = detect_host(a.sku.clone(), &runner)?;
@@ -73,16 +75,12 @@ pub fn gate(a: GateArgs) -> anyhow::Result<u8> {
             } else {
                 "failed"
             };
-            return Err(Exit(
-                exit::RUN_FAILED,
-                format!(
-                    "gate: the run {why}; partial results are in {} and were not stored; the store is unchanged by this round",
-                    out.display()
-                ),
-            )
-            .into());
+            return Err(run_failed(format!(
+                "gate: the run {why}; partial results are in {} and were not stored; the store is unchanged by this round",
+                out.display()
+            )));
         }
-        st.add_path(&out).map_err(input)?;
+        st.add_path(&out).map_err(store_error)?;
         cand.push((out.display().to_string(), file));
         let Some((bn, bfiles)) = &base else {
             rounds.push(Round {
@@ -138,7 +136,7 @@ fn finish(
     base: &[(String, ResultFile)],
     cand: &[(String, ResultFile)],
     rounds: Vec<Round>,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<SkubenchExitCode> {
     let formats: Vec<String> = GATE_FORMATS.iter().map(|s| s.to_string()).collect();
     let input = reports::html::HtmlInput {
         comparison: cmp,
@@ -150,7 +148,7 @@ fn finish(
     let code = exit_code(cmp, policy);
     let summary = GateSummary {
         outcome: cmp.outcome.word().to_ascii_lowercase(),
-        exit_code: code,
+        exit_code: code.as_u8(),
         total_repetitions: rounds.iter().map(|r| r.repetitions).sum(),
         rounds,
         runs_per_verdict: runs_per_verdict(cmp),
@@ -159,7 +157,7 @@ fn finish(
     };
     let path = dir.join("gate.json");
     bench_core::result::write_atomic(&path, &serde_json::to_vec_pretty(&summary)?)
-        .map_err(|e| usage(e.to_string()))?;
+        .map_err(|e| run_failed(e.to_string()))?;
     print!("{}", reports::terminal::render(cmp, color_wanted(true)));
     eprintln!(
         "skubench gate: {} (reports in {})",
@@ -174,7 +172,7 @@ fn gate_history(
     st: &Store,
     host: &bench_core::host::HostInfo,
     rounds: Vec<Round>,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<SkubenchExitCode> {
     let q = baselines::history::HistoryQuery {
         sku: Some(host.sku.clone().unwrap_or_default()),
         distro: Some(host.distro.clone()),
@@ -182,7 +180,7 @@ fn gate_history(
     };
     let (series, warnings) =
         baselines::history::query(&st.history_dir(), &q, &Default::default(), a.latest)
-            .map_err(input)?;
+            .map_err(store_error)?;
     for w in warnings {
         eprintln!("skubench gate: warning: {w}");
     }
@@ -190,14 +188,14 @@ fn gate_history(
     let text = reports::history::render(&series);
     let dir = &a.report_dir;
     write_history_reports(&series, a.latest, dir)?;
-    let code = u8::from(alerts > 0);
+    let code = history_exit_code(alerts);
     let summary = GateSummary {
-        outcome: if code == 0 {
+        outcome: if code == SkubenchExitCode::Ok {
             "pass".into()
         } else {
             "fail".into()
         },
-        exit_code: code,
+        exit_code: code.as_u8(),
         total_repetitions: rounds.iter().map(|r| r.repetitions).sum(),
         rounds,
         runs_per_verdict: Vec::new(),
@@ -211,7 +209,7 @@ fn gate_history(
         &dir.join("gate.json"),
         &serde_json::to_vec_pretty(&summary)?,
     )
-    .map_err(|e| usage(e.to_string()))?;
+    .map_err(|e| run_failed(e.to_string()))?;
     print!("{text}");
     eprintln!(
         "skubench gate: {} (reports in {})",

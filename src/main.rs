@@ -16,27 +16,32 @@ use bench_core::runner::Runner;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
-use crate::common::{detect_host, exit, Exit};
+use crate::common::{detect_host, Exit};
+use skubench_ci::exit_codes::SkubenchExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match dispatch(cli) {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code.into(),
         Err(e) => {
-            let code = e.downcast_ref::<Exit>().map_or(exit::USAGE, |x| x.0);
+            // Every input error is typed as a usage error where it is found;
+            // anything untyped is a failed operation (I/O, serialisation).
+            let code = e
+                .downcast_ref::<Exit>()
+                .map_or(SkubenchExitCode::RunFailed, |x| x.0);
             eprintln!("skubench: error: {e:#}");
-            ExitCode::from(code)
+            code.into()
         }
     }
 }
 
 /// Runs the parsed command; returns the exit code.
-fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+fn dispatch(cli: Cli) -> anyhow::Result<SkubenchExitCode> {
     match cli.command {
         Command::Run(a) => run::run(a),
         Command::List => {
             print!("{}", reports::show::workload_list(&workloads::registry()));
-            Ok(exit::OK)
+            Ok(SkubenchExitCode::Ok)
         }
         Command::Sysinfo { sku, json } => {
             let h = detect_host(sku, &Runner::new(Arc::new(AtomicBool::new(false))))?;
@@ -45,7 +50,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             } else {
                 print!("{}", reports::show::sysinfo(&h));
             }
-            Ok(exit::OK)
+            Ok(SkubenchExitCode::Ok)
         }
         Command::Report {
             results,

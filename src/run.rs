@@ -10,16 +10,18 @@ use bench_core::result::{ResultFile, Status};
 use bench_core::runner::Runner;
 use bench_core::suite::{load_suite, parse_suite, single_workload, Suite};
 
+use skubench_ci::exit_codes::SkubenchExitCode;
+
 use crate::cli::{RunArgs, ServeArgs};
 use crate::common::{
-    check_output, detect_host, execute, exit, install_signal_handlers, usage, write_outputs, Exit,
+    check_output, detect_host, execute, install_signal_handlers, run_failed, usage, write_outputs,
 };
 
 /// The default suite, compiled in so the binary runs from any directory.
 const QUICK_SUITE: &str = include_str!("../suites/quick.toml");
 
 /// `skubench serve`
-pub fn serve(a: ServeArgs) -> anyhow::Result<u8> {
+pub fn serve(a: ServeArgs) -> anyhow::Result<SkubenchExitCode> {
     let dur = |flag: &str, v: &str| {
         bench_core::units::parse_duration(v).map_err(|e| usage(format!("--{flag}: {e}")))
     };
@@ -38,9 +40,9 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<u8> {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
     }
     match workloads::net::serve(&args, &stop) {
-        Ok(()) => Ok(exit::OK),
+        Ok(()) => Ok(SkubenchExitCode::Ok),
         Err(workloads::net::ServeError::Input(m)) => Err(usage(m)),
-        Err(e) => Err(Exit(exit::RUN_FAILED, e.to_string()).into()),
+        Err(e) => Err(run_failed(e.to_string())),
     }
 }
 
@@ -162,7 +164,7 @@ fn override_suite(suite: &mut Suite, pairs: &[(String, String)]) -> anyhow::Resu
 }
 
 /// `skubench run`
-pub fn run(a: RunArgs) -> anyhow::Result<u8> {
+pub fn run(a: RunArgs) -> anyhow::Result<SkubenchExitCode> {
     let mut pairs = parse_pairs(&a.rest)?;
     // Global flags may also follow the workload name.
     let mut output = a.output;
@@ -234,24 +236,28 @@ pub fn run(a: RunArgs) -> anyhow::Result<u8> {
     let (_file, status) = execute(&runner, &mut suite, &output, host, quiet)?;
     eprintln!("skubench: result written to {}", output.display());
     Ok(match status {
-        Status::Ok => exit::OK,
+        Status::Ok => SkubenchExitCode::Ok,
         Status::Interrupted => {
             eprintln!("skubench: interrupted; the result file holds what was measured (status `interrupted`)");
-            exit::RUN_FAILED
+            SkubenchExitCode::RunFailed
         }
         _ => {
             eprintln!("skubench: one or more runs failed (see the result file)");
-            exit::RUN_FAILED
+            SkubenchExitCode::RunFailed
         }
     })
 }
 
 /// `skubench show`
-pub fn show(path: &Path, hgrm: Option<&str>, run: Option<&str>) -> anyhow::Result<u8> {
+pub fn show(
+    path: &Path,
+    hgrm: Option<&str>,
+    run: Option<&str>,
+) -> anyhow::Result<SkubenchExitCode> {
     let f = ResultFile::read(path).map_err(|e| usage(e.to_string()))?;
     let Some(name) = hgrm else {
         print!("{}", reports::show::summary(&f));
-        return Ok(exit::OK);
+        return Ok(SkubenchExitCode::Ok);
     };
     let mut printed = 0;
     for r in f.runs.iter().filter(|r| run.is_none_or(|id| r.id == id)) {
@@ -286,11 +292,15 @@ pub fn show(path: &Path, hgrm: Option<&str>, run: Option<&str>) -> anyhow::Resul
                 .join(", ")
         )));
     }
-    Ok(exit::OK)
+    Ok(SkubenchExitCode::Ok)
 }
 
 /// `skubench report`: single runs, no baseline.
-pub fn report(paths: &[PathBuf], formats: &[String], dir: Option<&Path>) -> anyhow::Result<u8> {
+pub fn report(
+    paths: &[PathBuf],
+    formats: &[String],
+    dir: Option<&Path>,
+) -> anyhow::Result<SkubenchExitCode> {
     let mut files = Vec::new();
     for p in paths {
         let f = ResultFile::read(p).map_err(|e| usage(e.to_string()))?;
@@ -321,5 +331,5 @@ pub fn report(paths: &[PathBuf], formats: &[String], dir: Option<&Path>) -> anyh
     write_outputs("report", &outputs, dir)?;
     // The report itself succeeded; a failed run already got its exit code
     // from `skubench run`, and the report says so.
-    Ok(exit::OK)
+    Ok(SkubenchExitCode::Ok)
 }

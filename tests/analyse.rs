@@ -258,8 +258,59 @@ fn bad_inputs_exit_2_and_leave_the_store_unchanged() {
     assert_eq!(snapshot(&store), before);
 }
 
+/// Failed writes and an unusable store exit 3 (the operation failed), while
+/// what the user named wrongly still exits 2.
 #[test]
-fn a_read_only_store_is_a_clear_error() {
+fn io_and_store_failures_exit_3_and_input_errors_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = null_result(dir.path(), "a.json", 1000);
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let code = |args: &[&std::ffi::OsStr]| {
+        let o = skubench().args(args).output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (a, file) = (a.as_os_str(), file.as_os_str());
+    let os = std::ffi::OsStr::new;
+    let out_dir = Path::new(file).join("reports");
+    let (c, err) = code(&[
+        os("compare"),
+        os("--include-disturbed"),
+        os("--output-dir"),
+        out_dir.as_os_str(),
+        a,
+        a,
+    ]);
+    assert_eq!(c, Some(3), "{err}");
+    assert!(err.contains("plain-file"), "{err}");
+    // A store that cannot be a directory: adding to it, listing it and its history fail.
+    for args in [
+        &[os("store"), os("--store"), file, os("add"), a][..],
+        &[os("store"), os("--store"), file, os("list")],
+        &[os("history"), os("--store"), file],
+    ] {
+        let (c, err) = code(args);
+        assert_eq!(c, Some(3), "{args:?}: {err}");
+        assert!(err.contains("plain-file"), "{err}");
+    }
+    // A baseline the store does not have is the user's input.
+    let empty = dir.path().join("empty-store");
+    let (c, err) = code(&[
+        os("compare"),
+        os("--store"),
+        empty.as_os_str(),
+        os("no-such-baseline"),
+        a,
+    ]);
+    assert_eq!(c, Some(2), "{err}");
+    assert!(err.contains("no baseline `no-such-baseline`"), "{err}");
+}
+
+#[test]
+fn a_read_only_store_is_a_failed_operation_not_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let a = null_result(dir.path(), "a.json", 1000);
     let store = dir.path().join("ro-store");
@@ -298,7 +349,7 @@ fn a_read_only_store_is_a_clear_error() {
         .unwrap();
     assert_eq!(
         out.status.code(),
-        Some(2),
+        Some(3),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -8,6 +8,8 @@ use baselines::policy::{InconclusivePolicy, Policy};
 use bench_core::result::Role;
 use serde::{Deserialize, Serialize};
 
+use crate::exit_codes::SkubenchExitCode;
+
 /// One round of the gate: what ran and what the comparison said.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Round {
@@ -49,9 +51,6 @@ pub struct GateSummary {
 /// Most rounds a gate runs: the first, one that adds what the minimum
 /// detectable effects ask for, and two more for runs left out as disturbed.
 pub const MAX_ROUNDS: usize = 4;
-
-/// Exit code of a comparison outcome: 0 pass, 1 fail, 4 inconclusive.
-pub const EXIT_INCONCLUSIVE: u8 = 4;
 
 /// Workloads (labels) with an undecided headline metric
 /// ([`baselines::compare::undecided`]) and fewer than `cap` candidate runs:
@@ -96,15 +95,24 @@ pub fn runs_wanted(c: &Comparison, workloads: &[String], cap: u32) -> u32 {
 
 /// Exit code of a comparison under `policy`: 1 on FAIL, 0 on PASS, and on
 /// INCONCLUSIVE what `policy.inconclusive` says (4 by default).
-pub fn exit_code(c: &Comparison, policy: &Policy) -> u8 {
+pub fn exit_code(c: &Comparison, policy: &Policy) -> SkubenchExitCode {
     match c.outcome {
-        Outcome::Fail => 1,
-        Outcome::Pass => 0,
+        Outcome::Fail => SkubenchExitCode::Regression,
+        Outcome::Pass => SkubenchExitCode::Ok,
         Outcome::Inconclusive => match policy.inconclusive {
-            InconclusivePolicy::Inconclusive => EXIT_INCONCLUSIVE,
-            InconclusivePolicy::Pass => 0,
-            InconclusivePolicy::Fail => 1,
+            InconclusivePolicy::Inconclusive => SkubenchExitCode::Inconclusive,
+            InconclusivePolicy::Pass => SkubenchExitCode::Ok,
+            InconclusivePolicy::Fail => SkubenchExitCode::Regression,
         },
+    }
+}
+
+/// Exit code of a history check: 1 when any metric alerted, else 0.
+pub fn history_exit_code(alerts: usize) -> SkubenchExitCode {
+    if alerts > 0 {
+        SkubenchExitCode::Regression
+    } else {
+        SkubenchExitCode::Ok
     }
 }
 
@@ -177,12 +185,12 @@ mod tests {
         assert!(needs_more_runs(&c, 7).is_empty());
         // Far too noisy for the threshold: straight to the cap, in one round.
         assert_eq!(runs_wanted(&c, &more, 14), 14);
-        assert_eq!(exit_code(&c, &p), EXIT_INCONCLUSIVE);
+        assert_eq!(exit_code(&c, &p), SkubenchExitCode::Inconclusive);
         let lenient = Policy {
             inconclusive: InconclusivePolicy::Pass,
             ..Policy::default()
         };
-        assert_eq!(exit_code(&c, &lenient), 0);
+        assert_eq!(exit_code(&c, &lenient), SkubenchExitCode::Ok);
     }
 
     #[test]
@@ -193,7 +201,7 @@ mod tests {
         let c = compare(base, cand, &p, None);
         assert_eq!(c.outcome, Outcome::Fail);
         assert!(needs_more_runs(&c, 14).is_empty());
-        assert_eq!(exit_code(&c, &p), 1);
+        assert_eq!(exit_code(&c, &p), SkubenchExitCode::Regression);
         assert_eq!(median_runs_to_verdict(&c), Some(7.0));
     }
 }
