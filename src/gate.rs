@@ -8,12 +8,8 @@ use baselines::store::Store;
 use bench_core::result::{ResultFile, Status};
 use bench_core::runner::Runner;
 use bench_core::suite::load_suite;
-use skubench_ci::gate::{
-    exit_code, history_exit_code, median_runs_to_verdict, needs_more_runs, runs_per_verdict,
-    runs_wanted, GateSummary, Round,
-};
-
 use skubench_ci::exit_codes::SkubenchExitCode;
+use skubench_ci::gate::{needs_more_runs, next_round_repetitions, Decision, GateSummary, Round};
 
 use crate::cli::GateArgs;
 use crate::common::{
@@ -82,24 +78,19 @@ pub fn gate(a: GateArgs) -> anyhow::Result<SkubenchExitCode> {
         }
         st.add_path(&out).map_err(store_error)?;
         cand.push((out.display().to_string(), file));
-        let Some((bn, bfiles)) = &base else {
-            rounds.push(Round {
-                round: n,
-                workloads: labels.clone(),
-                repetitions: reps,
-                result_file: out.display().to_string(),
-                inconclusive_after: 0,
-            });
-            return gate_history(&a, &st, &host, rounds);
-        };
-        let cmp = comparison(bfiles, bn, &cand, "candidate", &policy, spec.as_ref());
+        let cmp = base
+            .as_ref()
+            .map(|(bn, bfiles)| comparison(bfiles, bn, &cand, "candidate", &policy, spec.as_ref()));
         rounds.push(Round {
             round: n,
             workloads: labels.clone(),
             repetitions: reps,
             result_file: out.display().to_string(),
-            inconclusive_after: cmp.undecided_headlines().count(),
+            inconclusive_after: cmp.as_ref().map_or(0, |c| c.undecided_headlines().count()),
         });
+        let (Some(cmp), Some((_, bfiles))) = (cmp, &base) else {
+            return gate_history(&a, &st, &host, rounds);
+        };
         let more = needs_more_runs(&cmp, policy.max_repetitions);
         // Bounded even when runs keep being left out as disturbed (their
         // count then never reaches the cap): at most MAX_ROUNDS rounds.
@@ -108,15 +99,7 @@ pub fn gate(a: GateArgs) -> anyhow::Result<SkubenchExitCode> {
         }
         // Repeat only the undecided workloads, adding at once the runs their
         // minimum detectable effects say they need (up to the cap).
-        let have = cmp
-            .rows
-            .iter()
-            .filter(|r| more.contains(&r.workload))
-            .map(|r| r.candidate.n as u32)
-            .max()
-            .unwrap_or(first_reps);
-        let want = runs_wanted(&cmp, &more, policy.max_repetitions);
-        reps = want.saturating_sub(have).max(1);
+        reps = next_round_repetitions(&cmp, &more, policy.max_repetitions);
         eprintln!(
             "skubench gate: {} undecided headline metric(s) in {}; {reps} more repetition(s) at once",
             cmp.undecided_headlines().count(),
@@ -145,26 +128,33 @@ fn finish(
         history: &[],
     };
     emit(&input, &formats, Some(dir))?;
-    let code = exit_code(cmp, policy);
-    let summary = GateSummary {
-        outcome: cmp.outcome.word().to_ascii_lowercase(),
-        exit_code: code.as_u8(),
-        total_repetitions: rounds.iter().map(|r| r.repetitions).sum(),
-        rounds,
-        runs_per_verdict: runs_per_verdict(cmp),
-        median_runs_to_verdict: median_runs_to_verdict(cmp),
-        headline: cmp.headline(),
+    let text = reports::terminal::render(cmp, color_wanted(true));
+    let decision = Decision::Comparison {
+        comparison: cmp,
+        policy,
     };
+    conclude(dir, rounds, decision, &text)
+}
+
+/// Writes `gate.json`, prints the report and the headline; returns the
+/// gate's exit code.
+fn conclude(
+    dir: &Path,
+    rounds: Vec<Round>,
+    decision: Decision<'_>,
+    text: &str,
+) -> anyhow::Result<SkubenchExitCode> {
+    let summary = GateSummary::new(rounds, decision);
     let path = dir.join("gate.json");
     bench_core::result::write_atomic(&path, &serde_json::to_vec_pretty(&summary)?)
         .map_err(|e| run_failed(e.to_string()))?;
-    print!("{}", reports::terminal::render(cmp, color_wanted(true)));
+    print!("{text}");
     eprintln!(
         "skubench gate: {} (reports in {})",
-        cmp.headline(),
+        summary.headline,
         dir.display()
     );
-    Ok(code)
+    Ok(decision.exit_code())
 }
 
 fn gate_history(
@@ -188,33 +178,9 @@ fn gate_history(
     let text = reports::history::render(&series);
     let dir = &a.report_dir;
     write_history_reports(&series, a.latest, dir)?;
-    let code = history_exit_code(alerts);
-    let summary = GateSummary {
-        outcome: if code == SkubenchExitCode::Ok {
-            "pass".into()
-        } else {
-            "fail".into()
-        },
-        exit_code: code.as_u8(),
-        total_repetitions: rounds.iter().map(|r| r.repetitions).sum(),
-        rounds,
-        runs_per_verdict: Vec::new(),
-        median_runs_to_verdict: None,
-        headline: format!(
-            "{alerts} change point alert(s) among the latest {} runs",
-            a.latest
-        ),
+    let decision = Decision::History {
+        alerts,
+        latest: a.latest,
     };
-    bench_core::result::write_atomic(
-        &dir.join("gate.json"),
-        &serde_json::to_vec_pretty(&summary)?,
-    )
-    .map_err(|e| run_failed(e.to_string()))?;
-    print!("{text}");
-    eprintln!(
-        "skubench gate: {} (reports in {})",
-        summary.headline,
-        dir.display()
-    );
-    Ok(code)
+    conclude(dir, rounds, decision, &text)
 }
