@@ -9,7 +9,7 @@ use bench_core::result::ResultFile;
 
 use skubench_ci::exit_codes::SkubenchExitCode;
 
-use crate::cli::{BaselineCmd, StoreCmd};
+use crate::cli::{BaselineCmd, Format, StoreCmd};
 use crate::common::{
     comparison, emit, input, load_side, run_failed, store_error, usage, write_history_reports,
 };
@@ -131,7 +131,7 @@ pub struct CompareArgs {
     /// Policy file.
     pub policy: Option<PathBuf>,
     /// Formats.
-    pub formats: Vec<String>,
+    pub formats: Vec<Format>,
     /// Output directory.
     pub output_dir: Option<PathBuf>,
     /// Keep disturbed runs.

@@ -1,8 +1,10 @@
 //! clap definitions.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// skubench: performance and stress benchmarks for new VM SKUs.
 ///
@@ -73,9 +75,14 @@ pub enum Command {
         /// Policy: thresholds and alpha (TOML).
         #[arg(long)]
         policy: Option<PathBuf>,
-        /// Output formats, comma-separated: terminal, markdown, html, json, junit.
-        #[arg(long, default_value = "terminal", value_delimiter = ',')]
-        format: Vec<String>,
+        /// Output formats, comma-separated.
+        #[arg(
+            long,
+            default_value = "terminal",
+            value_delimiter = ',',
+            value_parser = FormatParser(Format::COMPARISON)
+        )]
+        format: Vec<Format>,
         /// Write each format to a file in this directory (comparison.txt,
         /// .md, .html, .json, .xml) instead of stdout.
         #[arg(long)]
@@ -165,9 +172,14 @@ pub enum Command {
         /// Result files.
         #[arg(required = true)]
         results: Vec<PathBuf>,
-        /// Output formats, comma-separated: terminal, markdown, html, json.
-        #[arg(long, default_value = "terminal", value_delimiter = ',')]
-        format: Vec<String>,
+        /// Output formats, comma-separated.
+        #[arg(
+            long,
+            default_value = "terminal",
+            value_delimiter = ',',
+            value_parser = FormatParser(Format::REPORT)
+        )]
+        format: Vec<Format>,
         /// Write each format to a file in this directory (report.txt, .md,
         /// .html, .json) instead of stdout.
         #[arg(long)]
@@ -195,6 +207,87 @@ pub enum Command {
         #[arg(long)]
         run: Option<String>,
     },
+}
+
+/// An output format of `compare`, `gate` and `report`. Each command accepts
+/// the formats it can write ([`Format::COMPARISON`], [`Format::REPORT`]); any
+/// other is refused by clap with the list of those it supports.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// A text table (colour only on a terminal); also `text`.
+    #[value(alias = "text")]
+    Terminal,
+    /// Markdown for pipeline summaries and PR comments; also `md`.
+    #[value(alias = "md")]
+    Markdown,
+    /// One self-contained HTML page with SVG plots.
+    Html,
+    /// JSON (schema/comparison.v1.schema.json, or the runs summary).
+    Json,
+    /// JUnit XML, one test case per metric; also `xml`.
+    #[value(alias = "xml")]
+    Junit,
+}
+
+impl Format {
+    /// What `compare` and `gate` write: every format.
+    pub const COMPARISON: &'static [Format] = &[
+        Format::Terminal,
+        Format::Markdown,
+        Format::Html,
+        Format::Json,
+        Format::Junit,
+    ];
+    /// What `report` writes: single runs have no verdicts for JUnit.
+    pub const REPORT: &'static [Format] = &[
+        Format::Terminal,
+        Format::Markdown,
+        Format::Html,
+        Format::Json,
+    ];
+
+    /// Extension of the file a format is written to with `--output-dir`.
+    pub fn ext(self) -> &'static str {
+        match self {
+            Format::Terminal => "txt",
+            Format::Markdown => "md",
+            Format::Html => "html",
+            Format::Json => "json",
+            Format::Junit => "xml",
+        }
+    }
+}
+
+/// Parses `--format` values, accepting only the formats a command supports
+/// (and their aliases), so `--help` and the error for another list exactly
+/// those.
+#[derive(Clone, Copy, Debug)]
+pub struct FormatParser(pub &'static [Format]);
+
+impl FormatParser {
+    fn values(&self) -> impl Iterator<Item = PossibleValue> + '_ {
+        self.0.iter().filter_map(|f| f.to_possible_value())
+    }
+}
+
+impl TypedValueParser for FormatParser {
+    type Value = Format;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<Format, clap::Error> {
+        let name = PossibleValuesParser::new(self.values()).parse_ref(cmd, arg, value)?;
+        // The name (or alias) was one of ours: it maps back to its variant.
+        Format::from_str(&name, false)
+            .map_err(|e| clap::Error::raw(clap::error::ErrorKind::InvalidValue, e).with_cmd(cmd))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(self.values()))
+    }
 }
 
 /// Where the result store lives.

@@ -20,6 +20,8 @@ use bench_core::suite::Suite;
 use bench_core::writer::ResultWriter;
 use skubench_ci::exit_codes::SkubenchExitCode;
 
+use crate::cli::Format;
+
 /// An error that carries its exit code.
 #[derive(Debug)]
 pub struct Exit(pub SkubenchExitCode, pub String);
@@ -243,32 +245,27 @@ pub fn comparison(
     baselines::compare::compare(b, c, policy, spec)
 }
 
-/// Writes the comparison in each format (terminal, markdown, html, json,
-/// junit), to stdout or as `comparison.<ext>` files in `dir`. Every format
-/// name is checked before anything is written.
+/// Writes the comparison in each format, to stdout or as
+/// `comparison.<ext>` files in `dir`. Every format is rendered before
+/// anything is written.
 pub fn emit(
     input: &reports::html::HtmlInput<'_>,
-    formats: &[String],
+    formats: &[Format],
     dir: Option<&Path>,
 ) -> anyhow::Result<()> {
     let cmp = input.comparison;
     let mut outputs = Vec::new();
-    for f in formats {
-        outputs.push(match f.as_str() {
-            "terminal" | "text" => (
-                reports::terminal::render(cmp, color_wanted(dir.is_none())).into_bytes(),
-                "txt",
-            ),
-            "markdown" | "md" => (reports::markdown::render(cmp).into_bytes(), "md"),
-            "html" => (reports::html::render(input).into_bytes(), "html"),
-            "json" => (reports::json::render(cmp)?, "json"),
-            "junit" | "xml" => (reports::junit::render(cmp)?.into_bytes(), "xml"),
-            other => {
-                return Err(usage(format!(
-                "--format: unknown format `{other}` (known: terminal, markdown, html, json, junit)"
-            )))
+    for &f in formats {
+        let bytes = match f {
+            Format::Terminal => {
+                reports::terminal::render(cmp, color_wanted(dir.is_none())).into_bytes()
             }
-        });
+            Format::Markdown => reports::markdown::render(cmp).into_bytes(),
+            Format::Html => reports::html::render(input).into_bytes(),
+            Format::Json => reports::json::render(cmp)?,
+            Format::Junit => reports::junit::render(cmp)?.into_bytes(),
+        };
+        outputs.push((bytes, f.ext()));
     }
     write_outputs("comparison", &outputs, dir)
 }

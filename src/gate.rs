@@ -11,14 +11,11 @@ use bench_core::suite::load_suite;
 use skubench_ci::exit_codes::SkubenchExitCode;
 use skubench_ci::gate::{needs_more_runs, next_round_repetitions, Decision, GateSummary, Round};
 
-use crate::cli::GateArgs;
+use crate::cli::{Format, GateArgs};
 use crate::common::{
     color_wanted, comparison, detect_host, emit, execute, input, install_signal_handlers,
     load_side, run_failed, store_error, usage, write_history_reports,
 };
-
-/// The formats a gate writes.
-pub const GATE_FORMATS: &[&str] = &["terminal", "markdown", "html", "json", "junit"];
 
 /// Runs the gate.
 pub fn gate(a: GateArgs) -> anyhow::Result<SkubenchExitCode> {
@@ -120,14 +117,14 @@ fn finish(
     cand: &[(String, ResultFile)],
     rounds: Vec<Round>,
 ) -> anyhow::Result<SkubenchExitCode> {
-    let formats: Vec<String> = GATE_FORMATS.iter().map(|s| s.to_string()).collect();
     let input = reports::html::HtmlInput {
         comparison: cmp,
         baseline: base,
         candidate: cand,
         history: &[],
     };
-    emit(&input, &formats, Some(dir))?;
+    // A gate writes every format a comparison has.
+    emit(&input, Format::COMPARISON, Some(dir))?;
     let text = reports::terminal::render(cmp, color_wanted(true));
     let decision = Decision::Comparison {
         comparison: cmp,

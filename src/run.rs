@@ -12,7 +12,7 @@ use bench_core::suite::{load_suite, parse_suite, single_workload, Suite};
 
 use skubench_ci::exit_codes::SkubenchExitCode;
 
-use crate::cli::{RunArgs, ServeArgs};
+use crate::cli::{Format, RunArgs, ServeArgs};
 use crate::common::{
     check_output, detect_host, execute, install_signal_handlers, run_failed, usage, write_outputs,
 };
@@ -298,7 +298,7 @@ pub fn show(
 /// `skubench report`: single runs, no baseline.
 pub fn report(
     paths: &[PathBuf],
-    formats: &[String],
+    formats: &[Format],
     dir: Option<&Path>,
 ) -> anyhow::Result<SkubenchExitCode> {
     let mut files = Vec::new();
@@ -307,26 +307,26 @@ pub fn report(
         files.push((p.display().to_string(), f));
     }
     let mut outputs = Vec::new();
-    for f in formats {
-        outputs.push(match f.as_str() {
-            "terminal" | "text" => (
-                files
-                    .iter()
-                    .map(|(_, f)| reports::show::summary(f))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-                    .into_bytes(),
-                "txt",
-            ),
-            "markdown" | "md" => (reports::runs::markdown(&files).into_bytes(), "md"),
-            "html" => (reports::runs::html(&files).into_bytes(), "html"),
-            "json" => (reports::runs::json(&files)?, "json"),
-            other => {
-                return Err(usage(format!(
-                    "--format: unknown format `{other}` (known: terminal, markdown, html, json)"
-                )))
+    for &f in formats {
+        let bytes = match f {
+            Format::Terminal => files
+                .iter()
+                .map(|(_, f)| reports::show::summary(f))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .into_bytes(),
+            Format::Markdown => reports::runs::markdown(&files).into_bytes(),
+            Format::Html => reports::runs::html(&files).into_bytes(),
+            Format::Json => reports::runs::json(&files)?,
+            // clap accepts only Format::REPORT here; this is the message
+            // should a caller pass another.
+            Format::Junit => {
+                return Err(usage(
+                    "--format junit: `report` has no verdicts to write as JUnit (supported: terminal, markdown, html, json)",
+                ))
             }
-        });
+        };
+        outputs.push((bytes, f.ext()));
     }
     write_outputs("report", &outputs, dir)?;
     // The report itself succeeded; a failed run already got its exit code

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use predicates::prelude::*;
+
 mod common;
 use common::skubench;
 
@@ -61,6 +63,55 @@ fn unknown_format_is_a_usage_error_and_writes_nothing() {
         .assert()
         .code(2);
     assert!(!rep.join("comparison.json").exists());
+}
+
+/// `compare` and `report` share one set of format names; each accepts those
+/// it can write and names them when refusing another.
+#[test]
+fn each_command_lists_the_formats_it_supports() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = null_result(dir.path(), "a.json", 1000);
+    skubench()
+        .args(["report", "--format", "junit"])
+        .arg(&a)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("invalid value 'junit'")
+                .and(predicate::str::contains("terminal, markdown, html, json]")),
+        );
+    skubench()
+        .args(["compare", "--format", "pdf"])
+        .arg(&a)
+        .arg(&a)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "terminal, markdown, html, json, junit]",
+        ));
+    // The aliases are the same for both.
+    let rep = dir.path().join("rep");
+    skubench()
+        .args(["report", "--format", "md,text", "--output-dir"])
+        .arg(&rep)
+        .arg(&a)
+        .assert()
+        .success();
+    assert!(rep.join("report.md").exists() && rep.join("report.txt").exists());
+    skubench()
+        .args([
+            "compare",
+            "--include-disturbed",
+            "--format",
+            "xml,md",
+            "--output-dir",
+        ])
+        .arg(&rep)
+        .arg(&a)
+        .arg(&a)
+        .assert()
+        .code(predicate::in_iter([0, 4]));
+    assert!(rep.join("comparison.xml").exists() && rep.join("comparison.md").exists());
 }
 
 #[test]
