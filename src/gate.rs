@@ -37,10 +37,8 @@ pub fn gate(a: GateArgs) -> anyhow::Result<SkubenchExitCode> {
     let vcpus = bench_core::affinity::online_vcpus();
     let reg = workloads::registry();
     let mut suite = load_suite(&a.suite, &reg, vcpus).map_err(|e| usage(e.to_string()))?;
+    // Both at least 1: clap's parser and the policy's validation see to it.
     let first_reps = a.repetitions.unwrap_or(policy.repetitions);
-    if first_reps == 0 {
-        return Err(usage("--repetitions must be at least 1"));
-    }
     suite.settings.repetitions = first_reps;
     let results_dir = a.report_dir.join("results");
     std::fs::create_dir_all(&results_dir)

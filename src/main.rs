@@ -20,7 +20,12 @@ use crate::common::{detect_host, Exit};
 use skubench_ci::exit_codes::SkubenchExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let line = cli::prepare_command_line(std::env::args_os().collect());
+    if let Some(text) = line.help_for.as_deref().and_then(run::workload_help) {
+        print!("{text}");
+        return SkubenchExitCode::Ok.into();
+    }
+    let cli = Cli::parse_from(line.args);
     match dispatch(cli) {
         Ok(code) => code.into(),
         Err(e) => {

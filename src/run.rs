@@ -108,8 +108,6 @@ fn load_target(
     vcpus: usize,
 ) -> anyhow::Result<Suite> {
     let reg = workloads::registry();
-    let looks_like_file =
-        |t: &str| t.ends_with(".toml") || t.contains('/') || Path::new(t).is_file();
     let suite = match target {
         None => {
             let p = Path::new("suites/quick.toml");
@@ -119,27 +117,18 @@ fn load_target(
                 parse_suite(QUICK_SUITE, "suites/quick.toml (built in)", &reg, vcpus)
             }
         }
-        Some(t) if looks_like_file(t) => load_suite(Path::new(t), &reg, vcpus),
+        Some(t) if looks_like_suite(t) => load_suite(Path::new(t), &reg, vcpus),
         Some(kind) => single_workload(kind, pairs, &reg, vcpus),
     }
     .map_err(|e| usage(e.to_string()))?;
     Ok(suite)
 }
 
-/// Applies `--repetitions`, `--duration` … to a suite loaded from a file.
+/// Applies `--duration` and `--warmup` to a suite loaded from a file.
 fn override_suite(suite: &mut Suite, pairs: &[(String, String)]) -> anyhow::Result<()> {
     for (k, v) in pairs {
         let loc = format!("--{k}");
         match k.as_str() {
-            "repetitions" => {
-                suite.settings.repetitions = v
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=10_000).contains(n))
-                    .ok_or_else(|| {
-                        usage(format!("{loc}: expected an integer 1..=10000, got `{v}`"))
-                    })?;
-            }
             "duration" | "warmup" => {
                 let d = bench_core::units::parse_duration(v)
                     .map_err(|e| usage(format!("{loc}: {e}")))?;
@@ -163,35 +152,35 @@ fn override_suite(suite: &mut Suite, pairs: &[(String, String)]) -> anyhow::Resu
     Ok(())
 }
 
+/// `skubench run KIND --help`: the workload's parameters with their
+/// defaults (as `list` prints them) and the run options; `None` when
+/// `target` is not a workload kind (a suite file gets `run --help`).
+pub fn workload_help(target: &str) -> Option<String> {
+    let reg = workloads::registry();
+    let f = reg.get(target).filter(|_| !looks_like_suite(target))?;
+    Some(format!(
+        "Usage: skubench run {kind} [--PARAM VALUE]… [OPTIONS]\n\n{params}\n{every}\n\
+         Options (before or after the parameters): -q/--quiet, -o/--output FILE, --sku NAME, \
+         --repetitions N, --duration D, --warmup D, --allow-destructive; see `skubench run --help`.\n",
+        kind = f.kind(),
+        params = reports::show::workload_params(f),
+        every = reports::show::EVERY_WORKLOAD,
+    ))
+}
+
+/// Whether a `run` target names a suite file rather than a workload kind.
+fn looks_like_suite(target: &str) -> bool {
+    target.ends_with(".toml") || target.contains('/') || Path::new(target).is_file()
+}
+
 /// `skubench run`
 pub fn run(a: RunArgs) -> anyhow::Result<SkubenchExitCode> {
+    // The run options (`-q`, `--output`, `--repetitions` …) reach clap
+    // wherever they were on the line (cli::prepare_command_line): what is
+    // left after the target is the workload's own parameters. The timing
+    // settings join them, as a suite's keys do.
     let mut pairs = parse_pairs(&a.rest)?;
-    // Global flags may also follow the workload name.
-    let mut output = a.output;
-    let mut sku = a.sku;
-    let mut quiet = a.quiet;
-    pairs.retain(|(k, v)| match k.as_str() {
-        "output" => {
-            output = Some(PathBuf::from(v));
-            false
-        }
-        "sku" => {
-            sku = Some(v.clone());
-            false
-        }
-        "quiet" => {
-            quiet = v != "false";
-            false
-        }
-        _ => true,
-    });
-    // Run settings given before the target are clap options; after it they
-    // arrive with the workload flags. Either way they end up as pairs.
-    for (k, v) in [
-        ("repetitions", &a.repetitions),
-        ("duration", &a.duration),
-        ("warmup", &a.warmup),
-    ] {
+    for (k, v) in [("duration", &a.duration), ("warmup", &a.warmup)] {
         if let Some(v) = v {
             pairs.push((k.to_string(), v.clone()));
         }
@@ -200,10 +189,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<SkubenchExitCode> {
         pairs.push(("allow_destructive".into(), "true".into()));
     }
     let vcpus = bench_core::affinity::online_vcpus();
-    let is_file = a
-        .target
-        .as_deref()
-        .is_none_or(|t| t.ends_with(".toml") || t.contains('/') || Path::new(t).is_file());
+    let is_file = a.target.as_deref().is_none_or(looks_like_suite);
     let mut suite = match &a.fio {
         Some(job) => {
             let text = baselines::read_limited(job, 1 << 20).map_err(|e| usage(e.to_string()))?;
@@ -228,12 +214,15 @@ pub fn run(a: RunArgs) -> anyhow::Result<SkubenchExitCode> {
     if is_file && a.fio.is_none() {
         override_suite(&mut suite, &pairs)?;
     }
+    if let Some(n) = a.repetitions {
+        suite.settings.repetitions = n;
+    }
 
     let runner = Runner::new(install_signal_handlers()?);
-    let host = detect_host(sku, &runner)?;
-    let output = output.unwrap_or_else(|| default_output(&host));
+    let host = detect_host(a.sku, &runner)?;
+    let output = a.output.unwrap_or_else(|| default_output(&host));
     check_output(&output)?;
-    let (_file, status) = execute(&runner, &mut suite, &output, host, quiet)?;
+    let (_file, status) = execute(&runner, &mut suite, &output, host, a.quiet)?;
     eprintln!("skubench: result written to {}", output.display());
     Ok(match status {
         Status::Ok => SkubenchExitCode::Ok,

@@ -485,3 +485,109 @@ fn stress_suite_runs_its_group_at_once_and_keeps_the_run_order() {
         "timeline title"
     );
 }
+
+#[test]
+fn run_kind_help_lists_that_workloads_parameters_with_defaults() {
+    for line in [
+        &["run", "disk", "--help"][..],
+        &["run", "disk", "--bs", "8k", "-h"],
+    ] {
+        skubench().args(line).assert().success().stdout(
+            predicate::str::contains("disk  —")
+                .and(predicate::str::contains("--iodepth"))
+                .and(predicate::str::contains("default 4k"))
+                .and(predicate::str::contains("--repetitions N"))
+                .and(predicate::str::contains("cpu  —").not()),
+        );
+    }
+    // A suite file, or no target, gets the help of `run` itself.
+    for line in [
+        &["run", "suites/quick.toml", "--help"][..],
+        &["run", "--help"],
+    ] {
+        skubench().args(line).assert().success().stdout(
+            predicate::str::contains("Usage: skubench run")
+                .and(predicate::str::contains("--iodepth").not()),
+        );
+    }
+}
+
+#[test]
+fn run_options_are_accepted_after_the_workload_and_its_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("late.json");
+    let o = skubench()
+        .args([
+            "run",
+            "null",
+            "--ops",
+            "500",
+            "--latency-ns",
+            "700",
+            "--warmup",
+            "0",
+        ])
+        .args(["-q", "--sku", "Late_D2", "--repetitions", "2", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // -q: no progress lines, only where the result went.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("null#1"), "{err}");
+    let v = validate_against_schema(&out);
+    assert_eq!(v["host"]["sku"], "Late_D2");
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    // The workload parameters around the options still reach the workload.
+    assert_eq!(
+        runs[0]["spec"]["latency_ns"],
+        serde_json::json!([700]),
+        "{}",
+        runs[0]["spec"]
+    );
+    // The same options after a suite file; a bad value is clap's usage error.
+    let suite = dir.path().join("s.toml");
+    std::fs::write(
+        &suite,
+        "ops = 200\nwarmup = 0\n[[workload]]\nkind = \"null\"\n",
+    )
+    .unwrap();
+    let out2 = dir.path().join("suite.json");
+    skubench()
+        .arg("run")
+        .arg(&suite)
+        .args(["--quiet", "--repetitions", "3", "--output"])
+        .arg(&out2)
+        .assert()
+        .success();
+    assert_eq!(
+        validate_against_schema(&out2)["runs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    skubench()
+        .args(["run", "null", "--ops", "10", "--repetitions", "0", "-q"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("1..=10000"));
+}
+
+#[test]
+fn the_store_option_is_accepted_after_a_store_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("st");
+    skubench()
+        .args(["baseline", "list", "--store"])
+        .arg(&store)
+        .assert()
+        .success();
+    skubench()
+        .args(["store", "list", "--store"])
+        .arg(&store)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("suite"));
+}
