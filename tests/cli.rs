@@ -4,12 +4,10 @@ use std::path::Path;
 use std::process::Command as StdCommand;
 use std::time::Duration;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 
-fn skubench() -> Command {
-    Command::cargo_bin("skubench").unwrap()
-}
+mod common;
+use common::{assert_usage_error, run_ok, skubench};
 
 fn validate_against_schema(path: &Path) -> serde_json::Value {
     let schema: serde_json::Value =
@@ -30,24 +28,8 @@ fn validate_against_schema(path: &Path) -> serde_json::Value {
 fn run_quick_suite_shortened_writes_a_valid_result() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("quick.json");
-    skubench()
-        .args([
-            "run",
-            "suites/quick.toml",
-            "--repetitions",
-            "1",
-            "--duration",
-            "0.1",
-            "--warmup",
-            "0",
-            "--sku",
-            "Test_D2",
-        ])
-        .arg("--output")
-        .arg(&out)
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("result written to"));
+    let quick = "suites/quick.toml --repetitions 1 --duration 0.1 --warmup 0 --sku Test_D2";
+    run_ok(quick, &out).stderr(predicate::str::contains("result written to"));
     let v = validate_against_schema(&out);
     assert_eq!(v["status"], "ok");
     assert_eq!(v["host"]["sku"], "Test_D2");
@@ -152,20 +134,16 @@ fn bad_suite_exits_2_naming_file_line_and_key() {
         "name = \"bad\"\n\n[[workload]]\nkind = \"cpu\"\nthreads = 2\nstresor = \"int\"\n",
     )
     .unwrap();
-    skubench()
-        .arg("run")
-        .arg(&suite)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("bad.toml:6:1").and(predicate::str::contains("stresor")));
+    assert_usage_error(
+        skubench().arg("run").arg(&suite),
+        &["bad.toml:6:1", "stresor"],
+    );
     // A bad value, and a bad flag of a single workload.
     std::fs::write(&suite, "[[workload]]\nkind = \"cpu\"\nthreads = \"lots\"\n").unwrap();
-    skubench()
-        .arg("run")
-        .arg(&suite)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("bad.toml:3:1").and(predicate::str::contains("threads")));
+    assert_usage_error(
+        skubench().arg("run").arg(&suite),
+        &["bad.toml:3:1", "threads"],
+    );
     skubench()
         .args(["run", "cpu", "--stressor", "quantum"])
         .assert()
@@ -210,12 +188,7 @@ fn show_rejects_bad_result_files() {
         ("{\"schema\": \"skubench.result.v1\"}", "does not match"),
     ] {
         std::fs::write(&p, text).unwrap();
-        skubench()
-            .arg("show")
-            .arg(&p)
-            .assert()
-            .code(2)
-            .stderr(predicate::str::contains(needle).and(predicate::str::contains("x.json")));
+        assert_usage_error(skubench().arg("show").arg(&p), &[needle, "x.json"]);
     }
 }
 
@@ -281,20 +254,7 @@ fn histograms_decode_in_python_hdrhistogram() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("py.json");
-    skubench()
-        .args([
-            "run",
-            "jitter",
-            "--duration",
-            "0.5",
-            "--warmup",
-            "0",
-            "--quiet",
-            "--output",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
+    run_ok("jitter --duration 0.5 --warmup 0 --quiet", &out);
     let script = r#"
 import json, sys
 from hdrh.histogram import HdrHistogram
@@ -406,13 +366,10 @@ fn fio_job_files_run_and_unsupported_options_are_named() {
         .collect();
     assert_eq!(left.len(), 2, "{left:?}");
     std::fs::write(&job, "[x]\nrw=read\nsize=1m\nioengine=libaio\n").unwrap();
-    skubench()
-        .arg("run")
-        .arg("--fio")
-        .arg(&job)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("j.fio:4").and(predicate::str::contains("libaio")));
+    assert_usage_error(
+        skubench().arg("run").arg("--fio").arg(&job),
+        &["j.fio:4", "libaio"],
+    );
 }
 
 #[test]

@@ -1,21 +1,17 @@
 //! `skubench compare --format … --output-dir` and `skubench report`, end to end.
 
-use std::path::{Path, PathBuf};
-
 use predicates::prelude::*;
 
 mod common;
-use common::skubench;
+use common::{dir_with_result, null_result, skubench};
 
-fn null_result(dir: &Path, name: &str, latency_ns: u64) -> PathBuf {
-    common::null_result(dir, name, latency_ns, 5)
-}
+/// Runs per result file.
+const REPS: u32 = 5;
 
 #[test]
 fn compare_writes_every_format_to_the_output_dir() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = null_result(dir.path(), "a.json", 1000);
-    let b = null_result(dir.path(), "b.json", 2000);
+    let (dir, a) = dir_with_result(1000, REPS);
+    let b = null_result(dir.path(), "b.json", 2000, REPS);
     let rep = dir.path().join("rep");
     let out = skubench()
         .args([
@@ -52,8 +48,7 @@ fn compare_writes_every_format_to_the_output_dir() {
 
 #[test]
 fn unknown_format_is_a_usage_error_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = null_result(dir.path(), "a.json", 1000);
+    let (dir, a) = dir_with_result(1000, REPS);
     let rep = dir.path().join("rep");
     skubench()
         .args(["compare", "--format", "json,pdf", "--output-dir"])
@@ -69,8 +64,7 @@ fn unknown_format_is_a_usage_error_and_writes_nothing() {
 /// it can write and names them when refusing another.
 #[test]
 fn each_command_lists_the_formats_it_supports() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = null_result(dir.path(), "a.json", 1000);
+    let (dir, a) = dir_with_result(1000, REPS);
     skubench()
         .args(["report", "--format", "junit"])
         .arg(&a)
@@ -116,8 +110,7 @@ fn each_command_lists_the_formats_it_supports() {
 
 #[test]
 fn report_renders_single_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = null_result(dir.path(), "a.json", 1000);
+    let (dir, a) = dir_with_result(1000, REPS);
     let rep = dir.path().join("rep");
     skubench()
         .args(["report", "--format", "markdown,html,json", "--output-dir"])
