@@ -3,21 +3,19 @@
 use std::path::{Path, PathBuf};
 
 use baselines::compare::Outcome;
-use baselines::compare::{collect, Comparison, Samples};
 use baselines::policy::{Policy, Spec};
 use baselines::store::{Query, Store};
-use baselines::BaselineError;
 use bench_core::result::ResultFile;
 
-use crate::cli::{BaselineCmd, StoreCmd};
-use crate::{exit, usage};
+use skubench_ci::exit_codes::SkubenchExitCode;
 
-fn input(e: BaselineError) -> anyhow::Error {
-    usage(e.to_string())
-}
+use crate::cli::{BaselineCmd, Format, StoreCmd};
+use crate::common::{
+    comparison, emit, input, load_side, run_failed, store_error, usage, write_history_reports,
+};
 
 /// `skubench store …`
-pub fn store(root: &Path, cmd: StoreCmd) -> anyhow::Result<u8> {
+pub fn store(root: &Path, cmd: StoreCmd) -> anyhow::Result<SkubenchExitCode> {
     let st = Store::new(root);
     match cmd {
         StoreCmd::Add { results } => {
@@ -25,9 +23,9 @@ pub fn store(root: &Path, cmd: StoreCmd) -> anyhow::Result<u8> {
             for p in &results {
                 ResultFile::read(p).map_err(|e| usage(e.to_string()))?;
             }
-            st.check_writable().map_err(input)?;
+            st.check_writable().map_err(store_error)?;
             for p in &results {
-                let a = st.add_path(p).map_err(input)?;
+                let a = st.add_path(p).map_err(store_error)?;
                 println!(
                     "{} {} {}",
                     a.id,
@@ -37,7 +35,7 @@ pub fn store(root: &Path, cmd: StoreCmd) -> anyhow::Result<u8> {
             }
         }
         StoreCmd::List => {
-            let idx = baselines::history::result_index(&st.history_dir()).map_err(input)?;
+            let idx = baselines::history::result_index(&st.history_dir()).map_err(store_error)?;
             println!(
                 "{:<16}  {:<24}  {:<20}  {:<10}  {:<12}  suite",
                 "id", "time", "sku", "distro", "host"
@@ -50,15 +48,15 @@ pub fn store(root: &Path, cmd: StoreCmd) -> anyhow::Result<u8> {
             }
         }
         StoreCmd::Compact => {
-            let n = st.compact().map_err(input)?;
+            let n = st.compact().map_err(store_error)?;
             println!("history compacted: {n} rows");
         }
     }
-    Ok(exit::OK)
+    Ok(SkubenchExitCode::Ok)
 }
 
 /// `skubench baseline …`
-pub fn baseline(root: &Path, cmd: BaselineCmd) -> anyhow::Result<u8> {
+pub fn baseline(root: &Path, cmd: BaselineCmd) -> anyhow::Result<SkubenchExitCode> {
     let st = Store::new(root);
     match cmd {
         BaselineCmd::Save {
@@ -72,10 +70,10 @@ pub fn baseline(root: &Path, cmd: BaselineCmd) -> anyhow::Result<u8> {
                     for p in &from {
                         ResultFile::read(p).map_err(|e| usage(e.to_string()))?;
                     }
-                    st.check_writable().map_err(input)?;
+                    st.check_writable().map_err(store_error)?;
                     let mut ids = Vec::new();
                     for p in &from {
-                        ids.push(st.add_path(p).map_err(input)?.id);
+                        ids.push(st.add_path(p).map_err(store_error)?.id);
                     }
                     let src = from
                         .iter()
@@ -85,14 +83,16 @@ pub fn baseline(root: &Path, cmd: BaselineCmd) -> anyhow::Result<u8> {
                     (ids, format!("files:{src}"))
                 }
                 (true, Some(q)) => {
-                    let ids = st.query(&Query::parse(&q).map_err(input)?).map_err(input)?;
+                    let ids = st
+                        .query(&Query::parse(&q).map_err(input)?)
+                        .map_err(store_error)?;
                     (ids, format!("query:{q}"))
                 }
                 _ => return Err(usage("baseline save needs --from RESULT… or --query sku=…")),
             };
             let b = st
                 .save_baseline(&name, &ids, &source, replace)
-                .map_err(input)?;
+                .map_err(store_error)?;
             println!(
                 "baseline `{}` saved: {} results ({})",
                 b.name,
@@ -101,8 +101,8 @@ pub fn baseline(root: &Path, cmd: BaselineCmd) -> anyhow::Result<u8> {
             );
         }
         BaselineCmd::List => {
-            for n in st.baselines().map_err(input)? {
-                let b = st.baseline(&n).map_err(input)?;
+            for n in st.baselines().map_err(store_error)? {
+                let b = st.baseline(&n).map_err(store_error)?;
                 println!(
                     "{:<30} {:>3} results  {}  {}",
                     b.name,
@@ -113,67 +113,11 @@ pub fn baseline(root: &Path, cmd: BaselineCmd) -> anyhow::Result<u8> {
             }
         }
         BaselineCmd::Show { name } => {
-            let b = st.baseline(&name).map_err(input)?;
+            let b = st.baseline(&name).map_err(store_error)?;
             println!("{}", serde_json::to_string_pretty(&b)?);
         }
     }
-    Ok(exit::OK)
-}
-
-/// Loads one side: files (comma-separated or a directory), a baseline
-/// name, or a store query.
-pub fn load_side(spec: &str, st: &Store) -> anyhow::Result<(String, Vec<(String, ResultFile)>)> {
-    let mut out = Vec::new();
-    let as_paths: Vec<&str> = spec.split(',').filter(|s| !s.is_empty()).collect();
-    if !as_paths.is_empty() && as_paths.iter().all(|p| Path::new(p).exists()) {
-        for p in as_paths {
-            let path = Path::new(p);
-            if path.is_dir() {
-                let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                    .map_err(|e| usage(format!("{p}: {e}")))?
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|f| f.extension().is_some_and(|x| x == "json"))
-                    .collect();
-                files.sort();
-                for f in files {
-                    let r = ResultFile::read(&f).map_err(|e| usage(e.to_string()))?;
-                    out.push((f.display().to_string(), r));
-                }
-            } else {
-                out.push((
-                    p.to_string(),
-                    ResultFile::read(path).map_err(|e| usage(e.to_string()))?,
-                ));
-            }
-        }
-        if out.is_empty() {
-            return Err(usage(format!("`{spec}`: no result files found")));
-        }
-        return Ok((spec.to_string(), out));
-    }
-    let ids = if spec.contains('=') {
-        let q = spec.strip_prefix("query:").unwrap_or(spec);
-        st.query(&Query::parse(q).map_err(input)?).map_err(input)?
-    } else {
-        let name = spec.strip_prefix("baseline:").unwrap_or(spec);
-        if !baselines::store::valid_name(name) {
-            return Err(usage(format!(
-                "`{spec}`: no such file, and not a baseline name or query"
-            )));
-        }
-        st.baseline(name)
-            .map_err(|e| usage(format!("`{spec}` is not a file; as a baseline: {e}")))?
-            .results
-    };
-    if ids.is_empty() {
-        return Err(usage(format!(
-            "`{spec}`: the query matched no stored results"
-        )));
-    }
-    for id in ids {
-        out.push((id.clone(), st.load(&id).map_err(input)?));
-    }
-    Ok((spec.to_string(), out))
+    Ok(SkubenchExitCode::Ok)
 }
 
 /// Arguments of `compare`.
@@ -187,7 +131,7 @@ pub struct CompareArgs {
     /// Policy file.
     pub policy: Option<PathBuf>,
     /// Formats.
-    pub formats: Vec<String>,
+    pub formats: Vec<Format>,
     /// Output directory.
     pub output_dir: Option<PathBuf>,
     /// Keep disturbed runs.
@@ -196,52 +140,8 @@ pub struct CompareArgs {
     pub store: PathBuf,
 }
 
-/// Runs the comparison; used by `compare` and `gate`.
-pub fn comparison(
-    base: &[(String, ResultFile)],
-    base_name: &str,
-    cand: &[(String, ResultFile)],
-    cand_name: &str,
-    policy: &Policy,
-    spec: Option<&Spec>,
-) -> Comparison {
-    let b: Samples = collect(base_name, base, policy.include_disturbed);
-    let c: Samples = collect(cand_name, cand, policy.include_disturbed);
-    baselines::compare::compare(b, c, policy, spec)
-}
-
-/// Writes the comparison in each format (terminal, markdown, html, json,
-/// junit), to stdout or as `comparison.<ext>` files in `dir`. Every format
-/// name is checked before anything is written.
-pub fn emit(
-    input: &reports::html::HtmlInput<'_>,
-    formats: &[String],
-    dir: Option<&Path>,
-) -> anyhow::Result<()> {
-    let cmp = input.comparison;
-    let mut outputs = Vec::new();
-    for f in formats {
-        outputs.push(match f.as_str() {
-            "terminal" | "text" => (
-                reports::terminal::render(cmp, crate::color_wanted(dir.is_none())).into_bytes(),
-                "txt",
-            ),
-            "markdown" | "md" => (reports::markdown::render(cmp).into_bytes(), "md"),
-            "html" => (reports::html::render(input).into_bytes(), "html"),
-            "json" => (reports::json::render(cmp)?, "json"),
-            "junit" | "xml" => (reports::junit::render(cmp)?.into_bytes(), "xml"),
-            other => {
-                return Err(usage(format!(
-                "--format: unknown format `{other}` (known: terminal, markdown, html, json, junit)"
-            )))
-            }
-        });
-    }
-    crate::run::write_outputs("comparison", &outputs, dir)
-}
-
 /// `skubench compare`
-pub fn compare(a: CompareArgs) -> anyhow::Result<u8> {
+pub fn compare(a: CompareArgs) -> anyhow::Result<SkubenchExitCode> {
     let mut policy = match &a.policy {
         Some(p) => Policy::load(p).map_err(input)?,
         None => Policy::default(),
@@ -264,35 +164,10 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<u8> {
     emit(&input, &a.formats, a.output_dir.as_deref())?;
     eprintln!("{}", cmp.headline());
     Ok(match cmp.outcome {
-        Outcome::Fail => exit::REGRESSION,
-        Outcome::Inconclusive => exit::INCONCLUSIVE,
-        Outcome::Pass => exit::OK,
+        Outcome::Fail => SkubenchExitCode::Regression,
+        Outcome::Inconclusive => SkubenchExitCode::Inconclusive,
+        Outcome::Pass => SkubenchExitCode::Ok,
     })
-}
-
-/// Writes `history.{txt,json,html,md}` and `history-junit.xml` into `dir`.
-pub fn write_history_reports(
-    series: &[baselines::history::MetricHistory],
-    latest: usize,
-    dir: &Path,
-) -> anyhow::Result<()> {
-    let outputs: Vec<(Vec<u8>, &str)> = vec![
-        (reports::history::render(series).into_bytes(), "txt"),
-        (serde_json::to_vec_pretty(series)?, "json"),
-        (
-            reports::history::render_html(series, latest).into_bytes(),
-            "html",
-        ),
-        (
-            reports::history::render_markdown(series, latest).into_bytes(),
-            "md",
-        ),
-        (
-            reports::history::render_junit(series, latest)?.into_bytes(),
-            "xml",
-        ),
-    ];
-    crate::run::write_outputs("history", &outputs, Some(dir))
 }
 
 /// `skubench history`
@@ -303,18 +178,18 @@ pub fn history(
     latest: usize,
     json: bool,
     output_dir: Option<&Path>,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<SkubenchExitCode> {
     if !(cfg.p_value > 0.0 && cfg.p_value < 1.0) || cfg.window < 4 {
         return Err(usage("--p must be in (0, 1) and --window at least 4"));
     }
     let st = Store::new(root);
     let (series, warnings) =
-        baselines::history::query(&st.history_dir(), &q, &cfg, latest).map_err(input)?;
+        baselines::history::query(&st.history_dir(), &q, &cfg, latest).map_err(store_error)?;
     for w in &warnings {
         eprintln!("skubench: warning: {w}");
     }
     if let Some(dir) = output_dir {
-        std::fs::create_dir_all(dir).map_err(|e| usage(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| run_failed(format!("{}: {e}", dir.display())))?;
         write_history_reports(&series, latest, dir)?;
         eprintln!("skubench: {}", reports::history::headline(&series, latest));
     } else if json {
@@ -324,9 +199,9 @@ pub fn history(
     }
     let alerts: usize = series.iter().map(|s| s.alerts.len()).sum();
     Ok(if alerts > 0 {
-        exit::REGRESSION
+        SkubenchExitCode::Regression
     } else {
-        exit::OK
+        SkubenchExitCode::Ok
     })
 }
 
@@ -338,7 +213,7 @@ pub fn import(
     sku: Option<String>,
     distro: Option<String>,
     hostname: Option<String>,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<SkubenchExitCode> {
     let text = baselines::read_limited(file, 256 << 20).map_err(input)?;
     let host = bench_core::host::HostInfo {
         sku,
@@ -359,7 +234,8 @@ pub fn import(
             out.display()
         )));
     }
-    r.write_atomic(&out).map_err(|e| usage(e.to_string()))?;
+    r.write_atomic(&out)
+        .map_err(|e| run_failed(e.to_string()))?;
     println!("{}", out.display());
-    Ok(exit::OK)
+    Ok(SkubenchExitCode::Ok)
 }

@@ -1,13 +1,16 @@
 //! clap definitions.
 
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// skubench: performance and stress benchmarks for new VM SKUs.
 ///
 /// Exit codes: 0 ok, 1 regression or failed spec limit, 2 usage or input
-/// error, 3 the run failed or was interrupted.
+/// error, 3 the run failed or was interrupted (or an I/O or store operation
+/// failed), 4 the comparison was inconclusive.
 #[derive(Parser, Debug)]
 #[command(name = "skubench", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SKUBENCH_GIT_REV"), ")"))]
 pub struct Cli {
@@ -19,13 +22,15 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    #[command(verbatim_doc_comment)]
     /// Run a suite (default: suites/quick.toml) or one workload with --key value flags.
     ///
     /// Examples:
     ///   skubench run
     ///   skubench run suites/quick.toml --sku Standard_D2s_v5
     ///   skubench run cpu --stressor int --threads all --duration 10
-    ///   skubench run jitter --sleep 1ms --duration 30 --output jitter.json
+    ///   skubench run jitter --sleep 1ms --duration 30 --output jitter.json -q
+    ///   skubench run disk --help        (the workload's parameters and defaults)
     Run(RunArgs),
     /// List workloads and their parameters with defaults.
     List,
@@ -72,9 +77,14 @@ pub enum Command {
         /// Policy: thresholds and alpha (TOML).
         #[arg(long)]
         policy: Option<PathBuf>,
-        /// Output formats, comma-separated: terminal, markdown, html, json, junit.
-        #[arg(long, default_value = "terminal", value_delimiter = ',')]
-        format: Vec<String>,
+        /// Output formats, comma-separated.
+        #[arg(
+            long,
+            default_value = "terminal",
+            value_delimiter = ',',
+            value_parser = FormatParser(Format::COMPARISON)
+        )]
+        format: Vec<Format>,
         /// Write each format to a file in this directory (comparison.txt,
         /// .md, .html, .json, .xml) instead of stdout.
         #[arg(long)]
@@ -148,11 +158,13 @@ pub enum Command {
     },
     /// Pipeline gate: run a suite, store the results, compare with a baseline
     /// (or the history), write every report, exit 0 pass / 1 regression or
-    /// spec failure / 2 input error / 3 the run failed or was interrupted.
+    /// spec failure / 2 input error / 3 the run failed or was interrupted /
+    /// 4 inconclusive.
     ///
     /// Inconclusive metrics get more repetitions of just their workloads,
     /// up to the policy's max_repetitions.
     Gate(GateArgs),
+    #[command(verbatim_doc_comment)]
     /// Report single runs without a baseline: each metric's median and range,
     /// latency percentiles, and in HTML percentile plots and per-interval series.
     ///
@@ -163,14 +175,20 @@ pub enum Command {
         /// Result files.
         #[arg(required = true)]
         results: Vec<PathBuf>,
-        /// Output formats, comma-separated: terminal, markdown, html, json.
-        #[arg(long, default_value = "terminal", value_delimiter = ',')]
-        format: Vec<String>,
+        /// Output formats, comma-separated.
+        #[arg(
+            long,
+            default_value = "terminal",
+            value_delimiter = ',',
+            value_parser = FormatParser(Format::REPORT)
+        )]
+        format: Vec<Format>,
         /// Write each format to a file in this directory (report.txt, .md,
         /// .html, .json) instead of stdout.
         #[arg(long)]
         output_dir: Option<PathBuf>,
     },
+    #[command(verbatim_doc_comment)]
     /// Serve as the peer of the net.* workloads (until Ctrl-C).
     ///
     /// Binds 127.0.0.1 unless --bind says otherwise; clients authenticate
@@ -195,11 +213,97 @@ pub enum Command {
     },
 }
 
+/// An output format of `compare`, `gate` and `report`. Each command accepts
+/// the formats it can write ([`Format::COMPARISON`], [`Format::REPORT`]); any
+/// other is refused by clap with the list of those it supports.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// A text table (colour only on a terminal); also `text`.
+    #[value(alias = "text")]
+    Terminal,
+    /// Markdown for pipeline summaries and PR comments; also `md`.
+    #[value(alias = "md")]
+    Markdown,
+    /// One self-contained HTML page with SVG plots.
+    Html,
+    /// JSON (schema/comparison.v1.schema.json, or the runs summary).
+    Json,
+    /// JUnit XML, one test case per metric; also `xml`.
+    #[value(alias = "xml")]
+    Junit,
+}
+
+impl Format {
+    /// What `compare` and `gate` write: every format.
+    pub const COMPARISON: &'static [Format] = &[
+        Format::Terminal,
+        Format::Markdown,
+        Format::Html,
+        Format::Json,
+        Format::Junit,
+    ];
+    /// What `report` writes: single runs have no verdicts for JUnit.
+    pub const REPORT: &'static [Format] = &[
+        Format::Terminal,
+        Format::Markdown,
+        Format::Html,
+        Format::Json,
+    ];
+
+    /// Extension of the file a format is written to with `--output-dir`.
+    pub fn ext(self) -> &'static str {
+        match self {
+            Format::Terminal => "txt",
+            Format::Markdown => "md",
+            Format::Html => "html",
+            Format::Json => "json",
+            Format::Junit => "xml",
+        }
+    }
+}
+
+/// Parses `--format` values, accepting only the formats a command supports
+/// (and their aliases), so `--help` and the error for another list exactly
+/// those.
+#[derive(Clone, Copy, Debug)]
+pub struct FormatParser(pub &'static [Format]);
+
+impl FormatParser {
+    fn values(&self) -> impl Iterator<Item = PossibleValue> + '_ {
+        self.0.iter().filter_map(|f| f.to_possible_value())
+    }
+}
+
+impl TypedValueParser for FormatParser {
+    type Value = Format;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<Format, clap::Error> {
+        let name = PossibleValuesParser::new(self.values()).parse_ref(cmd, arg, value)?;
+        // The name (or alias) was one of ours: it maps back to its variant.
+        Format::from_str(&name, false)
+            .map_err(|e| clap::Error::raw(clap::error::ErrorKind::InvalidValue, e).with_cmd(cmd))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(self.values()))
+    }
+}
+
 /// Where the result store lives.
 #[derive(clap::Args, Debug, Clone)]
 pub struct StoreArg {
-    /// Result store directory.
-    #[arg(long, env = "SKUBENCH_STORE", default_value = "skubench-store")]
+    /// Result store directory (before or after a `store`/`baseline` subcommand).
+    #[arg(
+        long,
+        env = "SKUBENCH_STORE",
+        default_value = "skubench-store",
+        global = true
+    )]
     pub store: PathBuf,
 }
 
@@ -272,11 +376,16 @@ pub struct GateArgs {
     #[arg(long)]
     pub sku: Option<String>,
     /// Repetitions of the first round (default: the policy's).
-    #[arg(long)]
+    #[arg(long, value_name = "N", value_parser = parse_repetitions)]
     pub repetitions: Option<u32>,
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
+    /// No eBPF attribution (block, run-queue and TCP RTT histograms; on by
+    /// default where it can run: root, tracefs). The rest of attribution
+    /// (scheduler, pressure, interrupts, stack counters) stays.
+    #[arg(long)]
+    pub no_ebpf: bool,
     /// Store location.
     #[command(flatten)]
     pub store: StoreArg,
@@ -302,17 +411,23 @@ pub struct RunArgs {
     /// Allow writing to a block device or to a file skubench did not create.
     #[arg(long)]
     pub allow_destructive: bool,
+    /// No eBPF attribution (block, run-queue and TCP RTT histograms; on by
+    /// default where it can run: root, tracefs). The rest of attribution
+    /// (scheduler, pressure, interrupts, stack counters) stays.
+    #[arg(long)]
+    pub no_ebpf: bool,
     /// Runs of each workload (overrides the suite).
-    #[arg(long, value_name = "N")]
-    pub repetitions: Option<String>,
+    #[arg(long, value_name = "N", value_parser = parse_repetitions)]
+    pub repetitions: Option<u32>,
     /// Measured phase per step (overrides the suite), e.g. 5s.
     #[arg(long, value_name = "D")]
     pub duration: Option<String>,
     /// Warm-up per step (overrides the suite), e.g. 1s.
     #[arg(long, value_name = "D")]
     pub warmup: Option<String>,
-    /// Workload parameters and run settings as `--key value` (see `skubench list`),
-    /// e.g. --threads 2 --duration 5s --repetitions 3.
+    /// Workload parameters as `--key value` (see `skubench list`, or
+    /// `skubench run KIND --help`), e.g. --threads 2. The options above may
+    /// come before or after the target and its parameters.
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
@@ -349,4 +464,178 @@ pub struct ServeArgs {
     /// for firewalls that open a fixed range; default: ephemeral ports.
     #[arg(long, value_name = "A-B")]
     pub data_ports: Option<String>,
+}
+
+/// Most runs of each workload a suite or `--repetitions` may ask for.
+pub const MAX_REPETITIONS: u32 = 10_000;
+
+/// The one parser of `--repetitions` (`run` and `gate`): an integer
+/// 1..=[`MAX_REPETITIONS`].
+pub fn parse_repetitions(v: &str) -> Result<u32, String> {
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_REPETITIONS).contains(n))
+        .ok_or_else(|| format!("expected an integer 1..={MAX_REPETITIONS}, got `{v}`"))
+}
+
+/// A `skubench` command line made ready for clap: the options of `run`
+/// given after its target are moved before it (clap would take them for
+/// workload parameters), and a `--help` after a target is kept aside.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CommandLine {
+    /// The arguments for clap.
+    pub args: Vec<OsString>,
+    /// `run TARGET … --help`: the target whose help was asked for.
+    pub help_for: Option<String>,
+}
+
+/// Prepares `argv` (program name first) for [`Cli`]: see [`CommandLine`].
+/// Which tokens are options of `run`, and which of them take a value, is
+/// read from the clap definition, so the two cannot disagree. Everything
+/// after a bare `--` stays as it is.
+pub fn prepare_command_line(argv: Vec<OsString>) -> CommandLine {
+    let unchanged = |args| CommandLine {
+        args,
+        help_for: None,
+    };
+    if argv.get(1).and_then(|a| a.to_str()) != Some("run") {
+        return unchanged(argv);
+    }
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.build();
+    let Some(run) = cmd.find_subcommand("run") else {
+        return unchanged(argv);
+    };
+    // (takes a value) of a run option token, `None` when it is not one.
+    let option = |tok: &str| -> Option<bool> {
+        let arg = if let Some(long) = tok.strip_prefix("--") {
+            let name = long.split_once('=').map_or(long, |(n, _)| n);
+            run.get_arguments().find(|a| {
+                a.get_long() == Some(name)
+                    || a.get_all_aliases().is_some_and(|al| al.contains(&name))
+            })?
+        } else {
+            let mut chars = tok.strip_prefix('-')?.chars();
+            let c = chars.next()?;
+            run.get_arguments().find(|a| {
+                a.get_short_and_visible_aliases()
+                    .is_some_and(|s| s.contains(&c))
+            })?
+        };
+        let inline = tok.contains('=') || (!tok.starts_with("--") && tok.len() > 2);
+        Some(arg.get_action().takes_values() && !inline)
+    };
+    // The target: the first token that is neither an option nor its value.
+    let mut i = 2;
+    let target = loop {
+        let Some(tok) = argv.get(i).and_then(|a| a.to_str()) else {
+            return unchanged(argv);
+        };
+        if tok == "--" {
+            return unchanged(argv);
+        }
+        match option(tok) {
+            Some(takes_value) => i += 1 + usize::from(takes_value),
+            None if tok.starts_with('-') => i += 1,
+            None => break i,
+        }
+    };
+    let mut hoisted = Vec::new();
+    let mut rest = Vec::new();
+    let mut help = false;
+    let mut j = target + 1;
+    while j < argv.len() {
+        let tok = argv[j].to_str().unwrap_or("");
+        if tok == "--" {
+            rest.extend_from_slice(&argv[j..]);
+            break;
+        }
+        if tok == "--help" || tok == "-h" {
+            help = true;
+            j += 1;
+            continue;
+        }
+        match option(tok) {
+            Some(takes_value) => {
+                let end = (j + 1 + usize::from(takes_value)).min(argv.len());
+                hoisted.extend_from_slice(&argv[j..end]);
+                j = end;
+            }
+            None => {
+                rest.push(argv[j].clone());
+                j += 1;
+            }
+        }
+    }
+    let help_for = help.then(|| argv[target].to_string_lossy().into_owned());
+    let mut args = argv[..target].to_vec();
+    if help {
+        // Without a workload of that name the caller shows `run --help`.
+        args.push("--help".into());
+    }
+    args.extend(hoisted);
+    args.push(argv[target].clone());
+    args.extend(rest);
+    CommandLine { args, help_for }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepared(line: &str) -> (Vec<String>, Option<String>) {
+        let argv = line.split(' ').map(OsString::from).collect();
+        let c = prepare_command_line(argv);
+        let args = c.args.iter().map(|a| a.to_string_lossy().into_owned());
+        (args.collect(), c.help_for)
+    }
+
+    fn words(line: &str) -> Vec<String> {
+        line.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn run_options_after_the_target_move_before_it_with_their_values() {
+        let (args, help) =
+            prepared("skubench run disk --bs 4k -q --output r.json --iodepth 8 --sku=S -o x");
+        assert_eq!(
+            args,
+            words("skubench run -q --output r.json --sku=S -o x disk --bs 4k --iodepth 8")
+        );
+        assert_eq!(help, None);
+        // Options before the target, and their values, are not the target.
+        let (args, _) = prepared("skubench run --sku S --repetitions 2 cpu --threads 1 --warmup 0");
+        assert_eq!(
+            args,
+            words("skubench run --sku S --repetitions 2 --warmup 0 cpu --threads 1")
+        );
+    }
+
+    #[test]
+    fn help_after_a_target_is_kept_aside_and_other_lines_are_unchanged() {
+        let (args, help) = prepared("skubench run disk --bs 4k --help");
+        assert_eq!(help.as_deref(), Some("disk"));
+        assert_eq!(args, words("skubench run --help disk --bs 4k"));
+        for line in [
+            "skubench compare a.json b.json -q",
+            "skubench run",
+            "skubench run -q",
+            "skubench run null -- -q",
+        ] {
+            assert_eq!(prepared(line), (words(line), None), "{line}");
+        }
+    }
+
+    #[test]
+    fn every_repetitions_flag_has_one_range() {
+        assert_eq!(parse_repetitions("7"), Ok(7));
+        assert_eq!(parse_repetitions("10000"), Ok(MAX_REPETITIONS));
+        for bad in ["0", "10001", "-1", "three", ""] {
+            let e = parse_repetitions(bad).unwrap_err();
+            assert!(
+                e.contains("1..=10000") && e.contains(&format!("`{bad}`")),
+                "{e}"
+            );
+        }
+    }
 }

@@ -8,25 +8,17 @@ use baselines::store::Store;
 use bench_core::result::{ResultFile, Status};
 use bench_core::runner::Runner;
 use bench_core::suite::load_suite;
-use skubench_ci::gate::{
-    exit_code, median_runs_to_verdict, needs_more_runs, runs_per_verdict, runs_wanted, GateSummary,
-    Round,
+use skubench_ci::exit_codes::SkubenchExitCode;
+use skubench_ci::gate::{needs_more_runs, next_round_repetitions, Decision, GateSummary, Round};
+
+use crate::cli::{Format, GateArgs};
+use crate::common::{
+    color_wanted, comparison, detect_host, emit, execute, input, install_signal_handlers,
+    load_side, run_failed, store_error, usage, write_history_reports,
 };
 
-use crate::analyse::{comparison, emit, load_side};
-use crate::cli::GateArgs;
-use crate::run::{detect_host, execute, install_signal_handlers};
-use crate::{exit, usage, Exit};
-
-/// The formats a gate writes.
-pub const GATE_FORMATS: &[&str] = &["terminal", "markdown", "html", "json", "junit"];
-
-fn input(e: baselines::BaselineError) -> anyhow::Error {
-    usage(e.to_string())
-}
-
 /// Runs the gate.
-pub fn gate(a: GateArgs) -> anyhow::Result<u8> {
+pub fn gate(a: GateArgs) -> anyhow::Result<SkubenchExitCode> {
     // Everything that can be wrong with the input is checked before anything runs.
     let policy = match &a.policy {
         Some(p) => Policy::load(p).map_err(input)?,
@@ -41,20 +33,22 @@ pub fn gate(a: GateArgs) -> anyhow::Result<u8> {
         Some(b) => Some(load_side(b, &st)?),
         None => None,
     };
-    st.check_writable().map_err(input)?;
+    st.check_writable().map_err(store_error)?;
     let vcpus = bench_core::affinity::online_vcpus();
     let reg = workloads::registry();
     let mut suite = load_suite(&a.suite, &reg, vcpus).map_err(|e| usage(e.to_string()))?;
+    // Both at least 1: clap's parser and the policy's validation see to it.
     let first_reps = a.repetitions.unwrap_or(policy.repetitions);
-    if first_reps == 0 {
-        return Err(usage("--repetitions must be at least 1"));
-    }
     suite.settings.repetitions = first_reps;
     let results_dir = a.report_dir.join("results");
     std::fs::create_dir_all(&results_dir)
-        .map_err(|e| usage(format!("{}: {e}", results_dir.display())))?;
+        .map_err(|e| run_failed(format!("{}: {e}", results_dir.display())))?;
 
-    let runner = Runner::new(install_signal_handlers()?);
+    let mut runner = Runner::new(install_signal_handlers()?);
+    if a.no_ebpf {
+        runner.ebpf =
+            std::sync::Arc::new(bench_core::ebpf::EbpfSlot::off("turned off (--no-ebpf)"));
+    }
     let host = detect_host(a.sku.clone(), &runner)?;
     let mut rounds: Vec<Round> = Vec::new();
     let mut cand: Vec<(String, ResultFile)> = Vec::new();
@@ -76,35 +70,26 @@ pub fn gate(a: GateArgs) -> anyhow::Result<u8> {
             } else {
                 "failed"
             };
-            return Err(Exit(
-                exit::RUN_FAILED,
-                format!(
-                    "gate: the run {why}; partial results are in {} and were not stored; the store is unchanged by this round",
-                    out.display()
-                ),
-            )
-            .into());
+            return Err(run_failed(format!(
+                "gate: the run {why}; partial results are in {} and were not stored; the store is unchanged by this round",
+                out.display()
+            )));
         }
-        st.add_path(&out).map_err(input)?;
+        st.add_path(&out).map_err(store_error)?;
         cand.push((out.display().to_string(), file));
-        let Some((bn, bfiles)) = &base else {
-            rounds.push(Round {
-                round: n,
-                workloads: labels.clone(),
-                repetitions: reps,
-                result_file: out.display().to_string(),
-                inconclusive_after: 0,
-            });
-            return gate_history(&a, &st, &host, rounds);
-        };
-        let cmp = comparison(bfiles, bn, &cand, "candidate", &policy, spec.as_ref());
+        let cmp = base
+            .as_ref()
+            .map(|(bn, bfiles)| comparison(bfiles, bn, &cand, "candidate", &policy, spec.as_ref()));
         rounds.push(Round {
             round: n,
             workloads: labels.clone(),
             repetitions: reps,
             result_file: out.display().to_string(),
-            inconclusive_after: cmp.undecided_headlines().count(),
+            inconclusive_after: cmp.as_ref().map_or(0, |c| c.undecided_headlines().count()),
         });
+        let (Some(cmp), Some((_, bfiles))) = (cmp, &base) else {
+            return gate_history(&a, &st, &host, rounds);
+        };
         let more = needs_more_runs(&cmp, policy.max_repetitions);
         // Bounded even when runs keep being left out as disturbed (their
         // count then never reaches the cap): at most MAX_ROUNDS rounds.
@@ -113,15 +98,7 @@ pub fn gate(a: GateArgs) -> anyhow::Result<u8> {
         }
         // Repeat only the undecided workloads, adding at once the runs their
         // minimum detectable effects say they need (up to the cap).
-        let have = cmp
-            .rows
-            .iter()
-            .filter(|r| more.contains(&r.workload))
-            .map(|r| r.candidate.n as u32)
-            .max()
-            .unwrap_or(first_reps);
-        let want = runs_wanted(&cmp, &more, policy.max_repetitions);
-        reps = want.saturating_sub(have).max(1);
+        reps = next_round_repetitions(&cmp, &more, policy.max_repetitions);
         eprintln!(
             "skubench gate: {} undecided headline metric(s) in {}; {reps} more repetition(s) at once",
             cmp.undecided_headlines().count(),
@@ -141,38 +118,42 @@ fn finish(
     base: &[(String, ResultFile)],
     cand: &[(String, ResultFile)],
     rounds: Vec<Round>,
-) -> anyhow::Result<u8> {
-    let formats: Vec<String> = GATE_FORMATS.iter().map(|s| s.to_string()).collect();
+) -> anyhow::Result<SkubenchExitCode> {
     let input = reports::html::HtmlInput {
         comparison: cmp,
         baseline: base,
         candidate: cand,
         history: &[],
     };
-    emit(&input, &formats, Some(dir))?;
-    let code = exit_code(cmp, policy);
-    let summary = GateSummary {
-        outcome: cmp.outcome.word().to_ascii_lowercase(),
-        exit_code: code,
-        total_repetitions: rounds.iter().map(|r| r.repetitions).sum(),
-        rounds,
-        runs_per_verdict: runs_per_verdict(cmp),
-        median_runs_to_verdict: median_runs_to_verdict(cmp),
-        headline: cmp.headline(),
+    // A gate writes every format a comparison has.
+    emit(&input, Format::COMPARISON, Some(dir))?;
+    let text = reports::terminal::render(cmp, color_wanted(true));
+    let decision = Decision::Comparison {
+        comparison: cmp,
+        policy,
     };
+    conclude(dir, rounds, decision, &text)
+}
+
+/// Writes `gate.json`, prints the report and the headline; returns the
+/// gate's exit code.
+fn conclude(
+    dir: &Path,
+    rounds: Vec<Round>,
+    decision: Decision<'_>,
+    text: &str,
+) -> anyhow::Result<SkubenchExitCode> {
+    let summary = GateSummary::new(rounds, decision);
     let path = dir.join("gate.json");
     bench_core::result::write_atomic(&path, &serde_json::to_vec_pretty(&summary)?)
-        .map_err(|e| usage(e.to_string()))?;
-    print!(
-        "{}",
-        reports::terminal::render(cmp, crate::color_wanted(true))
-    );
+        .map_err(|e| run_failed(e.to_string()))?;
+    print!("{text}");
     eprintln!(
         "skubench gate: {} (reports in {})",
-        cmp.headline(),
+        summary.headline,
         dir.display()
     );
-    Ok(code)
+    Ok(decision.exit_code())
 }
 
 fn gate_history(
@@ -180,7 +161,7 @@ fn gate_history(
     st: &Store,
     host: &bench_core::host::HostInfo,
     rounds: Vec<Round>,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<SkubenchExitCode> {
     let q = baselines::history::HistoryQuery {
         sku: Some(host.sku.clone().unwrap_or_default()),
         distro: Some(host.distro.clone()),
@@ -188,41 +169,17 @@ fn gate_history(
     };
     let (series, warnings) =
         baselines::history::query(&st.history_dir(), &q, &Default::default(), a.latest)
-            .map_err(input)?;
+            .map_err(store_error)?;
     for w in warnings {
         eprintln!("skubench gate: warning: {w}");
     }
     let alerts: usize = series.iter().map(|s| s.alerts.len()).sum();
     let text = reports::history::render(&series);
     let dir = &a.report_dir;
-    crate::analyse::write_history_reports(&series, a.latest, dir)?;
-    let code = u8::from(alerts > 0);
-    let summary = GateSummary {
-        outcome: if code == 0 {
-            "pass".into()
-        } else {
-            "fail".into()
-        },
-        exit_code: code,
-        total_repetitions: rounds.iter().map(|r| r.repetitions).sum(),
-        rounds,
-        runs_per_verdict: Vec::new(),
-        median_runs_to_verdict: None,
-        headline: format!(
-            "{alerts} change point alert(s) among the latest {} runs",
-            a.latest
-        ),
+    write_history_reports(&series, a.latest, dir)?;
+    let decision = Decision::History {
+        alerts,
+        latest: a.latest,
     };
-    bench_core::result::write_atomic(
-        &dir.join("gate.json"),
-        &serde_json::to_vec_pretty(&summary)?,
-    )
-    .map_err(|e| usage(e.to_string()))?;
-    print!("{text}");
-    eprintln!(
-        "skubench gate: {} (reports in {})",
-        summary.headline,
-        dir.display()
-    );
-    Ok(code)
+    conclude(dir, rounds, decision, &text)
 }

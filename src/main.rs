@@ -3,59 +3,128 @@
 
 mod analyse;
 mod cli;
+mod common;
 mod gate;
 mod progress;
 mod run;
 
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
+use bench_core::runner::Runner;
 use clap::Parser;
 
-/// Exit codes (documented in README.md).
-pub mod exit {
-    /// Success / no regression.
-    pub const OK: u8 = 0;
-    /// A regression or a failed spec limit.
-    pub const REGRESSION: u8 = 1;
-    /// Usage or input error.
-    pub const USAGE: u8 = 2;
-    /// The run failed or was interrupted.
-    pub const RUN_FAILED: u8 = 3;
-    /// The comparison was inconclusive: no regression found, but some
-    /// headline metric could not have shown a threshold-sized shift.
-    pub const INCONCLUSIVE: u8 = 4;
-}
-
-/// An error that carries its exit code.
-#[derive(Debug)]
-pub struct Exit(pub u8, pub String);
-
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.1)
-    }
-}
-impl std::error::Error for Exit {}
-
-/// Input/usage error (exit 2).
-pub fn usage(msg: impl Into<String>) -> anyhow::Error {
-    Exit(exit::USAGE, msg.into()).into()
-}
-
-/// Colour only on a terminal and when `NO_COLOR` is unset.
-pub fn color_wanted(to_stdout: bool) -> bool {
-    use std::io::IsTerminal;
-    to_stdout && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-}
+use crate::cli::{Cli, Command};
+use crate::common::{detect_host, Exit};
+use skubench_ci::exit_codes::SkubenchExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    match run::dispatch(cli) {
-        Ok(code) => ExitCode::from(code),
+    let line = cli::prepare_command_line(std::env::args_os().collect());
+    if let Some(text) = line.help_for.as_deref().and_then(run::workload_help) {
+        print!("{text}");
+        return SkubenchExitCode::Ok.into();
+    }
+    let cli = Cli::parse_from(line.args);
+    match dispatch(cli) {
+        Ok(code) => code.into(),
         Err(e) => {
-            let code = e.downcast_ref::<Exit>().map_or(exit::USAGE, |x| x.0);
+            // Every input error is typed as a usage error where it is found;
+            // anything untyped is a failed operation (I/O, serialisation).
+            let code = e
+                .downcast_ref::<Exit>()
+                .map_or(SkubenchExitCode::RunFailed, |x| x.0);
             eprintln!("skubench: error: {e:#}");
-            ExitCode::from(code)
+            code.into()
         }
+    }
+}
+
+/// Runs the parsed command; returns the exit code.
+fn dispatch(cli: Cli) -> anyhow::Result<SkubenchExitCode> {
+    match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::List => {
+            print!("{}", reports::show::workload_list(&workloads::registry()));
+            Ok(SkubenchExitCode::Ok)
+        }
+        Command::Sysinfo { sku, json } => {
+            let h = detect_host(sku, &Runner::new(Arc::new(AtomicBool::new(false))))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&h)?);
+            } else {
+                print!("{}", reports::show::sysinfo(&h));
+            }
+            Ok(SkubenchExitCode::Ok)
+        }
+        Command::Report {
+            results,
+            format,
+            output_dir,
+        } => run::report(&results, &format, output_dir.as_deref()),
+        Command::Show { result, hgrm, run } => run::show(&result, hgrm.as_deref(), run.as_deref()),
+        Command::Gate(g) => gate::gate(g),
+        Command::Store { store, cmd } => analyse::store(&store.store, cmd),
+        Command::Baseline { store, cmd } => analyse::baseline(&store.store, cmd),
+        Command::Compare {
+            base,
+            cand,
+            spec,
+            policy,
+            format,
+            output_dir,
+            include_disturbed,
+            store,
+        } => analyse::compare(analyse::CompareArgs {
+            base,
+            cand,
+            spec,
+            policy,
+            formats: format,
+            output_dir,
+            include_disturbed,
+            store: store.store,
+        }),
+        Command::History {
+            sku,
+            distro,
+            metric,
+            workload,
+            latest,
+            p,
+            window,
+            floor,
+            include_disturbed,
+            json,
+            output_dir,
+            store,
+        } => analyse::history(
+            &store.store,
+            baselines::history::HistoryQuery {
+                sku,
+                distro,
+                metric,
+                workload,
+                include_disturbed,
+            },
+            baselines::changepoint::CpConfig {
+                p_value: p,
+                window,
+                magnitude_floor: floor,
+                ..Default::default()
+            },
+            latest,
+            json,
+            output_dir.as_deref(),
+        ),
+        Command::Import {
+            tool,
+            file,
+            output,
+            sku,
+            distro,
+            hostname,
+        } => analyse::import(&tool, &file, output, sku, distro, hostname),
+        Command::Serve(a) => run::serve(a),
     }
 }

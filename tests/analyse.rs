@@ -5,56 +5,27 @@ use std::path::{Path, PathBuf};
 use predicates::prelude::*;
 
 mod common;
-use common::skubench;
+use common::{
+    assert_usage_error, compare_json, dir_with_result, null_result, row, skubench, store_add,
+};
 
-fn null_result(dir: &Path, name: &str, latency_ns: u64) -> PathBuf {
-    common::null_result(dir, name, latency_ns, 7)
-}
+/// Runs per result file: enough for the comparison to decide.
+const REPS: u32 = 7;
 
 #[test]
 fn compare_finds_a_latency_regression_and_exits_1() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = null_result(dir.path(), "a.json", 1000);
-    let b = null_result(dir.path(), "b.json", 2000);
-    let a2 = null_result(dir.path(), "a2.json", 1000);
-    // Runs on a busy machine may be flagged disturbed; keep them for the test.
-    let out = skubench()
-        .args(["compare", "--include-disturbed", "--format", "json"])
-        .arg(&a)
-        .arg(&b)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let row = v["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["metric"] == "null.lat_ns.p50")
-        .unwrap();
-    assert_eq!(row["verdict"], "regression");
-    assert!((row["ratio"].as_f64().unwrap() - 2.0).abs() < 0.01);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("FAIL"));
+    let (dir, a) = dir_with_result(1000, REPS);
+    let b = null_result(dir.path(), "b.json", 2000, REPS);
+    let a2 = null_result(dir.path(), "a2.json", 1000, REPS);
+    let (code, v, err) = compare_json(&a, &b);
+    assert_eq!(code, Some(1), "{err}");
+    let p50 = row(&v, "null.lat_ns.p50");
+    assert_eq!(p50["verdict"], "regression");
+    assert!((p50["ratio"].as_f64().unwrap() - 2.0).abs() < 0.01);
+    assert!(err.contains("FAIL"));
     // Same latency both sides: the latency rows are unchanged, exit 0.
-    let out = skubench()
-        .args(["compare", "--include-disturbed", "--format", "json"])
-        .arg(&a)
-        .arg(&a2)
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let row = v["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["metric"] == "null.lat_ns.p50")
-        .unwrap();
-    assert_eq!(row["verdict"], "unchanged");
+    let (_, v, _) = compare_json(&a, &a2);
+    assert_eq!(row(&v, "null.lat_ns.p50")["verdict"], "unchanged");
     // Terminal format to a directory.
     let rep = dir.path().join("rep");
     skubench()
@@ -80,8 +51,7 @@ fn compare_finds_a_latency_regression_and_exits_1() {
 
 #[test]
 fn spec_limits_fail_the_comparison() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = null_result(dir.path(), "a.json", 1000);
+    let (dir, a) = dir_with_result(1000, REPS);
     let spec = dir.path().join("spec.toml");
     std::fs::write(&spec, "sku = \"X\"\n[[limit]]\nmetric = \"null.lat_ns.p99\"\nmax = 500\ntolerance = 0.1\nnote = \"advertised\"\n").unwrap();
     skubench()
@@ -97,31 +67,23 @@ fn spec_limits_fail_the_comparison() {
         "[[limit]]\nmetric = \"null.lat_ns.p99\"\nmaxx = 500\n",
     )
     .unwrap();
-    skubench()
-        .args(["compare", "--spec"])
-        .arg(&spec)
-        .arg(&a)
-        .arg(&a)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("spec.toml:3").and(predicate::str::contains("maxx")));
+    assert_usage_error(
+        skubench()
+            .args(["compare", "--spec"])
+            .arg(&spec)
+            .arg(&a)
+            .arg(&a),
+        &["spec.toml:3", "maxx"],
+    );
 }
 
 #[test]
 fn store_baseline_and_history_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    let a = null_result(dir.path(), "a.json", 1000);
-    let b = null_result(dir.path(), "b.json", 1000);
-    skubench()
-        .arg("store")
-        .arg("--store")
-        .arg(&store)
-        .arg("add")
-        .arg(&a)
-        .arg(&b)
-        .assert()
-        .success();
+    let a = null_result(dir.path(), "a.json", 1000, REPS);
+    let b = null_result(dir.path(), "b.json", 1000, REPS);
+    store_add(&store, &[&a, &b]).assert().success();
     skubench()
         .args(["baseline", "--store"])
         .arg(&store)
@@ -147,14 +109,18 @@ fn store_baseline_and_history_round_trip() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no baseline `nope`"));
-    skubench()
-        .args([
+    let history = || {
+        let mut c = skubench();
+        c.args([
             "history",
             "--include-disturbed",
             "--metric",
             "null.lat_ns.p50",
-            "--store",
-        ])
+        ]);
+        c
+    };
+    history()
+        .arg("--store")
         .arg(&store)
         .assert()
         .success()
@@ -163,13 +129,7 @@ fn store_baseline_and_history_round_trip() {
         );
     // The same as report files: text, JSON, HTML with a plot, Markdown, JUnit.
     let out = dir.path().join("hist");
-    skubench()
-        .args([
-            "history",
-            "--include-disturbed",
-            "--metric",
-            "null.lat_ns.p50",
-        ])
+    history()
         .arg("--output-dir")
         .arg(&out)
         .arg("--store")
@@ -199,15 +159,8 @@ fn store_baseline_and_history_round_trip() {
 fn bad_inputs_exit_2_and_leave_the_store_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    let a = null_result(dir.path(), "a.json", 1000);
-    skubench()
-        .arg("store")
-        .arg("--store")
-        .arg(&store)
-        .arg("add")
-        .arg(&a)
-        .assert()
-        .success();
+    let a = null_result(dir.path(), "a.json", 1000, REPS);
+    store_add(&store, &[&a]).assert().success();
     let snapshot = |p: &Path| -> Vec<(PathBuf, Vec<u8>)> {
         let mut v = Vec::new();
         for sub in ["results", "history", "baselines"] {
@@ -234,13 +187,7 @@ fn bad_inputs_exit_2_and_leave_the_store_unchanged() {
         (&truncated, "invalid JSON"),
         (&future, "unsupported schema"),
     ] {
-        skubench()
-            .arg("store")
-            .arg("--store")
-            .arg(&store)
-            .arg("add")
-            .arg(&a)
-            .arg(f)
+        store_add(&store, &[&a, f])
             .assert()
             .code(2)
             .stderr(
@@ -258,10 +205,59 @@ fn bad_inputs_exit_2_and_leave_the_store_unchanged() {
     assert_eq!(snapshot(&store), before);
 }
 
+/// Failed writes and an unusable store exit 3 (the operation failed), while
+/// what the user named wrongly still exits 2.
 #[test]
-fn a_read_only_store_is_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = null_result(dir.path(), "a.json", 1000);
+fn io_and_store_failures_exit_3_and_input_errors_2() {
+    let (dir, a) = dir_with_result(1000, REPS);
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let code = |args: &[&std::ffi::OsStr]| {
+        let o = skubench().args(args).output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (a, file) = (a.as_os_str(), file.as_os_str());
+    let os = std::ffi::OsStr::new;
+    let out_dir = Path::new(file).join("reports");
+    let (c, err) = code(&[
+        os("compare"),
+        os("--include-disturbed"),
+        os("--output-dir"),
+        out_dir.as_os_str(),
+        a,
+        a,
+    ]);
+    assert_eq!(c, Some(3), "{err}");
+    assert!(err.contains("plain-file"), "{err}");
+    // A store that cannot be a directory: adding to it, listing it and its history fail.
+    for args in [
+        &[os("store"), os("--store"), file, os("add"), a][..],
+        &[os("store"), os("--store"), file, os("list")],
+        &[os("history"), os("--store"), file],
+    ] {
+        let (c, err) = code(args);
+        assert_eq!(c, Some(3), "{args:?}: {err}");
+        assert!(err.contains("plain-file"), "{err}");
+    }
+    // A baseline the store does not have is the user's input.
+    let empty = dir.path().join("empty-store");
+    let (c, err) = code(&[
+        os("compare"),
+        os("--store"),
+        empty.as_os_str(),
+        os("no-such-baseline"),
+        a,
+    ]);
+    assert_eq!(c, Some(2), "{err}");
+    assert!(err.contains("no baseline `no-such-baseline`"), "{err}");
+}
+
+#[test]
+fn a_read_only_store_is_a_failed_operation_not_a_usage_error() {
+    let (dir, a) = dir_with_result(1000, REPS);
     let store = dir.path().join("ro-store");
     std::fs::create_dir(&store).unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -298,7 +294,7 @@ fn a_read_only_store_is_a_clear_error() {
         .unwrap();
     assert_eq!(
         out.status.code(),
-        Some(2),
+        Some(3),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -4,12 +4,10 @@ use std::path::Path;
 use std::process::Command as StdCommand;
 use std::time::Duration;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 
-fn skubench() -> Command {
-    Command::cargo_bin("skubench").unwrap()
-}
+mod common;
+use common::{assert_usage_error, run_ok, skubench};
 
 fn validate_against_schema(path: &Path) -> serde_json::Value {
     let schema: serde_json::Value =
@@ -30,24 +28,8 @@ fn validate_against_schema(path: &Path) -> serde_json::Value {
 fn run_quick_suite_shortened_writes_a_valid_result() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("quick.json");
-    skubench()
-        .args([
-            "run",
-            "suites/quick.toml",
-            "--repetitions",
-            "1",
-            "--duration",
-            "0.1",
-            "--warmup",
-            "0",
-            "--sku",
-            "Test_D2",
-        ])
-        .arg("--output")
-        .arg(&out)
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("result written to"));
+    let quick = "suites/quick.toml --repetitions 1 --duration 0.1 --warmup 0 --sku Test_D2";
+    run_ok(quick, &out).stderr(predicate::str::contains("result written to"));
     let v = validate_against_schema(&out);
     assert_eq!(v["status"], "ok");
     assert_eq!(v["host"]["sku"], "Test_D2");
@@ -152,20 +134,16 @@ fn bad_suite_exits_2_naming_file_line_and_key() {
         "name = \"bad\"\n\n[[workload]]\nkind = \"cpu\"\nthreads = 2\nstresor = \"int\"\n",
     )
     .unwrap();
-    skubench()
-        .arg("run")
-        .arg(&suite)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("bad.toml:6:1").and(predicate::str::contains("stresor")));
+    assert_usage_error(
+        skubench().arg("run").arg(&suite),
+        &["bad.toml:6:1", "stresor"],
+    );
     // A bad value, and a bad flag of a single workload.
     std::fs::write(&suite, "[[workload]]\nkind = \"cpu\"\nthreads = \"lots\"\n").unwrap();
-    skubench()
-        .arg("run")
-        .arg(&suite)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("bad.toml:3:1").and(predicate::str::contains("threads")));
+    assert_usage_error(
+        skubench().arg("run").arg(&suite),
+        &["bad.toml:3:1", "threads"],
+    );
     skubench()
         .args(["run", "cpu", "--stressor", "quantum"])
         .assert()
@@ -210,12 +188,7 @@ fn show_rejects_bad_result_files() {
         ("{\"schema\": \"skubench.result.v1\"}", "does not match"),
     ] {
         std::fs::write(&p, text).unwrap();
-        skubench()
-            .arg("show")
-            .arg(&p)
-            .assert()
-            .code(2)
-            .stderr(predicate::str::contains(needle).and(predicate::str::contains("x.json")));
+        assert_usage_error(skubench().arg("show").arg(&p), &[needle, "x.json"]);
     }
 }
 
@@ -281,20 +254,7 @@ fn histograms_decode_in_python_hdrhistogram() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("py.json");
-    skubench()
-        .args([
-            "run",
-            "jitter",
-            "--duration",
-            "0.5",
-            "--warmup",
-            "0",
-            "--quiet",
-            "--output",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
+    run_ok("jitter --duration 0.5 --warmup 0 --quiet", &out);
     let script = r#"
 import json, sys
 from hdrh.histogram import HdrHistogram
@@ -406,13 +366,10 @@ fn fio_job_files_run_and_unsupported_options_are_named() {
         .collect();
     assert_eq!(left.len(), 2, "{left:?}");
     std::fs::write(&job, "[x]\nrw=read\nsize=1m\nioengine=libaio\n").unwrap();
-    skubench()
-        .arg("run")
-        .arg("--fio")
-        .arg(&job)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("j.fio:4").and(predicate::str::contains("libaio")));
+    assert_usage_error(
+        skubench().arg("run").arg("--fio").arg(&job),
+        &["j.fio:4", "libaio"],
+    );
 }
 
 #[test]
@@ -484,4 +441,110 @@ fn stress_suite_runs_its_group_at_once_and_keeps_the_run_order() {
         ),
         "timeline title"
     );
+}
+
+#[test]
+fn run_kind_help_lists_that_workloads_parameters_with_defaults() {
+    for line in [
+        &["run", "disk", "--help"][..],
+        &["run", "disk", "--bs", "8k", "-h"],
+    ] {
+        skubench().args(line).assert().success().stdout(
+            predicate::str::contains("disk  —")
+                .and(predicate::str::contains("--iodepth"))
+                .and(predicate::str::contains("default 4k"))
+                .and(predicate::str::contains("--repetitions N"))
+                .and(predicate::str::contains("cpu  —").not()),
+        );
+    }
+    // A suite file, or no target, gets the help of `run` itself.
+    for line in [
+        &["run", "suites/quick.toml", "--help"][..],
+        &["run", "--help"],
+    ] {
+        skubench().args(line).assert().success().stdout(
+            predicate::str::contains("Usage: skubench run")
+                .and(predicate::str::contains("--iodepth").not()),
+        );
+    }
+}
+
+#[test]
+fn run_options_are_accepted_after_the_workload_and_its_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("late.json");
+    let o = skubench()
+        .args([
+            "run",
+            "null",
+            "--ops",
+            "500",
+            "--latency-ns",
+            "700",
+            "--warmup",
+            "0",
+        ])
+        .args(["-q", "--sku", "Late_D2", "--repetitions", "2", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // -q: no progress lines, only where the result went.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("null#1"), "{err}");
+    let v = validate_against_schema(&out);
+    assert_eq!(v["host"]["sku"], "Late_D2");
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    // The workload parameters around the options still reach the workload.
+    assert_eq!(
+        runs[0]["spec"]["latency_ns"],
+        serde_json::json!([700]),
+        "{}",
+        runs[0]["spec"]
+    );
+    // The same options after a suite file; a bad value is clap's usage error.
+    let suite = dir.path().join("s.toml");
+    std::fs::write(
+        &suite,
+        "ops = 200\nwarmup = 0\n[[workload]]\nkind = \"null\"\n",
+    )
+    .unwrap();
+    let out2 = dir.path().join("suite.json");
+    skubench()
+        .arg("run")
+        .arg(&suite)
+        .args(["--quiet", "--repetitions", "3", "--output"])
+        .arg(&out2)
+        .assert()
+        .success();
+    assert_eq!(
+        validate_against_schema(&out2)["runs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    skubench()
+        .args(["run", "null", "--ops", "10", "--repetitions", "0", "-q"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("1..=10000"));
+}
+
+#[test]
+fn the_store_option_is_accepted_after_a_store_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("st");
+    skubench()
+        .args(["baseline", "list", "--store"])
+        .arg(&store)
+        .assert()
+        .success();
+    skubench()
+        .args(["store", "list", "--store"])
+        .arg(&store)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("suite"));
 }

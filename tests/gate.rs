@@ -6,8 +6,21 @@ use std::time::Duration;
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-fn skubench() -> Command {
-    Command::cargo_bin("skubench").unwrap()
+mod common;
+use common::{run_ok, save_baseline, skubench, store_add};
+
+/// `skubench gate --quiet ARGS… --suite SUITE --store STORE --report-dir DIR`.
+fn gate(args: &[&str], suite: &Path, store: &Path, report_dir: &Path) -> Command {
+    let mut c = skubench();
+    c.args(["gate", "--quiet"])
+        .args(args)
+        .arg("--suite")
+        .arg(suite)
+        .arg("--store")
+        .arg(store)
+        .arg("--report-dir")
+        .arg(report_dir);
+    c
 }
 
 /// A suite of one null workload with a fixed synthetic latency: the
@@ -33,47 +46,27 @@ fn gate_passes_against_its_baseline_and_fails_on_a_degraded_candidate() {
     let good = suite(dir.path(), "good.toml", 1000, "");
     let slow = suite(dir.path(), "slow.toml", 1500, "");
     let base = dir.path().join("base.json");
-    skubench()
-        .arg("run")
-        .arg(&good)
-        .args(["--repetitions", "7", "--quiet", "--output"])
-        .arg(&base)
-        .assert()
-        .success();
-    skubench()
-        .args(["baseline", "--store"])
-        .arg(&store)
-        .args(["save", "ref", "--from"])
-        .arg(&base)
-        .assert()
-        .success();
+    run_ok(
+        &format!("{} --repetitions 7 --quiet", good.display()),
+        &base,
+    );
+    save_baseline(&store, "ref", &base);
 
+    // Each gate's exit code and the outcome it prints.
+    let run_gate = |suite: &Path, report_dir: &Path, code: i32, outcome: &str| {
+        gate(&["--baseline", "ref"], suite, &store, report_dir)
+            .assert()
+            .code(code)
+            .stderr(predicate::str::contains(outcome));
+    };
     let ok_dir = dir.path().join("ok");
-    skubench()
-        .args(["gate", "--quiet", "--baseline", "ref", "--suite"])
-        .arg(&good)
-        .arg("--store")
-        .arg(&store)
-        .arg("--report-dir")
-        .arg(&ok_dir)
-        .assert()
-        .code(0)
-        .stderr(predicate::str::contains("PASS"));
+    run_gate(&good, &ok_dir, 0, "PASS");
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(ok_dir.join("gate.json")).unwrap()).unwrap();
     assert_eq!(summary["outcome"], "pass");
 
     let bad_dir = dir.path().join("bad");
-    skubench()
-        .args(["gate", "--quiet", "--baseline", "ref", "--suite"])
-        .arg(&slow)
-        .arg("--store")
-        .arg(&store)
-        .arg("--report-dir")
-        .arg(&bad_dir)
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("FAIL"));
+    run_gate(&slow, &bad_dir, 1, "FAIL");
     let cmp: serde_json::Value =
         serde_json::from_slice(&std::fs::read(bad_dir.join("comparison.json")).unwrap()).unwrap();
     let regressed: Vec<&str> = cmp["rows"]
@@ -109,13 +102,8 @@ fn gate_passes_against_its_baseline_and_fails_on_a_degraded_candidate() {
 fn gate_input_errors_exit_2_before_running() {
     let dir = tempfile::tempdir().unwrap();
     let good = suite(dir.path(), "good.toml", 1000, "");
-    skubench()
-        .args(["gate", "--baseline", "nope", "--suite"])
-        .arg(&good)
-        .arg("--store")
-        .arg(dir.path().join("store"))
-        .arg("--report-dir")
-        .arg(dir.path().join("r"))
+    let (store, r) = (dir.path().join("store"), dir.path().join("r"));
+    gate(&["--baseline", "nope"], &good, &store, &r)
         .assert()
         .code(2)
         .stderr(predicate::str::contains("nope"));
@@ -128,20 +116,11 @@ fn sigterm_during_a_gate_exits_3_and_leaves_the_store_consistent() {
     let store = dir.path().join("store");
     let good = suite(dir.path(), "good.toml", 1000, "");
     let base = dir.path().join("base.json");
-    skubench()
-        .arg("run")
-        .arg(&good)
-        .args(["--repetitions", "4", "--quiet", "--output"])
-        .arg(&base)
-        .assert()
-        .success();
-    skubench()
-        .args(["store", "--store"])
-        .arg(&store)
-        .arg("add")
-        .arg(&base)
-        .assert()
-        .success();
+    run_ok(
+        &format!("{} --repetitions 4 --quiet", good.display()),
+        &base,
+    );
+    store_add(&store, &[&base]).assert().success();
     let long = dir.path().join("long.toml");
     std::fs::write(
         &long,
@@ -223,24 +202,14 @@ fn nightly_history_gate_writes_every_history_report() {
     let store = dir.path().join("store");
     let s = suite(dir.path(), "s.toml", 1000, "");
     let rep = dir.path().join("rep");
-    skubench()
-        .args([
-            "gate",
-            "--quiet",
-            "--history",
-            "--repetitions",
-            "2",
-            "--sku",
-            "Test_N1",
-        ])
-        .arg("--suite")
-        .arg(&s)
-        .arg("--store")
-        .arg(&store)
-        .arg("--report-dir")
-        .arg(&rep)
-        .assert()
-        .success();
+    gate(
+        &["--history", "--repetitions", "2", "--sku", "Test_N1"],
+        &s,
+        &store,
+        &rep,
+    )
+    .assert()
+    .success();
     for f in [
         "history.txt",
         "history.json",

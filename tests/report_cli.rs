@@ -1,19 +1,17 @@
 //! `skubench compare --format … --output-dir` and `skubench report`, end to end.
 
-use std::path::{Path, PathBuf};
+use predicates::prelude::*;
 
 mod common;
-use common::skubench;
+use common::{dir_with_result, null_result, skubench};
 
-fn null_result(dir: &Path, name: &str, latency_ns: u64) -> PathBuf {
-    common::null_result(dir, name, latency_ns, 5)
-}
+/// Runs per result file.
+const REPS: u32 = 5;
 
 #[test]
 fn compare_writes_every_format_to_the_output_dir() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = null_result(dir.path(), "a.json", 1000);
-    let b = null_result(dir.path(), "b.json", 2000);
+    let (dir, a) = dir_with_result(1000, REPS);
+    let b = null_result(dir.path(), "b.json", 2000, REPS);
     let rep = dir.path().join("rep");
     let out = skubench()
         .args([
@@ -50,8 +48,7 @@ fn compare_writes_every_format_to_the_output_dir() {
 
 #[test]
 fn unknown_format_is_a_usage_error_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = null_result(dir.path(), "a.json", 1000);
+    let (dir, a) = dir_with_result(1000, REPS);
     let rep = dir.path().join("rep");
     skubench()
         .args(["compare", "--format", "json,pdf", "--output-dir"])
@@ -63,10 +60,57 @@ fn unknown_format_is_a_usage_error_and_writes_nothing() {
     assert!(!rep.join("comparison.json").exists());
 }
 
+/// `compare` and `report` share one set of format names; each accepts those
+/// it can write and names them when refusing another.
+#[test]
+fn each_command_lists_the_formats_it_supports() {
+    let (dir, a) = dir_with_result(1000, REPS);
+    skubench()
+        .args(["report", "--format", "junit"])
+        .arg(&a)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("invalid value 'junit'")
+                .and(predicate::str::contains("terminal, markdown, html, json]")),
+        );
+    skubench()
+        .args(["compare", "--format", "pdf"])
+        .arg(&a)
+        .arg(&a)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "terminal, markdown, html, json, junit]",
+        ));
+    // The aliases are the same for both.
+    let rep = dir.path().join("rep");
+    skubench()
+        .args(["report", "--format", "md,text", "--output-dir"])
+        .arg(&rep)
+        .arg(&a)
+        .assert()
+        .success();
+    assert!(rep.join("report.md").exists() && rep.join("report.txt").exists());
+    skubench()
+        .args([
+            "compare",
+            "--include-disturbed",
+            "--format",
+            "xml,md",
+            "--output-dir",
+        ])
+        .arg(&rep)
+        .arg(&a)
+        .arg(&a)
+        .assert()
+        .code(predicate::in_iter([0, 4]));
+    assert!(rep.join("comparison.xml").exists() && rep.join("comparison.md").exists());
+}
+
 #[test]
 fn report_renders_single_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = null_result(dir.path(), "a.json", 1000);
+    let (dir, a) = dir_with_result(1000, REPS);
     let rep = dir.path().join("rep");
     skubench()
         .args(["report", "--format", "markdown,html,json", "--output-dir"])

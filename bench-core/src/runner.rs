@@ -135,7 +135,7 @@ impl Runner {
             let started = std::time::Instant::now();
             t0.store(clock.raw(), Ordering::Release);
             let mut attr_start: Option<(SystemSnapshot, Result<(), String>)> = None;
-            let mut start_attr = || {
+            let start_attr = || {
                 let traced = attached.clone().and_then(|()| self.ebpf.mark());
                 (SystemSnapshot::take(scope), traced)
             };

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use bench_core::host::HostInfo;
 use bench_core::result::ResultFile;
-use bench_core::workload::Registry;
+use bench_core::workload::{Registry, WorkloadFactory};
 
 use crate::common::{host_line, status_word};
 
@@ -53,23 +53,31 @@ pub fn sysinfo(h: &HostInfo) -> String {
 pub fn workload_list(reg: &Registry) -> String {
     let mut o = String::new();
     for f in reg.kinds() {
-        let _ = writeln!(o, "{}  —  {}", f.kind(), f.about());
-        for p in f.params() {
-            let _ = writeln!(
-                o,
-                "    --{:<20} {:<28} default {:<10} {}",
-                p.name,
-                p.kind.describe(),
-                p.default.unwrap_or("-"),
-                p.help
-            );
-        }
-        let _ = writeln!(o);
+        o.push_str(&workload_params(f));
+        o.push('\n');
     }
-    let _ = writeln!(
-        o,
-        "Every workload also takes: --warmup D, --duration D (or --ops N), --interval D, --repetitions N, --name LABEL."
-    );
+    let _ = writeln!(o, "{EVERY_WORKLOAD}");
+    o
+}
+
+/// The run settings every workload takes besides its own parameters.
+pub const EVERY_WORKLOAD: &str = "Every workload also takes: --warmup D, --duration D (or --ops N), --interval D, --repetitions N, --name LABEL.";
+
+/// One workload kind and its parameters with their defaults, as `list`
+/// prints them (and `skubench run KIND --help`).
+pub fn workload_params(f: &dyn WorkloadFactory) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{}  —  {}", f.kind(), f.about());
+    for p in f.params() {
+        let _ = writeln!(
+            o,
+            "    --{:<20} {:<28} default {:<10} {}",
+            p.name,
+            p.kind.describe(),
+            p.default.unwrap_or("-"),
+            p.help
+        );
+    }
     o
 }
 
