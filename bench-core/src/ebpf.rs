@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use aya::maps::{HashMap as BpfHashMap, MapData};
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray};
 use aya::programs::trace_point::TracePointLinkId;
 use aya::programs::TracePoint;
 use aya::{EbpfLoader, Pod};
@@ -81,6 +81,9 @@ unsafe impl Pod for BioKey {}
 
 /// The histogram maps of the programs.
 const HIST_MAPS: [&str; 3] = ["bio_hist", "runq_hist", "rtt_hist"];
+
+/// Those of them that are per-CPU arrays indexed by bucket (the hot paths).
+const PERCPU_MAPS: [&str; 2] = ["runq_hist", "rtt_hist"];
 
 /// Whether a program belongs to the probes asked for.
 type Wanted = fn(&Probes) -> bool;
@@ -272,9 +275,9 @@ impl Ebpf {
     pub fn attach(&mut self, want: Probes) -> Result<(), String> {
         self.detach();
         self.base.clear();
-        for map in HIST_MAPS {
-            self.clear::<HistKey>(map)?;
-        }
+        // Histograms are not cleared: `mark` subtracts what was there.
+        // The block one is keyed by device: emptied so it cannot fill up.
+        self.clear::<HistKey>("bio_hist")?;
         // Start stamps left from the last step would time the gap between
         // steps as one huge latency.
         self.clear::<BioKey>("bio_start")?;
@@ -354,6 +357,24 @@ impl Ebpf {
     }
 
     fn counts(&self, name: &str) -> Result<BTreeMap<HistKey, u64>, String> {
+        if PERCPU_MAPS.contains(&name) {
+            // Per-CPU arrays indexed by bucket: summed over CPUs, one
+            // series (id 0).
+            let m = self.bpf.map(name).ok_or_else(|| format!("map {name} missing"))?;
+            let a: PerCpuArray<&MapData, u64> =
+                PerCpuArray::try_from(m).map_err(|e| format!("map {name}: {e}"))?;
+            let mut out = BTreeMap::new();
+            for bucket in 0..a.len() {
+                let v = a
+                    .get(&bucket, 0)
+                    .map_err(|e| format!("reading map {name}: {e}"))?;
+                let n: u64 = v.iter().sum();
+                if n > 0 {
+                    out.insert(HistKey { id: 0, bucket }, n);
+                }
+            }
+            return Ok(out);
+        }
         self.map(name)?
             .iter()
             .map(|item| item.map_err(|e| format!("reading map {name}: {e}")))

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The cost of attribution's eBPF histograms on the two workloads it is most
+# likely to slow: 4k random reads at queue depth 32 on io_uring (block
+# tracepoints, ~100k events/s) and net.tcp_rr (sched_switch and tcp_probe on
+# every transaction). Each round runs the workload with eBPF on and with
+# --no-ebpf, adjacent, the order flipped every round; prints medians and the
+# ratio on/off. Root (eBPF needs it; without root both sides run without it
+# and the script says so).
+#
+# Usage: bench/attrib-overhead.sh            (from the repository root)
+# Environment: REPS=7 rounds, DUR=5 measured s, WARM=1 warm-up s,
+#   DIR=.disk-bench (the test file: on a real disk, not tmpfs),
+#   CARGO_TARGET_DIR (default ./target)
+set -euo pipefail
+REPS=${REPS:-7}
+DUR=${DUR:-5}
+WARM=${WARM:-1}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DIR=${DIR:-$ROOT/.disk-bench}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+(cd "$ROOT" && cargo build --release --bin skubench >&2)
+SK=$TARGET/release/skubench
+[ "$(id -u)" = 0 ] || echo "warning: not root: eBPF cannot run, both sides measure the same thing" >&2
+mkdir -p "$DIR"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# metric NAME FILE
+metric() { python3 -c 'import json,sys
+f=json.load(open(sys.argv[2])); r=f["runs"][0]
+v=[m["value"] for m in r["metrics"] if m["name"]==sys.argv[1]]
+print(v[0] if v and r["status"]=="ok" else "nan")' "$1" "$2"; }
+
+# one CASE MODE ROUND → value
+one() {
+    local case=$1 mode=$2 i=$3 out="$TMP/$1-$2-$3.json" flag=()
+    [ "$mode" = off ] && flag=(--no-ebpf)
+    case $case in
+    disk) "$SK" run -q disk --rw randread --bs 4k --iodepth 32 --engine io_uring --direct true \
+              --size 1g --dir "$DIR" --duration "$DUR" --warmup "$WARM" "${flag[@]}" -o "$out" >/dev/null
+          metric disk.randread.iops "$out" ;;
+    rr)   "$SK" run -q net.tcp_rr --duration "$DUR" --warmup "$WARM" "${flag[@]}" -o "$out" >/dev/null
+          metric net.tcp_rr.transactions_per_s "$out" ;;
+    esac
+}
+
+: > "$TMP/raw"
+for i in $(seq 1 "$REPS"); do
+    for case in disk rr; do
+        if [ $((i % 2)) = 1 ]; then order="on off"; else order="off on"; fi
+        for mode in $order; do
+            echo "$case $mode $(one "$case" "$mode" "$i")" >> "$TMP/raw"
+        done
+    done
+    echo "round $i/$REPS done" >&2
+done
+python3 - "$TMP/raw" "$REPS" "$DUR" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+print(f"# {sys.argv[2]} rounds of {sys.argv[3]} s, medians; on/off adjacent, order flipped each round")
+print("| workload | eBPF on | --no-ebpf | on/off |")
+print("|---|---:|---:|---:|")
+for case, name in (("disk", "disk 4k randread qd32 io_uring (IOPS)"), ("rr", "net.tcp_rr (transactions/s)")):
+    on = [float(v) for c, m, v in rows if c == case and m == "on" and v != "nan"]
+    off = [float(v) for c, m, v in rows if c == case and m == "off" and v != "nan"]
+    if not on or not off:
+        print(f"| {name} | – | – | no data |"); continue
+    a, b = statistics.median(on), statistics.median(off)
+    print(f"| {name} | {a:,.0f} | {b:,.0f} | {a / b:.3f} |")
+PY
