@@ -151,6 +151,7 @@ fn a_disk_run_slowed_by_a_competing_writer_is_explained_in_the_reports() {
         .find(|l| l.contains("disk.randread.lat_ns.p50 +"))
         .unwrap_or_else(|| panic!("no explanation of the p50 in:\n{md}"));
     assert!(line.contains("device read service time +"), "{line}");
+    eprintln!("explanation: {line}");
     assert!(md.contains("#### Why it moved"), "{md}");
     assert!(
         html.contains("Why it moved") && html.contains("device read service time +"),

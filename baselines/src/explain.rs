@@ -15,18 +15,17 @@ use crate::compare::{Row, Verdict};
 const MAX_CAUSES: usize = 4;
 
 /// Families of explanatory metrics: the name segment after the step's
-/// prefix, and whether an explanation always shows the family (the figures
-/// a reader asks for first) or only when it moved.
-const FAMILIES: &[(&str, bool)] = &[
-    ("dev", true),
-    ("sched", true),
-    ("psi", false),
-    ("softirq", false),
-    ("netstack", false),
-    ("nic", false),
-    ("tcp", false),
-    ("cpu", false),
-    ("ebpf", false),
+/// prefix.
+const FAMILIES: &[&str] = &[
+    "dev", "sched", "psi", "softirq", "netstack", "nic", "tcp", "cpu", "ebpf",
+];
+
+/// The figures a reader asks for first, shown whenever the step has them
+/// (in this order): the device's service time and the run-queue wait.
+const FIRST: &[&str] = &[
+    "dev.read_await_ns",
+    "dev.write_await_ns",
+    "sched.runq_wait_ratio",
 ];
 
 /// Words for the metrics a reader knows by another name (suffix below the
@@ -77,8 +76,8 @@ impl Cause {
             _ => format!(
                 "{} {} → {}",
                 self.label,
-                short(self.baseline),
-                short(self.candidate)
+                short(self.baseline, &self.unit),
+                short(self.candidate, &self.unit)
             ),
         }
     }
@@ -101,8 +100,15 @@ impl Cause {
     }
 }
 
-fn short(v: f64) -> String {
+fn short(v: f64, unit: &str) -> String {
     let a = v.abs();
+    if unit == "ns" && a >= 1e3 {
+        return if a >= 1e6 {
+            format!("{:.1} ms", v / 1e6)
+        } else {
+            format!("{:.1} µs", v / 1e3)
+        };
+    }
     if a == 0.0 {
         "0".into()
     } else if a >= 100.0 {
@@ -146,11 +152,10 @@ impl Explanation {
 
 /// The step prefix and family of an explanatory metric:
 /// `disk.randread.dev.util_pct` → (`disk.randread`, `dev`).
-fn split_family(name: &str) -> Option<(&str, &'static str, bool)> {
-    FAMILIES.iter().find_map(|&(f, key)| {
-        let marker = format!(".{f}.");
-        let at = name.rfind(&marker)?;
-        Some((&name[..at], f, key))
+fn split_family(name: &str) -> Option<&str> {
+    FAMILIES.iter().find_map(|f| {
+        let at = name.rfind(&format!(".{f}."))?;
+        Some(&name[..at])
     })
 }
 
@@ -158,10 +163,10 @@ fn split_family(name: &str) -> Option<(&str, &'static str, bool)> {
 /// explanatory rows of the same workload and step. A moved metric with no
 /// attribution recorded (an older result file) gets none.
 pub fn explain(rows: &[Row]) -> Vec<Explanation> {
-    let explanatory: Vec<(&Row, &str, bool)> = rows
+    let explanatory: Vec<(&Row, &str)> = rows
         .iter()
         .filter(|r| r.verdict == Verdict::Explanatory)
-        .filter_map(|r| split_family(&r.metric).map(|(p, _, key)| (r, p, key)))
+        .filter_map(|r| split_family(&r.metric).map(|p| (r, p)))
         .collect();
     let mut out = Vec::new();
     for r in rows {
@@ -172,16 +177,16 @@ pub fn explain(rows: &[Row]) -> Vec<Explanation> {
         // (`cpu.int.scaling.t2` before `cpu.int`).
         let Some(prefix) = explanatory
             .iter()
-            .filter(|(e, p, _)| e.workload == r.workload && r.metric.starts_with(&format!("{p}.")))
-            .map(|(_, p, _)| *p)
+            .filter(|(e, p)| e.workload == r.workload && r.metric.starts_with(&format!("{p}.")))
+            .map(|(_, p)| *p)
             .max_by_key(|p| p.len())
         else {
             continue;
         };
-        let mut causes: Vec<(bool, Cause)> = explanatory
+        let mut causes: Vec<(Option<usize>, Cause)> = explanatory
             .iter()
-            .filter(|(e, p, _)| e.workload == r.workload && *p == prefix)
-            .map(|(e, p, key)| {
+            .filter(|(e, p)| e.workload == r.workload && *p == prefix)
+            .map(|(e, p)| {
                 let suffix = &e.metric[p.len() + 1..];
                 let label = LABELS
                     .iter()
@@ -197,18 +202,24 @@ pub fn explain(rows: &[Row]) -> Vec<Explanation> {
                     change_pct: (b != 0.0 && b.is_finite() && c.is_finite())
                         .then(|| (c / b - 1.0) * 100.0),
                 };
-                // Shown when a reader asks for it first and it has a
-                // label (the headline figure of its family), or when it
-                // moved by 10% (10 points for shares).
-                let first = *key && LABELS.iter().any(|(s, _)| *s == suffix);
-                (first, cause)
+                // Shown when a reader asks for it first, or when it moved
+                // by 10% (10 points for shares).
+                (FIRST.iter().position(|f| *f == suffix), cause)
             })
-            .filter(|(first, c)| *first || c.weight() >= 10.0)
+            // Per second, the wait says what the ratio says.
+            .filter(|(_, c)| !c.metric.ends_with(".sched.runq_wait_ms_per_s"))
+            .filter(|(first, c)| first.is_some() || c.weight() >= 10.0)
             .collect();
         if causes.is_empty() {
             continue;
         }
-        causes.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.weight().total_cmp(&a.1.weight())));
+        // The first-asked in their order, then by how much they moved.
+        causes.sort_by(|a, b| match (a.0, b.0) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => b.1.weight().total_cmp(&a.1.weight()),
+        });
         causes.truncate(MAX_CAUSES);
         out.push(Explanation {
             workload: r.workload.clone(),
