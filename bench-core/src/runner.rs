@@ -811,15 +811,19 @@ impl EventSink for Forward {
 
 /// What attribution reads for a step, from its kind (the label's first
 /// segment): stack counters and TCP RTT for network steps, block latency
-/// for disk steps, run-queue latency for every step.
+/// for disk steps, run-queue latency for the others. Tracing every context
+/// switch costs too much where switches are the workload: 15% of
+/// `net.tcp_rr`'s transactions (bench/attrib-overhead.sh); there the
+/// workers' own run-queue wait (`sched.*`, from schedstat) stands in.
 fn attribution_scope(label: &str) -> (Scope, Probes) {
     let kind = label.split('.').next().unwrap_or("");
+    let (disk, net) = (kind == "disk", kind == "net");
     (
-        Scope { net: kind == "net" },
+        Scope { net },
         Probes {
-            block: kind == "disk",
-            runq: true,
-            tcp_rtt: kind == "net",
+            block: disk,
+            runq: !disk && !net,
+            tcp_rtt: net,
         },
     )
 }
