@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# The cost of attribution's eBPF histograms on the two workloads it is most
+# The cost of attribution's eBPF histograms on the workloads it is most
 # likely to slow: 4k random reads at queue depth 32 on io_uring (block
-# tracepoints, ~100k events/s) and net.tcp_rr (sched_switch and tcp_probe on
-# every transaction). Each round runs the workload with eBPF on and with
+# tracepoints, two per I/O), net.tcp_stream (tcp_probe per segment),
+# net.tcp_rr (no probe attached: the figure shows the rest costs nothing) and
+# the cpu workload on every vCPU (run-queue tracepoints). Each round runs the workload with eBPF on and with
 # --no-ebpf, adjacent, the order flipped every round; prints medians and the
 # ratio on/off. Root (eBPF needs it; without root both sides run without it
 # and the script says so).
 #
 # Usage: bench/attrib-overhead.sh            (from the repository root)
 # Environment: REPS=7 rounds, DUR=5 measured s, WARM=1 warm-up s,
+#   CASES="disk rr stream cpu",
 #   DIR=.disk-bench (the test file: on a real disk, not tmpfs),
 #   CARGO_TARGET_DIR (default ./target)
 set -euo pipefail
 REPS=${REPS:-7}
 DUR=${DUR:-5}
 WARM=${WARM:-1}
+CASES=${CASES:-"disk rr stream cpu"}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${DIR:-$ROOT/.disk-bench}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -41,12 +44,16 @@ one() {
           metric disk.randread.iops "$out" ;;
     rr)   "$SK" run -q net.tcp_rr --duration "$DUR" --warmup "$WARM" "${flag[@]}" -o "$out" >/dev/null
           metric net.tcp_rr.transactions_per_s "$out" ;;
+    stream) "$SK" run -q net.tcp_stream --duration "$DUR" --warmup "$WARM" "${flag[@]}" -o "$out" >/dev/null
+          metric net.tcp_stream.bits_per_s "$out" ;;
+    cpu)  "$SK" run -q cpu --stressor int --threads all --duration "$DUR" --warmup "$WARM" "${flag[@]}" -o "$out" >/dev/null
+          metric cpu.int.ops_per_s "$out" ;;
     esac
 }
 
 : > "$TMP/raw"
 for i in $(seq 1 "$REPS"); do
-    for case in disk rr; do
+    for case in $CASES; do
         if [ $((i % 2)) = 1 ]; then order="on off"; else order="off on"; fi
         for mode in $order; do
             echo "$case $mode $(one "$case" "$mode" "$i")" >> "$TMP/raw"
@@ -60,7 +67,13 @@ rows = [l.split() for l in open(sys.argv[1])]
 print(f"# {sys.argv[2]} rounds of {sys.argv[3]} s, medians; on/off adjacent, order flipped each round")
 print("| workload | eBPF on | --no-ebpf | on/off |")
 print("|---|---:|---:|---:|")
-for case, name in (("disk", "disk 4k randread qd32 io_uring (IOPS)"), ("rr", "net.tcp_rr (transactions/s)")):
+names = {"disk": "disk 4k randread qd32 io_uring (IOPS; block tracepoints)",
+         "rr": "net.tcp_rr (transactions/s; no eBPF probe: RTT is its own measure)",
+         "stream": "net.tcp_stream (bit/s; tcp_probe)",
+         "cpu": "cpu int, all vCPUs (ops/s; run-queue tracepoints)"}
+for case, name in names.items():
+    if not any(c == case for c, _, _ in rows):
+        continue
     on = [float(v) for c, m, v in rows if c == case and m == "on" and v != "nan"]
     off = [float(v) for c, m, v in rows if c == case and m == "off" and v != "nan"]
     if not on or not off:

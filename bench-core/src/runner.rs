@@ -809,21 +809,27 @@ impl EventSink for Forward {
     }
 }
 
-/// What attribution reads for a step, from its kind (the label's first
-/// segment): stack counters and TCP RTT for network steps, block latency
-/// for disk steps, run-queue latency for the others. Tracing every context
-/// switch costs too much where switches are the workload: 15% of
-/// `net.tcp_rr`'s transactions (bench/attrib-overhead.sh); there the
-/// workers' own run-queue wait (`sched.*`, from schedstat) stands in.
+/// What attribution reads for a step, from its kind and test (the label's
+/// first two segments): stack counters for network steps; block latency
+/// for disk steps; TCP RTT for network streams (where RTT under load
+/// explains throughput); run-queue latency for the others. Tracing every
+/// context switch or segment costs too much where those are the workload:
+/// run-queue tracing took 15% of `net.tcp_rr`'s transactions, `tcp_probe`
+/// about 6% (bench/attrib-overhead.sh); a request-response test measures
+/// its RTT itself, and the workers' own run-queue wait (`sched.*`, from
+/// schedstat) stands in for the histogram.
 fn attribution_scope(label: &str) -> (Scope, Probes) {
-    let kind = label.split('.').next().unwrap_or("");
+    let mut parts = label.split('.');
+    let kind = parts.next().unwrap_or("");
+    let test = parts.next().unwrap_or("");
     let (disk, net) = (kind == "disk", kind == "net");
+    let request_response = test.ends_with("_rr") || test.ends_with("_crr");
     (
         Scope { net },
         Probes {
             block: disk,
             runq: !disk && !net,
-            tcp_rtt: net,
+            tcp_rtt: net && !request_response,
         },
     )
 }
@@ -888,5 +894,14 @@ fn add_attribution(label: &str, a: &StepAttribution, elapsed_s: f64, out: &mut R
     }
     if let Some(why) = &a.ebpf_absent {
         out.notes.insert("ebpf_absent".into(), why.clone().into());
+    } else if a.ebpf.is_some() {
+        let p = attribution_scope(label).1;
+        let traced: Vec<&str> = [(p.block, "block"), (p.runq, "runq"), (p.tcp_rtt, "tcp_rtt")]
+            .iter()
+            .filter(|x| x.0)
+            .map(|x| x.1)
+            .collect();
+        out.notes
+            .insert(format!("ebpf_probes.{label}"), serde_json::json!(traced));
     }
 }
