@@ -288,19 +288,11 @@ fn wait_idle(srv: &Server) {
 
 fn rr_spec() -> TestSpec {
     TestSpec {
-        kind: TestKind::TcpRr,
         roles: vec![Role::Echo],
-        threads: 0,
-        msg_size: 0,
         req_size: 1,
         resp_size: 1,
-        sndbuf: None,
-        rcvbuf: None,
-        congestion: None,
         nodelay: true,
-        pin: None,
-        client_closes: false,
-        bitrate: None,
+        ..TestSpec::new(TestKind::TcpRr)
     }
 }
 

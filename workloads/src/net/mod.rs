@@ -35,8 +35,8 @@ pub fn factories() -> Vec<Box<dyn WorkloadFactory>> {
     vec![
         Box::new(stream::TcpStreamFactory),
         Box::new(udp::UdpStreamFactory),
-        Box::new(rr::TcpRrFactory),
-        Box::new(rr::TcpCrrFactory),
+        Box::new(rr::RrFactory::RR),
+        Box::new(rr::RrFactory::CRR),
     ]
 }
 

@@ -102,6 +102,26 @@ pub const MAX_CONNS: usize = 1024;
 pub const MAX_IO_SIZE: u32 = 16 << 20;
 
 impl TestSpec {
+    /// A test of `kind` with nothing else set: no connections, threads,
+    /// sizes, socket options, pinning or rate.
+    pub fn new(kind: TestKind) -> Self {
+        Self {
+            kind,
+            roles: Vec::new(),
+            threads: 0,
+            msg_size: 0,
+            req_size: 0,
+            resp_size: 0,
+            sndbuf: None,
+            rcvbuf: None,
+            congestion: None,
+            nodelay: false,
+            pin: None,
+            client_closes: false,
+            bitrate: None,
+        }
+    }
+
     /// Checks the spec's bounds; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
         if self.roles.len() > MAX_CONNS {
@@ -645,19 +665,9 @@ mod tests {
     #[test]
     fn udp_specs_are_checked_in_both_directions() {
         let base = TestSpec {
-            kind: TestKind::UdpStream,
-            roles: Vec::new(),
             threads: 2,
             msg_size: 1472,
-            req_size: 0,
-            resp_size: 0,
-            sndbuf: None,
-            rcvbuf: None,
-            congestion: None,
-            nodelay: false,
-            pin: None,
-            client_closes: false,
-            bitrate: None,
+            ..TestSpec::new(TestKind::UdpStream)
         };
         assert_eq!(base.validate(), Ok(()));
         // The rate stays out of the message unless the peer sends, so
@@ -696,19 +706,12 @@ mod tests {
     fn frames_round_trip_and_bad_frames_are_errors() {
         let m = Msg::Start {
             spec: TestSpec {
-                kind: TestKind::TcpRr,
                 roles: vec![Role::Echo],
-                threads: 0,
-                msg_size: 0,
                 req_size: 1,
                 resp_size: 1,
-                sndbuf: None,
-                rcvbuf: None,
                 congestion: Some("cubic".into()),
                 nodelay: true,
-                pin: None,
-                client_closes: false,
-                bitrate: None,
+                ..TestSpec::new(TestKind::TcpRr)
             },
         };
         let mut buf = Vec::new();

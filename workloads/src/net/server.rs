@@ -822,37 +822,28 @@ fn sink(sh: &TestShared, s: &mut TcpStream, idx: usize) -> io::Result<()> {
     // Receive in large calls whatever the sender's message size: fewer
     // wake-ups, and the receiver is never the bottleneck.
     let mut buf = vec![0u8; io_size(sh).max(256 << 10)];
-    let slot = &sh.slots[idx];
-    let mut k = 0u32;
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => {
-                slot.rx.fetch_add(n as u64, Ordering::Relaxed);
-                k = k.wrapping_add(1);
-                if k.is_multiple_of(64) && sh.done() {
-                    return Ok(());
-                }
-            }
-            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
-                if sh.done() {
-                    return Ok(());
-                }
-            }
-            Err(e) if is_disconnect(&e) || sh.done() => return Ok(()),
-            Err(e) => return Err(e),
-        }
-    }
+    pump(sh, &sh.slots[idx].rx, || s.read(&mut buf))
 }
 
 fn source(sh: &TestShared, s: &mut TcpStream, idx: usize) -> io::Result<()> {
     let buf = vec![0u8; io_size(sh)];
-    let slot = &sh.slots[idx];
+    pump(sh, &sh.slots[idx].tx, || s.write(&buf))
+}
+
+/// Repeats `call` (one read or one write of a non-empty buffer), adding the
+/// bytes it moved to `bytes`, until the test is done or the client has gone
+/// (0 bytes: end of stream).
+fn pump(
+    sh: &TestShared,
+    bytes: &AtomicU64,
+    mut call: impl FnMut() -> io::Result<usize>,
+) -> io::Result<()> {
     let mut k = 0u32;
     loop {
-        match s.write(&buf) {
+        match call() {
+            Ok(0) => return Ok(()),
             Ok(n) => {
-                slot.tx.fetch_add(n as u64, Ordering::Relaxed);
+                bytes.fetch_add(n as u64, Ordering::Relaxed);
                 k = k.wrapping_add(1);
                 if k.is_multiple_of(64) && sh.done() {
                     return Ok(());
@@ -863,7 +854,7 @@ fn source(sh: &TestShared, s: &mut TcpStream, idx: usize) -> io::Result<()> {
                     return Ok(());
                 }
             }
-            // The client closes its receiving sockets when its run ends.
+            // The client closes its sockets when its run ends.
             Err(e) if is_disconnect(&e) || sh.done() => return Ok(()),
             Err(e) => return Err(e),
         }
