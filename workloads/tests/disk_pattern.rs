@@ -19,50 +19,24 @@ fn spec(rw: Rw, sizes: BlockSizes, start: u64, len: u64, d: Distribution) -> Pat
 
 #[test]
 fn offsets_are_aligned_and_inside_the_region() {
+    let split = |s: &str| BlockSizes::parse_split(s).unwrap();
+    let single = BlockSizes::single;
+    let (uniform, zipf) = (Distribution::Uniform, Distribution::Zipf(1.1));
     let cases = [
-        spec(
-            Rw::RandRead,
-            BlockSizes::single(4096),
-            8192,
-            (1 << 20) + 3000,
-            Distribution::Uniform,
-        ),
-        spec(
-            Rw::RandWrite,
-            BlockSizes::single(512),
-            0,
-            7 * 512,
-            Distribution::Uniform,
-        ),
-        spec(
+        (Rw::RandRead, single(4096), 8192, (1 << 20) + 3000, uniform),
+        (Rw::RandWrite, single(512), 0, 7 * 512, uniform),
+        (
             Rw::RandRw,
-            BlockSizes::parse_split("4k/50:64k/30:1m/20").unwrap(),
+            split("4k/50:64k/30:1m/20"),
             1 << 20,
             (3 << 20) + 4096,
-            Distribution::Uniform,
+            uniform,
         ),
-        spec(
-            Rw::RandRead,
-            BlockSizes::parse_split("8k/70:128k/30").unwrap(),
-            4096,
-            16 << 20,
-            Distribution::Zipf(1.1),
-        ),
-        spec(
-            Rw::Read,
-            BlockSizes::single(1 << 20),
-            4096,
-            (10 << 20) + 123,
-            Distribution::Uniform,
-        ),
-        spec(
-            Rw::ReadWrite,
-            BlockSizes::parse_split("4k/50:12k/50").unwrap(),
-            0,
-            100_000,
-            Distribution::Uniform,
-        ),
-    ];
+        (Rw::RandRead, split("8k/70:128k/30"), 4096, 16 << 20, zipf),
+        (Rw::Read, single(1 << 20), 4096, (10 << 20) + 123, uniform),
+        (Rw::ReadWrite, split("4k/50:12k/50"), 0, 100_000, uniform),
+    ]
+    .map(|(rw, sizes, start, len, d)| spec(rw, sizes, start, len, d));
     for s in cases {
         let unit = s.sizes.min();
         let mut p = IoPattern::new(&s);

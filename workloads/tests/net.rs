@@ -6,54 +6,21 @@
 //! Traffic only ever goes to 127.0.0.1 or to 192.0.2.0/24 inside namespaces
 //! this file creates. Every loop is bounded in time and count.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use bench_core::result::{RunRecord, Status};
-use bench_core::runner::Runner;
-use bench_core::suite::parse_suite;
+use common::{metric as m, run, run_ok, spec_error};
 use workloads::net::client::{open_data, ClientSession};
 use workloads::net::proto::{read_msg, write_msg, FrameError, Msg, Role, TestKind, TestSpec};
 use workloads::net::{ServeConfig, Server};
 
 const LOOPBACK: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
-
-fn run(text: &str) -> (Vec<RunRecord>, Status) {
-    let reg = workloads::registry();
-    let mut suite = parse_suite(text, "t.toml", &reg, bench_core::affinity::online_vcpus())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let r = Runner {
-        monitor: None,
-        ..Runner::new(Arc::new(AtomicBool::new(false)))
-    };
-    r.run_suite(&mut suite, &mut [])
-}
-
-fn run_ok(text: &str) -> Vec<RunRecord> {
-    let (recs, status) = run(text);
-    assert_eq!(
-        status,
-        Status::Ok,
-        "{:?}",
-        recs.iter().map(|r| &r.error).collect::<Vec<_>>()
-    );
-    recs
-}
-
-fn m(r: &RunRecord, name: &str) -> f64 {
-    r.metric(name)
-        .unwrap_or_else(|| {
-            panic!(
-                "metric {name} missing; have {:?}",
-                r.metrics.iter().map(|m| &m.name).collect::<Vec<_>>()
-            )
-        })
-        .value
-}
 
 fn server(token: &str) -> Server {
     Server::start(ServeConfig::new(LOOPBACK.into(), token.as_bytes().to_vec())).unwrap()
@@ -162,13 +129,19 @@ fn tcp_crr_counts_connections() {
     }
 }
 
+/// A 500 ms run of `net.udp_stream` paced at 20 Mbit/s in 1000-byte
+/// datagrams, with the parameters `extra` too.
+fn udp_at_20m(extra: &str) -> RunRecord {
+    run_ok(&format!(
+        "warmup = \"100ms\"\nduration = \"500ms\"\n[[workload]]\nkind = \"net.udp_stream\"\n\
+         {extra}bitrate = \"20m\"\ndatagram_size = 1000\n"
+    ))
+    .remove(0)
+}
+
 #[test]
 fn udp_stream_paces_and_reports_loss_and_jitter() {
-    let recs = run_ok(
-        "warmup = \"100ms\"\nduration = \"500ms\"\n[[workload]]\nkind = \"net.udp_stream\"\n\
-         bitrate = \"20m\"\ndatagram_size = 1000\n",
-    );
-    let r = &recs[0];
+    let r = &udp_at_20m("");
     let bps = m(r, "net.udp_stream.bits_per_s");
     assert!((10e6..30e6).contains(&bps), "paced at 20 Mbit/s: {bps}");
     let loss = m(r, "net.udp_stream.loss_ratio");
@@ -183,11 +156,7 @@ fn udp_stream_paces_and_reports_loss_and_jitter() {
 
 #[test]
 fn udp_stream_recv_the_peer_sends_at_the_rate() {
-    let recs = run_ok(
-        "warmup = \"100ms\"\nduration = \"500ms\"\n[[workload]]\nkind = \"net.udp_stream\"\n\
-         direction = \"recv\"\nthreads = 2\nbitrate = \"20m\"\ndatagram_size = 1000\n",
-    );
-    let r = &recs[0];
+    let r = &udp_at_20m("direction = \"recv\"\nthreads = 2\n");
     assert_eq!(r.notes["direction"], "recv");
     let bps = m(r, "net.udp_stream.bits_per_s");
     assert!((10e6..30e6).contains(&bps), "received at 20 Mbit/s: {bps}");
@@ -216,7 +185,6 @@ fn udp_stream_recv_the_peer_sends_at_the_rate() {
 
 #[test]
 fn bad_parameters_are_spec_errors() {
-    let reg = workloads::registry();
     for (text, key) in [
         (
             "kind = \"net.tcp_stream\"\npeer = \"192.0.2.1:5201\"",
@@ -238,7 +206,7 @@ fn bad_parameters_are_spec_errors() {
         ),
         ("kind = \"net.tcp_rr\"\nreq_size = 0", "req_size"),
     ] {
-        let e = parse_suite(&format!("[[workload]]\n{text}\n"), "t.toml", &reg, 2).unwrap_err();
+        let e = spec_error(&format!("[[workload]]\n{text}\n"));
         assert!(e.to_string().contains(key), "{text}: {e}");
     }
 }
