@@ -235,6 +235,7 @@ fn bssplit_and_distribution_parse_and_reject() {
     assert_eq!((b.min(), b.max()), (4096, 1 << 20));
     assert!(BlockSizes::parse_split("4k/50:64k/40")
         .unwrap_err()
+        .to_string()
         .contains("100"));
     assert!(BlockSizes::parse_split("4k/50,8k/50").is_err());
     assert!(BlockSizes::parse_split("4q/100").is_err());

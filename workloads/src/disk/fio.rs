@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+use bench_core::error::ValueError;
 use bench_core::params::{Params, RawValue};
 use bench_core::suite::{PlannedWorkload, Settings, Suite, Timing};
 use bench_core::units::{parse_duration, parse_size};
@@ -111,7 +112,7 @@ fn strip_comment(line: &str) -> &str {
 }
 
 /// Expands `${VAR}` from `env` (unset → empty).
-pub fn expand_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+pub fn expand_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ValueError> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find("${") {
@@ -122,7 +123,7 @@ pub fn expand_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Strin
             .ok_or_else(|| format!("unterminated `${{` in `{s}`"))?;
         let name = &after[..end];
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("bad variable name `${{{name}}}`"));
+            return Err(format!("bad variable name `${{{name}}}`").into());
         }
         out.push_str(&env(name).unwrap_or_default());
         rest = &after[end + 1..];
@@ -148,7 +149,8 @@ pub fn parse_jobs(
     for (i, raw) in text.lines().enumerate() {
         let ln = i + 1;
         let loc = || format!("{file}:{ln}");
-        let line = expand_env(strip_comment(raw), env).map_err(|m| SpecError::new(loc(), m))?;
+        let line = expand_env(strip_comment(raw), env)
+            .map_err(|m| SpecError::new(loc(), m.to_string()))?;
         let line = line.trim();
         if line.is_empty() {
             continue;

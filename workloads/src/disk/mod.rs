@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use bench_core::error::ValueError;
 use bench_core::hist::{Hist, FIO_PERCENTILES};
 use bench_core::params::{ParamDef, ParamKind, Params};
 use bench_core::result::{Better, Series};
@@ -330,13 +331,14 @@ impl DiskConfig {
 }
 
 /// Parses the `verify` value: booleans and fio's checksum names.
-pub fn parse_verify(v: &str) -> Result<bool, String> {
+pub fn parse_verify(v: &str) -> Result<bool, ValueError> {
     match v.trim().to_ascii_lowercase().as_str() {
         "" | "0" | "false" | "no" | "off" | "none" => Ok(false),
         "1" | "true" | "yes" | "on" | "crc32c" | "crc32c-intel" | "crc32" | "meta" => Ok(true),
         other => Err(format!(
             "verify `{other}` is not supported (use true/false; crc32c, crc32 and meta mean true)"
-        )),
+        )
+        .into()),
     }
 }
 

@@ -14,6 +14,8 @@ use std::io::{Read, Write};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use bench_core::error::ValueError;
+
 /// Protocol version; a peer refuses any other.
 pub const PROTO_VERSION: u32 = 1;
 /// Largest control message accepted, bytes.
@@ -123,15 +125,16 @@ impl TestSpec {
     }
 
     /// Checks the spec's bounds; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ValueError> {
         if self.roles.len() > MAX_CONNS {
             return Err(format!(
                 "roles: {} connections, at most {MAX_CONNS}",
                 self.roles.len()
-            ));
+            )
+            .into());
         }
         if self.threads as usize > MAX_CONNS {
-            return Err(format!("threads: {}, at most {MAX_CONNS}", self.threads));
+            return Err(format!("threads: {}, at most {MAX_CONNS}", self.threads).into());
         }
         for (name, v) in [
             ("msg_size", self.msg_size),
@@ -139,13 +142,13 @@ impl TestSpec {
             ("resp_size", self.resp_size),
         ] {
             if v > MAX_IO_SIZE {
-                return Err(format!("{name}: {v} bytes, at most {MAX_IO_SIZE}"));
+                return Err(format!("{name}: {v} bytes, at most {MAX_IO_SIZE}").into());
             }
         }
         for (name, v) in [("sndbuf", self.sndbuf), ("rcvbuf", self.rcvbuf)] {
             if let Some(v) = v {
                 if v == 0 || v > 1 << 30 {
-                    return Err(format!("{name}: {v} bytes, expected 1..=1 GiB"));
+                    return Err(format!("{name}: {v} bytes, expected 1..=1 GiB").into());
                 }
             }
         }
@@ -185,7 +188,8 @@ impl TestSpec {
                 return Err(format!(
                     "msg_size: {} bytes, expected 32..=65507 for UDP",
                     self.msg_size
-                ));
+                )
+                .into());
             }
             match self.bitrate {
                 Some(b) if b.is_finite() && (0.0..=1e13).contains(&b) => {}
@@ -212,7 +216,7 @@ impl TestSpec {
 
 /// Checks a congestion-control name: what Linux accepts (≤ 15 bytes of
 /// `[A-Za-z0-9_-]`), so nothing odd reaches `setsockopt`.
-pub fn valid_congestion(cc: &str) -> Result<(), String> {
+pub fn valid_congestion(cc: &str) -> Result<(), ValueError> {
     if cc.is_empty()
         || cc.len() > 15
         || !cc
@@ -221,7 +225,8 @@ pub fn valid_congestion(cc: &str) -> Result<(), String> {
     {
         return Err(format!(
             "congestion control `{cc}`: expected 1-15 characters of A-Z a-z 0-9 _ -"
-        ));
+        )
+        .into());
     }
     Ok(())
 }
@@ -684,7 +689,7 @@ mod tests {
         let bad = |f: &dyn Fn(&mut TestSpec), want: &str| {
             let mut t = rev.clone();
             f(&mut t);
-            let e = t.validate().unwrap_err();
+            let e = t.validate().unwrap_err().to_string();
             assert!(e.starts_with(want), "{e}");
         };
         bad(&|t| t.roles = vec![Role::Source], "roles");

@@ -13,6 +13,7 @@ use std::io;
 use std::net::UdpSocket;
 use std::sync::Arc;
 
+use bench_core::error::ValueError;
 use bench_core::params::{ParamDef, ParamKind, Params};
 use bench_core::result::Better;
 use bench_core::workload::{
@@ -72,7 +73,7 @@ const PARAMS: &[ParamDef] = with_peer_params![
 pub struct UdpStreamFactory;
 
 /// Parses an SI bit rate: `1g` = 10⁹, `500m`, `64k`, or a plain number.
-pub fn parse_bitrate(s: &str) -> Result<f64, String> {
+pub fn parse_bitrate(s: &str) -> Result<f64, ValueError> {
     let t = s.trim().to_ascii_lowercase();
     let t = t
         .strip_suffix("bps")
@@ -91,7 +92,7 @@ pub fn parse_bitrate(s: &str) -> Result<f64, String> {
         .map_err(|_| format!("expected a bit rate like 500m or 1g, got `{s}`"))?;
     let v = v * mul;
     if !v.is_finite() || !(0.0..=1e13).contains(&v) {
-        return Err(format!("bit rate `{s}` is out of range 0..=10t"));
+        return Err(format!("bit rate `{s}` is out of range 0..=10t").into());
     }
     Ok(v)
 }
