@@ -318,11 +318,13 @@ fn classification_and_refusal_rules() {
         TargetKind::Other("directory")
     );
     let reg = TargetKind::Regular { len: 3 };
-    let e = check_access(&f, &reg, true, false).unwrap_err();
+    let e = check_access(&f, &reg, true, false).unwrap_err().to_string();
     assert!(e.contains("allow-destructive"), "{e}");
     assert!(check_access(&f, &reg, true, true).is_ok());
     assert!(check_access(&f, &reg, false, false).is_ok());
-    let e = check_access(Path::new("/dev/sdz"), &TargetKind::BlockDevice, true, false).unwrap_err();
+    let e = check_access(Path::new("/dev/sdz"), &TargetKind::BlockDevice, true, false)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("block device") && e.contains("allow-destructive"),
         "{e}"
@@ -341,7 +343,8 @@ fn classification_and_refusal_rules() {
         false,
         true,
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("character device"), "{e}");
 }
 

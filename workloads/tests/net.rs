@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use bench_core::result::{RunRecord, Status};
 use common::{metric as m, run, run_ok, spec_error};
 use workloads::net::client::{open_data, ClientSession};
-use workloads::net::proto::{read_msg, write_msg, FrameError, Msg, Role, TestKind, TestSpec};
+use workloads::net::proto::{
+    read_msg, write_msg, FrameError, Msg, PeerError, Role, TestKind, TestSpec,
+};
 use workloads::net::{ServeConfig, Server};
 
 const LOOPBACK: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
@@ -266,7 +268,7 @@ fn rr_spec() -> TestSpec {
 
 /// A full session: start an RR test, do `n` transactions, stop, check the
 /// peer counted them.
-fn rr_session(addr: SocketAddr, token: &[u8], n: u64) -> Result<(), String> {
+fn rr_session(addr: SocketAddr, token: &[u8], n: u64) -> Result<(), PeerError> {
     let mut c = ClientSession::connect(addr, token)?;
     let ready = c.start(&rr_spec())?;
     let mut d = open_data(&ready, 0, &Default::default())?;
@@ -279,10 +281,7 @@ fn rr_session(addr: SocketAddr, token: &[u8], n: u64) -> Result<(), String> {
     drop(d);
     let r = c.stop()?;
     if r.transactions != n {
-        return Err(format!(
-            "peer counted {} transactions, want {n}",
-            r.transactions
-        ));
+        return Err(format!("peer counted {} transactions, want {n}", r.transactions).into());
     }
     c.bye();
     Ok(())
@@ -291,7 +290,9 @@ fn rr_session(addr: SocketAddr, token: &[u8], n: u64) -> Result<(), String> {
 #[test]
 fn wrong_token_is_refused_and_right_token_still_served() {
     let srv = server("right token");
-    let e = ClientSession::connect(srv.local_addr(), b"wrong token").unwrap_err();
+    let e = ClientSession::connect(srv.local_addr(), b"wrong token")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("authentication failed"), "{e}");
     rr_session(srv.local_addr(), b"right token", 10).unwrap();
     wait_idle(&srv);
@@ -318,7 +319,9 @@ fn skipping_authentication_is_refused() {
     // the client checks the peer's proof (covered by using a wrong token on
     // the peer's side here).
     let other = server("other");
-    let e = ClientSession::connect(other.local_addr(), b"t").unwrap_err();
+    let e = ClientSession::connect(other.local_addr(), b"t")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("authentication failed"), "{e}");
     wait_idle(&srv);
 }
@@ -351,12 +354,12 @@ fn garbage_and_oversized_frames_are_refused() {
     let mut c = ClientSession::connect(srv.local_addr(), b"t").unwrap();
     let mut spec = rr_spec();
     spec.roles = Vec::new();
-    let e = c.start(&spec).unwrap_err();
+    let e = c.start(&spec).unwrap_err().to_string();
     assert!(e.contains("roles"), "{e}");
     spec = rr_spec();
     spec.req_size = u32::MAX;
     let mut c = ClientSession::connect(srv.local_addr(), b"t").unwrap();
-    assert!(c.start(&spec).unwrap_err().contains("req_size"));
+    assert!(c.start(&spec).unwrap_err().to_string().contains("req_size"));
     // The peer still serves.
     rr_session(srv.local_addr(), b"t", 5).unwrap();
     wait_idle(&srv);
@@ -392,7 +395,7 @@ fn sixty_four_concurrent_sessions_and_the_65th_is_refused() {
     let handles: Vec<_> = (0..N)
         .map(|_| {
             let (all_in, go) = (all_in.clone(), go.clone());
-            std::thread::spawn(move || -> Result<(), String> {
+            std::thread::spawn(move || -> Result<(), PeerError> {
                 let c = ClientSession::connect(addr, b"t");
                 all_in.wait();
                 go.wait();
@@ -408,7 +411,7 @@ fn sixty_four_concurrent_sessions_and_the_65th_is_refused() {
                 drop(d);
                 let r = c.stop()?;
                 if r.transactions != 50 {
-                    return Err(format!("{} transactions", r.transactions));
+                    return Err(format!("{} transactions", r.transactions).into());
                 }
                 c.bye();
                 Ok(())
@@ -417,7 +420,7 @@ fn sixty_four_concurrent_sessions_and_the_65th_is_refused() {
         .collect();
     all_in.wait();
     assert_eq!(srv.active_sessions(), N);
-    let e = ClientSession::connect(addr, b"t").unwrap_err();
+    let e = ClientSession::connect(addr, b"t").unwrap_err().to_string();
     assert!(e.contains("busy"), "{e}");
     go.wait();
     for h in handles {
@@ -679,7 +682,7 @@ fn data_ports_stay_in_the_configured_range_and_run_out_clearly() {
     assert_eq!(ready.addr.port(), p, "data port outside --data-ports");
     // … so a second test at the same time is refused, naming the range.
     let mut b = ClientSession::connect(addr, b"t").unwrap();
-    let e = b.start(&rr_spec()).unwrap_err();
+    let e = b.start(&rr_spec()).unwrap_err().to_string();
     assert!(
         e.contains("in use") && e.contains(&format!("{p}-{p}")),
         "{e}"

@@ -668,7 +668,7 @@ impl DiskWorkload {
                 Ok(()) => Ok(Engine::IoUring),
                 Err(why) => {
                     self.notes
-                        .insert("engine_fallback_reason".into(), why.into());
+                        .insert("engine_fallback_reason".into(), why.to_string().into());
                     Ok(Engine::Sync)
                 }
             },
@@ -690,8 +690,7 @@ impl DiskWorkload {
             let path = self.target_path();
             let kind = target::classify(&path)
                 .map_err(|e| WorkloadError::io(format!("inspect {}", path.display()), e))?;
-            target::check_access(&path, &kind, cfg.rw.writes(), cfg.allow_destructive)
-                .map_err(WorkloadError::Other)?;
+            target::check_access(&path, &kind, cfg.rw.writes(), cfg.allow_destructive)?;
             let len = match kind {
                 TargetKind::Missing => {
                     let size = cfg.size.unwrap_or(DEFAULT_SIZE);

@@ -14,7 +14,9 @@ use bench_core::workload::{
 use bench_core::{SpecError, Unit, WorkloadError};
 
 use super::client::{open_data, ClientSession, Ready};
-use super::proto::{hex, random_bytes, CpuUsage, MarkPhase, PeerResults, TcpInfoSum, TestSpec};
+use super::proto::{
+    hex, random_bytes, CpuUsage, MarkPhase, PeerError, PeerResults, TcpInfoSum, TestSpec,
+};
 use super::server::{ServeConfig, Server};
 use super::sys::{self, CpuSnap, SockOpts};
 
@@ -310,12 +312,12 @@ impl NetCtl {
     pub fn begin(
         &self,
         spec: &TestSpec,
-        open: impl FnOnce(&Ready) -> Result<Vec<TcpStream>, String>,
+        open: impl FnOnce(&Ready) -> Result<Vec<TcpStream>, PeerError>,
     ) -> Result<Ready, WorkloadError> {
         let mut st = self.lock();
         st.test = None;
         let mut ready = None;
-        let mut last = String::new();
+        let mut last = PeerError::from("");
         // Twice: between repetitions the peer may have closed an idle session
         // (other workloads ran meanwhile); a fresh one then succeeds.
         for _ in 0..2 {
@@ -408,7 +410,7 @@ impl NetCtl {
                 match s.stop() {
                     Ok(r) => f.peer = Some(r),
                     Err(e) => {
-                        f.peer_error = Some(e);
+                        f.peer_error = Some(e.to_string());
                         st.session = None;
                     }
                 }
@@ -646,7 +648,7 @@ pub(crate) trait NetTest: Send + 'static {
     /// The test to ask the peer for; [`NetWorkload`] fills in the peer's pins.
     fn spec(&self, step: &Step) -> TestSpec;
     /// Opens the test's persistent data connections, before any worker runs.
-    fn open(&self, _ready: &Ready, _step: &Step) -> Result<Vec<TcpStream>, String> {
+    fn open(&self, _ready: &Ready, _step: &Step) -> Result<Vec<TcpStream>, PeerError> {
         Ok(Vec::new())
     }
     /// Client worker `index` of `step`, once the test has started.
@@ -728,7 +730,7 @@ impl<T: NetTest> Workload for NetWorkload<T> {
 
 /// Opens data connection `i` of a test with blocking calls that time out
 /// every [`DATA_TICK`], so its worker keeps an eye on the clock.
-pub fn open_ticking(ready: &Ready, i: usize, opts: &SockOpts) -> Result<TcpStream, String> {
+pub fn open_ticking(ready: &Ready, i: usize, opts: &SockOpts) -> Result<TcpStream, PeerError> {
     let s = open_data(ready, i as u32, opts)?;
     sys::set_timeouts(s.as_raw_fd(), DATA_TICK).map_err(|e| format!("data connection {i}: {e}"))?;
     Ok(s)

@@ -418,6 +418,24 @@ pub enum Msg {
     },
 }
 
+/// A failure of a control session or data connection, at either end; the
+/// message names the peer or the step, and what went wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PeerError(String);
+
+impl From<String> for PeerError {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
+impl From<&str> for PeerError {
+    fn from(message: &str) -> Self {
+        Self(message.to_string())
+    }
+}
+
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {

@@ -29,7 +29,7 @@ use super::common::{
     with_peer_params, Finished, Marker, NetCtl, NetOutput, NetTest, NetWorkload, NewWorker, Pins,
     Stall, Target, STALL_LIMIT,
 };
-use super::proto::{Role, TcpInfoSum, TestKind, TestSpec, COOKIE_LEN, MAX_IO_SIZE};
+use super::proto::{PeerError, Role, TcpInfoSum, TestKind, TestSpec, COOKIE_LEN, MAX_IO_SIZE};
 use super::sys::{self, is_timeout, SockOpts};
 
 const RR_PARAMS: &[ParamDef] = with_peer_params![
@@ -202,7 +202,7 @@ impl NetTest for RrTest {
             })
         }
     }
-    fn open(&self, ready: &Ready, step: &Step) -> Result<Vec<TcpStream>, String> {
+    fn open(&self, ready: &Ready, step: &Step) -> Result<Vec<TcpStream>, PeerError> {
         if self.mode == Mode::Crr {
             return Ok(Vec::new());
         }

@@ -24,7 +24,7 @@ use super::common::{
     NewWorker, Pins, Stall, Target, DATA_TICK, STALL_LIMIT,
 };
 use super::proto::{
-    valid_congestion, Role, TcpInfoSum, TestKind, TestSpec, MAX_CONNS, MAX_IO_SIZE,
+    valid_congestion, PeerError, Role, TcpInfoSum, TestKind, TestSpec, MAX_CONNS, MAX_IO_SIZE,
 };
 use super::sys::{self, is_timeout, SockOpts, ZcStats};
 
@@ -194,7 +194,7 @@ impl NetTest for StreamTest {
             ..TestSpec::new(TestKind::TcpStream)
         }
     }
-    fn open(&self, ready: &Ready, _step: &Step) -> Result<Vec<TcpStream>, String> {
+    fn open(&self, ready: &Ready, _step: &Step) -> Result<Vec<TcpStream>, PeerError> {
         (0..self.dirs.len())
             .map(|i| {
                 let s = open_ticking(ready, i, &self.opts)?;
