@@ -126,26 +126,26 @@ impl Target {
                 .rsplit_once(':')
                 .is_some_and(|(h, port)| !h.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
             if !ok {
-                return Err(SpecError::new(
+                return Err(SpecError::key(
                     "peer",
                     format!("key `peer`: expected HOST:PORT (e.g. 10.0.0.5:5201 or [::1]:5201), got `{peer}`"),
                 ));
             }
             if t.token.is_none() && t.token_file.is_none() {
-                return Err(SpecError::new(
+                return Err(SpecError::key(
                     "token",
                     "key `token` (or `token_file`) is required when `peer` is set",
                 ));
             }
         }
         if t.token.is_some() && t.token_file.is_some() {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "token",
                 "keys `token` and `token_file` exclude each other",
             ));
         }
         if t.token.as_deref() == Some("") {
-            return Err(SpecError::new("token", "key `token`: empty"));
+            return Err(SpecError::key("token", "key `token`: empty"));
         }
         Ok(t)
     }

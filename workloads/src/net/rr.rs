@@ -119,7 +119,7 @@ struct RrTest {
 fn size(p: &Params, k: &str) -> Result<usize, SpecError> {
     let v = p.u64(k)?;
     if v == 0 || v > MAX_IO_SIZE as u64 {
-        return Err(SpecError::new(
+        return Err(SpecError::key(
             k,
             format!("key `{k}`: {v} bytes, expected 1 byte to 16 MiB"),
         ));
@@ -130,7 +130,7 @@ fn size(p: &Params, k: &str) -> Result<usize, SpecError> {
 fn build(mode: Mode, p: &Params, vcpus: usize) -> Result<Box<dyn Workload>, SpecError> {
     let threads = p.threads("threads")?.resolve(vcpus);
     if threads > 1024 {
-        return Err(SpecError::new("threads", "key `threads`: at most 1024"));
+        return Err(SpecError::key("threads", "key `threads`: at most 1024"));
     }
     let target = Target::from_params(p)?;
     let test = RrTest {

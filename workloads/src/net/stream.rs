@@ -92,7 +92,7 @@ enum Dir {
 pub fn sock_params(p: &Params, nodelay: bool) -> Result<SockOpts, SpecError> {
     let size = |k: &str| -> Result<Option<u32>, SpecError> {
         match p.u64(k) {
-            Ok(v) if v == 0 || v > 1 << 30 => Err(SpecError::new(
+            Ok(v) if v == 0 || v > 1 << 30 => Err(SpecError::key(
                 k,
                 format!("key `{k}`: {v} bytes, expected 1 byte to 1 GiB"),
             )),
@@ -103,7 +103,7 @@ pub fn sock_params(p: &Params, nodelay: bool) -> Result<SockOpts, SpecError> {
     let congestion = p.str("congestion").ok().map(str::to_string);
     if let Some(cc) = &congestion {
         valid_congestion(cc)
-            .map_err(|m| SpecError::new("congestion", format!("key `congestion`: {m}")))?;
+            .map_err(|m| SpecError::key("congestion", format!("key `congestion`: {m}")))?;
     }
     Ok(SockOpts {
         sndbuf: size("sndbuf")?,
@@ -132,7 +132,7 @@ impl WorkloadFactory for TcpStreamFactory {
             _ => vec![Dir::Send; streams],
         };
         if dirs.len() > MAX_CONNS {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "streams",
                 format!("key `streams`: at most {MAX_CONNS} connections in all"),
             ));
@@ -143,7 +143,7 @@ impl WorkloadFactory for TcpStreamFactory {
         };
         let msg = p.u64("msg_size")?;
         if msg == 0 || msg > MAX_IO_SIZE as u64 {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "msg_size",
                 format!("key `msg_size`: {msg} bytes, expected 1 byte to 16 MiB"),
             ));

@@ -109,17 +109,17 @@ impl WorkloadFactory for UdpStreamFactory {
     }
     fn build(&self, p: &Params, vcpus: usize) -> Result<Box<dyn Workload>, SpecError> {
         let bitrate = parse_bitrate(p.str("bitrate")?)
-            .map_err(|m| SpecError::new("bitrate", format!("key `bitrate`: {m}")))?;
+            .map_err(|m| SpecError::key("bitrate", format!("key `bitrate`: {m}")))?;
         let size = p.u64("datagram_size")?;
         if !(UDP_HEADER as u64..=65507).contains(&size) {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "datagram_size",
                 format!("key `datagram_size`: {size} bytes, expected {UDP_HEADER}..=65507"),
             ));
         }
         let threads = p.threads("threads")?.resolve(vcpus);
         if threads > 1024 {
-            return Err(SpecError::new("threads", "key `threads`: at most 1024"));
+            return Err(SpecError::key("threads", "key `threads`: at most 1024"));
         }
         let target = Target::from_params(p)?;
         let test = UdpTest {
