@@ -141,14 +141,16 @@ fn uniform_random_spreads_over_the_range_and_is_not_sequential() {
     );
 }
 
-fn zipf_top_share(theta: f64, n: u64, top: u64, samples: u64) -> f64 {
+/// The share of `samples` random 4 KiB reads over `n` blocks, spread by
+/// `distribution`, that land on the `top` most-read blocks.
+fn top_share(distribution: Distribution, n: u64, top: u64, samples: u64) -> f64 {
     let mut p = IoPattern::new(&PatternSpec {
         rw: Rw::RandRead,
         rwmixread: 100,
         sizes: BlockSizes::single(4096),
         start: 0,
         len: n * 4096,
-        distribution: Distribution::Zipf(theta),
+        distribution,
         seed: 5,
     });
     let mut counts = vec![0u64; n as usize];
@@ -165,28 +167,14 @@ fn zipf_is_skewed_as_theory_says() {
     for theta in [0.8, 1.2] {
         let h = |k: u64| (1..=k).map(|i| (i as f64).powf(-theta)).sum::<f64>();
         let expect = h(100) / h(n);
-        let got = zipf_top_share(theta, n, 100, 400_000);
+        let got = top_share(Distribution::Zipf(theta), n, 100, 400_000);
         assert!(
             (got - expect).abs() < 0.02,
             "θ={theta}: top 1% of blocks got {got:.3} of I/Os, theory {expect:.3}"
         );
     }
     // Uniform, for contrast: the top 1% get barely more than 1%.
-    let mut p = IoPattern::new(&PatternSpec {
-        rw: Rw::RandRead,
-        rwmixread: 100,
-        sizes: BlockSizes::single(4096),
-        start: 0,
-        len: n * 4096,
-        distribution: Distribution::Uniform,
-        seed: 5,
-    });
-    let mut counts = vec![0u64; n as usize];
-    for _ in 0..400_000 {
-        counts[(p.next_io().offset / 4096) as usize] += 1;
-    }
-    counts.sort_unstable_by(|a, b| b.cmp(a));
-    let share = counts[..100].iter().sum::<u64>() as f64 / 400_000.0;
+    let share = top_share(Distribution::Uniform, n, 100, 400_000);
     assert!(share < 0.011, "uniform top 1% share {share}");
 }
 
