@@ -466,16 +466,10 @@ pub struct ServeArgs {
     pub data_ports: Option<String>,
 }
 
-/// Most runs of each workload a suite or `--repetitions` may ask for.
-pub const MAX_REPETITIONS: u32 = 10_000;
-
-/// The one parser of `--repetitions` (`run` and `gate`): an integer
-/// 1..=[`MAX_REPETITIONS`].
+/// `--repetitions` of `run` and `gate`, read by the one parser of a
+/// repetition count ([`bench_core::suite::parse_repetitions`]).
 pub fn parse_repetitions(v: &str) -> Result<u32, String> {
-    v.parse::<u32>()
-        .ok()
-        .filter(|n| (1..=MAX_REPETITIONS).contains(n))
-        .ok_or_else(|| format!("expected an integer 1..={MAX_REPETITIONS}, got `{v}`"))
+    bench_core::suite::parse_repetitions(v).map_err(|e| e.to_string())
 }
 
 /// A `skubench` command line made ready for clap: the options of `run`
@@ -629,7 +623,10 @@ mod tests {
     #[test]
     fn every_repetitions_flag_has_one_range() {
         assert_eq!(parse_repetitions("7"), Ok(7));
-        assert_eq!(parse_repetitions("10000"), Ok(MAX_REPETITIONS));
+        assert_eq!(
+            parse_repetitions("10000"),
+            Ok(bench_core::suite::MAX_REPETITIONS)
+        );
         for bad in ["0", "10001", "-1", "three", ""] {
             let e = parse_repetitions(bad).unwrap_err();
             assert!(

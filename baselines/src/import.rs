@@ -239,7 +239,7 @@ pub fn fio(text: &str, source: &str, host: HostInfo) -> Result<ResultFile, Basel
                         }
                     }
                     if !h.is_empty() {
-                        let enc = encode(&h).map_err(BaselineError::Input)?;
+                        let enc = encode(&h).map_err(|e| BaselineError::Input(e.to_string()))?;
                         hists.insert(format!("{prefix}.lat_ns"), enc);
                     }
                 }

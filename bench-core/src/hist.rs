@@ -52,12 +52,23 @@ pub fn new_hist() -> Hist {
     Hist::new_with_bounds(1, HIGHEST_NS, SIGFIG).expect("constant histogram bounds are valid")
 }
 
+/// A histogram that could not be encoded, or a blob that is not one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HistError {
+    /// Serializing failed (a histogram this crate built never does).
+    #[error("histogram serialization failed: {0}")]
+    Encode(String),
+    /// The blob is not a base64 HdrHistogram V2 serialization; says why.
+    #[error("{0}")]
+    Decode(String),
+}
+
 /// Encodes a histogram as base64 of its V2+DEFLATE serialization.
-pub fn encode(h: &Hist) -> Result<String, String> {
+pub fn encode(h: &Hist) -> Result<String, HistError> {
     let mut buf = Vec::new();
     V2DeflateSerializer::new()
         .serialize(h, &mut buf)
-        .map_err(|e| format!("histogram serialization failed: {e:?}"))?;
+        .map_err(|e| HistError::Encode(format!("{e:?}")))?;
     Ok(base64::engine::general_purpose::STANDARD.encode(buf))
 }
 
@@ -65,19 +76,24 @@ pub fn encode(h: &Hist) -> Result<String, String> {
 ///
 /// The input is untrusted: sizes are bounded so a crafted blob cannot make
 /// the decoder allocate without limit.
-pub fn decode(s: &str) -> Result<Hist, String> {
+pub fn decode(s: &str) -> Result<Hist, HistError> {
+    let bad = |m: String| HistError::Decode(m);
     if s.len() > 64 << 20 {
-        return Err("histogram blob larger than 64 MiB".into());
+        return Err(bad("histogram blob larger than 64 MiB".into()));
     }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(s.trim())
-        .map_err(|e| format!("histogram is not valid base64: {e}"))?;
+        .map_err(|e| bad(format!("histogram is not valid base64: {e}")))?;
     if bytes.len() < 8 {
-        return Err("histogram blob too short".into());
+        return Err(bad("histogram blob too short".into()));
     }
     let mut h: Hist = Deserializer::new()
         .deserialize(&mut bytes.as_slice())
-        .map_err(|e| format!("histogram does not decode as HdrHistogram V2: {e:?}"))?;
+        .map_err(|e| {
+            bad(format!(
+                "histogram does not decode as HdrHistogram V2: {e:?}"
+            ))
+        })?;
     h.auto(false);
     Ok(h)
 }

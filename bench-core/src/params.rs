@@ -371,9 +371,7 @@ pub fn parse_value(def: &ParamDef, raw: &RawValue) -> Result<Value, ValueError> 
             _ => Err("expected true or false".into()),
         },
         ParamKind::Duration => match (raw, text) {
-            (_, Some(t)) => parse_duration(t)
-                .map(Value::Duration)
-                .map_err(ValueError::from),
+            (_, Some(t)) => parse_duration(t).map(Value::Duration),
             (RawValue::Toml(toml::Value::Integer(i)), _) if *i >= 0 => {
                 Ok(Value::Duration(Duration::from_secs(*i as u64)))
             }
@@ -388,7 +386,7 @@ pub fn parse_value(def: &ParamDef, raw: &RawValue) -> Result<Value, ValueError> 
             _ => Err("expected a duration".into()),
         },
         ParamKind::Size => match (raw, text) {
-            (_, Some(t)) => parse_size(t).map(Value::Size).map_err(ValueError::from),
+            (_, Some(t)) => parse_size(t).map(Value::Size),
             (RawValue::Toml(toml::Value::Integer(i)), _) if *i >= 0 => Ok(Value::Size(*i as u64)),
             (RawValue::Toml(v), _) => Err(ValueError::new(format!(
                 "expected a size like \"4k\", got {v}"

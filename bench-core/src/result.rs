@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::disturb::Disturbance;
 use crate::error::CoreError;
-use crate::hist::{self, Hist};
+use crate::hist::{self, Hist, HistError};
 use crate::host::HostInfo;
 use crate::units::Unit;
 
@@ -287,7 +287,7 @@ pub struct RunRecord {
 
 impl RunRecord {
     /// Decodes one of the run's histograms.
-    pub fn histogram(&self, name: &str) -> Option<Result<Hist, String>> {
+    pub fn histogram(&self, name: &str) -> Option<Result<Hist, HistError>> {
         self.histograms.get(name).map(|s| hist::decode(s))
     }
 
@@ -362,45 +362,41 @@ impl ResultFile {
             path: path.to_path_buf(),
             source: e,
         })?;
-        Self::parse(&text).map_err(|message| CoreError::BadResult {
+        Self::parse(&text).map_err(|e| CoreError::BadResult {
             path: path.to_path_buf(),
-            message,
+            message: e.to_string(),
         })
     }
 
     /// Parses and validates result-file text.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    pub fn parse(text: &str) -> Result<Self, ResultError> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(ResultError::Json)?;
         match v.get("schema").and_then(|s| s.as_str()) {
             Some(crate::RESULT_SCHEMA) => {}
-            Some(other) => {
-                return Err(format!(
-                    "unsupported schema `{other}` (expected `{}`)",
-                    crate::RESULT_SCHEMA
-                ))
-            }
-            None => return Err("no `schema` field: not a skubench result file".into()),
+            Some(other) => return Err(ResultError::Schema(other.to_string())),
+            None => return Err(ResultError::NoSchema),
         }
-        let f: ResultFile =
-            serde_json::from_value(v).map_err(|e| format!("does not match schema v1: {e}"))?;
+        let f: ResultFile = serde_json::from_value(v).map_err(ResultError::Shape)?;
         f.validate()?;
         Ok(f)
     }
 
     /// Semantic checks the JSON shape cannot express.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ResultError> {
         let mut ids = std::collections::HashSet::new();
         for (i, r) in self.runs.iter().enumerate() {
             if !ids.insert(&r.id) {
-                return Err(format!("runs[{i}]: duplicate run id `{}`", r.id));
+                return Err(ResultError::Invalid(format!(
+                    "runs[{i}]: duplicate run id `{}`",
+                    r.id
+                )));
             }
             for (j, m) in r.metrics.iter().enumerate() {
                 if !m.value.is_finite() {
-                    return Err(format!(
+                    return Err(ResultError::Invalid(format!(
                         "runs[{i}].metrics[{j}] `{}`: value is not finite",
                         m.name
-                    ));
+                    )));
                 }
             }
         }
@@ -421,6 +417,27 @@ impl ResultFile {
         })?;
         write_atomic(path, json.as_bytes())
     }
+}
+
+/// Why text is not a valid result file; the caller names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultError {
+    /// Not JSON at all.
+    #[error("invalid JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// A `schema` this version does not read.
+    #[error("unsupported schema `{0}` (expected `{schema}`)", schema = crate::RESULT_SCHEMA)]
+    Schema(String),
+    /// No `schema` field.
+    #[error("no `schema` field: not a skubench result file")]
+    NoSchema,
+    /// JSON that does not have the schema's shape.
+    #[error("does not match schema v1: {0}")]
+    Shape(#[source] serde_json::Error),
+    /// Well-formed, but inconsistent (a duplicate run id, a value that is
+    /// not finite); says where.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Writes `bytes` to `path` atomically (temp file in the same directory,

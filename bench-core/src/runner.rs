@@ -469,7 +469,7 @@ impl Runner {
                     histograms.insert(name.clone(), s);
                 }
                 Err(e) => {
-                    error.get_or_insert(e);
+                    error.get_or_insert(e.to_string());
                 }
             }
         }

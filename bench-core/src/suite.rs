@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::error::{Location, SpecError};
+use crate::error::{Location, SpecError, ValueError};
 use crate::params::{parse_value, ParamDef, ParamKind, Params, RawValue, Value};
 use crate::workload::{Registry, Workload};
 
@@ -347,16 +347,10 @@ pub fn parse_suite(
             }
             "description" => {}
             "repetitions" => {
-                let n = raw
-                    .as_integer()
-                    .filter(|n| (1..=10_000).contains(n))
-                    .ok_or_else(|| {
-                        SpecError::new(
-                            &loc,
-                            format!("key `repetitions`: expected an integer 1..=10000, got {raw}"),
-                        )
-                    })?;
-                settings.repetitions = n as u32;
+                // An integer prints as its digits; anything else (a string,
+                // a float) prints in a form the parser refuses.
+                settings.repetitions = parse_repetitions(&raw.to_string())
+                    .map_err(|e| SpecError::new(&loc, format!("key `repetitions`: {e}")))?;
             }
             "disturbance_threshold" => {
                 let x = raw
@@ -546,6 +540,23 @@ pub fn load_suite(path: &Path, registry: &Registry, vcpus: usize) -> Result<Suit
     parse_suite(&text, &file, registry, vcpus)
 }
 
+/// Most runs of each workload a suite or `--repetitions` may ask for.
+pub const MAX_REPETITIONS: u32 = 10_000;
+
+/// The one parser of a repetition count, for a suite's `repetitions` and the
+/// `--repetitions` flags: an integer 1..=[`MAX_REPETITIONS`]. The error
+/// quotes what was given; the caller says where.
+pub fn parse_repetitions(v: &str) -> Result<u32, ValueError> {
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_REPETITIONS).contains(n))
+        .ok_or_else(|| {
+            ValueError::new(format!(
+                "expected an integer 1..={MAX_REPETITIONS}, got `{v}`"
+            ))
+        })
+}
+
 /// Builds a one-workload suite from command-line `--key value` pairs.
 pub fn single_workload(
     kind: &str,
@@ -567,16 +578,8 @@ pub fn single_workload(
         let loc = Location::Flag(k.clone());
         match k.as_str() {
             "repetitions" => {
-                settings.repetitions = v
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=10_000).contains(n))
-                    .ok_or_else(|| {
-                    SpecError::new(
-                        loc.clone(),
-                        format!("expected an integer 1..=10000, got `{v}`"),
-                    )
-                })?;
+                settings.repetitions =
+                    parse_repetitions(v).map_err(|e| SpecError::new(loc.clone(), e.to_string()))?;
             }
             "disturbance_threshold" => {
                 settings.disturbance_threshold = v
@@ -818,6 +821,31 @@ ops = 100
             assert_eq!(e.location, "s.toml:2:1", "{bad}: {e}");
             assert!(e.message.contains(key), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn repetitions_have_one_range_in_files_and_flags() {
+        let tail = "\n[[workload]]\nkind = \"null\"\n";
+        let at = |v: &str| parse_suite(&format!("repetitions = {v}{tail}"), "r.toml", &reg(), 2);
+        assert_eq!(at("10000").unwrap().settings.repetitions, MAX_REPETITIONS);
+        assert_eq!(at("1_0").unwrap().settings.repetitions, 10);
+        for bad in ["0", "10001", "-1", "2.0", "\"3\""] {
+            let e = at(bad).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "r.toml:1:1: key `repetitions`: expected an integer 1..=10000, got `{bad}`"
+                ),
+                "{bad}"
+            );
+        }
+        let flag = |v: &str| {
+            let args = vec![("repetitions".to_string(), v.to_string())];
+            single_workload("null", &args, &reg(), 2)
+        };
+        assert_eq!(flag("10000").unwrap().settings.repetitions, MAX_REPETITIONS);
+        assert!(flag("10001").is_err());
+        assert_eq!(parse_repetitions("7"), Ok(7));
     }
 
     #[test]

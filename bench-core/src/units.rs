@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::error::ValueError;
+
 /// The unit of a metric or curve axis, written into result files as the
 /// string of [`Unit::as_str`]. The schema allows any non-empty string and
 /// files from elsewhere (imports, older builds, other tools) may carry
@@ -155,7 +157,7 @@ impl<'de> serde::Deserialize<'de> for Unit {
 
 /// Parses a size with an optional binary suffix (`k`, `m`, `g`, `t`, also
 /// `kib`/`kb` forms), base 1024 as fio does. A bare number is bytes.
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, ValueError> {
     let t = s.trim().to_ascii_lowercase();
     if t.is_empty() {
         return Err("empty size".into());
@@ -170,36 +172,40 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         "t" | "tb" | "tib" => 1 << 40,
-        other => return Err(format!("unknown size suffix `{other}` in `{s}`")),
+        other => return Err(format!("unknown size suffix `{other}` in `{s}`").into()),
     };
     if num.contains('.') {
-        let v: f64 = num.parse().map_err(|_| format!("bad size `{s}`"))?;
+        let v: f64 = num
+            .parse()
+            .map_err(|_| ValueError::new(format!("bad size `{s}`")))?;
         let bytes = v * mult as f64;
         if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
-            return Err(format!("size `{s}` out of range"));
+            return Err(format!("size `{s}` out of range").into());
         }
         Ok(bytes.round() as u64)
     } else {
-        let v: u64 = num.parse().map_err(|_| format!("bad size `{s}`"))?;
+        let v: u64 = num
+            .parse()
+            .map_err(|_| ValueError::new(format!("bad size `{s}`")))?;
         v.checked_mul(mult)
-            .ok_or_else(|| format!("size `{s}` out of range"))
+            .ok_or_else(|| ValueError::new(format!("size `{s}` out of range")))
     }
 }
 
 /// Parses a duration: a bare number means seconds; otherwise humantime
 /// syntax (`500ms`, `5s`, `2m`, `1h 30m`).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
     let t = s.trim();
     if t.is_empty() {
         return Err("empty duration".into());
     }
     if let Ok(secs) = t.parse::<f64>() {
         if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
-            return Err(format!("duration `{s}` out of range"));
+            return Err(format!("duration `{s}` out of range").into());
         }
         return Ok(Duration::from_secs_f64(secs));
     }
-    humantime::parse_duration(t).map_err(|e| format!("bad duration `{s}`: {e}"))
+    humantime::parse_duration(t).map_err(|e| ValueError::new(format!("bad duration `{s}`: {e}")))
 }
 
 /// Formats a duration compactly (`1.5s`, `250ms`).

@@ -64,7 +64,7 @@ impl WorkloadFactory for JitterFactory {
         };
         let sleep = p.duration("sleep")?;
         if sleep.as_micros() < 10 || sleep.as_secs() > 10 {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "sleep",
                 "key `sleep`: must be between 10µs and 10s",
             ));

@@ -1,33 +1,12 @@
 //! Short real runs of the cpu and jitter workloads, checked for sane values.
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+mod common;
 
-use bench_core::result::Status;
-use bench_core::runner::Runner;
-use bench_core::suite::parse_suite;
-
-fn run(text: &str) -> Vec<bench_core::result::RunRecord> {
-    let reg = workloads::registry();
-    let mut suite =
-        parse_suite(text, "t.toml", &reg, bench_core::affinity::online_vcpus()).unwrap();
-    let r = Runner {
-        monitor: None,
-        ..Runner::new(Arc::new(AtomicBool::new(false)))
-    };
-    let (recs, status) = r.run_suite(&mut suite, &mut []);
-    assert_eq!(
-        status,
-        Status::Ok,
-        "{:?}",
-        recs.iter().map(|r| &r.error).collect::<Vec<_>>()
-    );
-    recs
-}
+use common::{run_ok, spec_error};
 
 #[test]
 fn cpu_stressors_report_plausible_rates() {
-    let recs = run("warmup = \"50ms\"\nduration = \"200ms\"\n[[workload]]\nkind = \"cpu\"\n");
+    let recs = run_ok("warmup = \"50ms\"\nduration = \"200ms\"\n[[workload]]\nkind = \"cpu\"\n");
     let r = &recs[0];
     for s in workloads::cpu::STRESSORS {
         let ops = r.metric(&format!("cpu.{s}.ops_per_s")).unwrap().value;
@@ -43,9 +22,11 @@ fn cpu_stressors_report_plausible_rates() {
 #[test]
 fn cpu_scaling_and_spread() {
     let n = bench_core::affinity::allowed_cpus().len();
-    let recs = run("warmup = 0\nduration = \"150ms\"\n\
+    let recs = run_ok(
+        "warmup = 0\nduration = \"150ms\"\n\
          [[workload]]\nkind = \"cpu\"\nstressor = \"int\"\nmode = \"scaling\"\n\
-         [[workload]]\nkind = \"cpu\"\nstressor = \"int\"\nmode = \"spread\"\n");
+         [[workload]]\nkind = \"cpu\"\nstressor = \"int\"\nmode = \"spread\"\n",
+    );
     let scaling = &recs[0];
     let eff1 = scaling
         .metric("cpu.int.scaling.t1.efficiency_ratio")
@@ -86,8 +67,9 @@ fn cpu_scaling_and_spread() {
 
 #[test]
 fn jitter_measures_wakeup_lateness_per_vcpu() {
-    let recs =
-        run("warmup = 0\nduration = \"300ms\"\n[[workload]]\nkind = \"jitter\"\nsleep = \"1ms\"\n");
+    let recs = run_ok(
+        "warmup = 0\nduration = \"300ms\"\n[[workload]]\nkind = \"jitter\"\nsleep = \"1ms\"\n",
+    );
     let r = &recs[0];
     let h = r.histogram("jitter.wake_lat_ns").unwrap().unwrap();
     let cpus = bench_core::affinity::allowed_cpus().len() as u64;
@@ -105,30 +87,11 @@ fn jitter_measures_wakeup_lateness_per_vcpu() {
 
 #[test]
 fn bad_parameters_are_rejected_before_running() {
-    let reg = workloads::registry();
-    let e = parse_suite(
-        "[[workload]]\nkind = \"cpu\"\nstressor = \"quantum\"\n",
-        "x.toml",
-        &reg,
-        2,
-    )
-    .unwrap_err();
-    assert!(e.to_string().starts_with("x.toml:3:1"), "{e}");
+    let e = spec_error("[[workload]]\nkind = \"cpu\"\nstressor = \"quantum\"\n");
+    assert!(e.to_string().starts_with("t.toml:3:1"), "{e}");
     assert!(e.message.contains("stressor"), "{e}");
-    let e = parse_suite(
-        "[[workload]]\nkind = \"jitter\"\nsleep = \"1ns\"\n",
-        "x.toml",
-        &reg,
-        2,
-    )
-    .unwrap_err();
+    let e = spec_error("[[workload]]\nkind = \"jitter\"\nsleep = \"1ns\"\n");
     assert!(e.message.contains("sleep"), "{e}");
-    let e = parse_suite(
-        "[[workload]]\nkind = \"cpu\"\npin = [4095]\n",
-        "x.toml",
-        &reg,
-        2,
-    )
-    .unwrap_err();
+    let e = spec_error("[[workload]]\nkind = \"cpu\"\npin = [4095]\n");
     assert!(e.message.contains("4095"), "{e}");
 }

@@ -1,14 +1,12 @@
 //! fio job files: [global] inheritance, several jobs, comments, ${ENV},
 //! size units, timing, and errors that name the file, line and option.
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use bench_core::clock::Clock;
 use bench_core::params::Value;
 use bench_core::result::Status;
-use bench_core::runner::Runner;
 use workloads::disk::fio::{parse_jobs, suite_from_fio_env, SIZE_BASED_CAP};
 
 fn env(k: &str) -> Option<String> {
@@ -202,14 +200,7 @@ fn a_job_file_runs_end_to_end() {
     let text = "[global]\nioengine=null\nsize=1g\nruntime=300ms\ntime_based\n\n[a]\nrw=randread\n\n[b]\nrw=randrw\nrwmixread=60\n";
     let reg = workloads::registry();
     let mut s = suite_from_fio_env(text, "e2e.fio", &reg, 2, false, &env).unwrap();
-    let runner = Runner {
-        clock: Clock::new(),
-        stop: Arc::new(AtomicBool::new(false)),
-        monitor: None,
-        vcpus: 2,
-        ebpf: Default::default(),
-    };
-    let (recs, status) = runner.run_suite(&mut s, &mut []);
+    let (recs, status) = common::small_runner().run_suite(&mut s, &mut []);
     assert_eq!(status, Status::Ok);
     assert_eq!(recs.len(), 2);
     assert_eq!(recs[0].label, "a");

@@ -19,50 +19,24 @@ fn spec(rw: Rw, sizes: BlockSizes, start: u64, len: u64, d: Distribution) -> Pat
 
 #[test]
 fn offsets_are_aligned_and_inside_the_region() {
+    let split = |s: &str| BlockSizes::parse_split(s).unwrap();
+    let single = BlockSizes::single;
+    let (uniform, zipf) = (Distribution::Uniform, Distribution::Zipf(1.1));
     let cases = [
-        spec(
-            Rw::RandRead,
-            BlockSizes::single(4096),
-            8192,
-            (1 << 20) + 3000,
-            Distribution::Uniform,
-        ),
-        spec(
-            Rw::RandWrite,
-            BlockSizes::single(512),
-            0,
-            7 * 512,
-            Distribution::Uniform,
-        ),
-        spec(
+        (Rw::RandRead, single(4096), 8192, (1 << 20) + 3000, uniform),
+        (Rw::RandWrite, single(512), 0, 7 * 512, uniform),
+        (
             Rw::RandRw,
-            BlockSizes::parse_split("4k/50:64k/30:1m/20").unwrap(),
+            split("4k/50:64k/30:1m/20"),
             1 << 20,
             (3 << 20) + 4096,
-            Distribution::Uniform,
+            uniform,
         ),
-        spec(
-            Rw::RandRead,
-            BlockSizes::parse_split("8k/70:128k/30").unwrap(),
-            4096,
-            16 << 20,
-            Distribution::Zipf(1.1),
-        ),
-        spec(
-            Rw::Read,
-            BlockSizes::single(1 << 20),
-            4096,
-            (10 << 20) + 123,
-            Distribution::Uniform,
-        ),
-        spec(
-            Rw::ReadWrite,
-            BlockSizes::parse_split("4k/50:12k/50").unwrap(),
-            0,
-            100_000,
-            Distribution::Uniform,
-        ),
-    ];
+        (Rw::RandRead, split("8k/70:128k/30"), 4096, 16 << 20, zipf),
+        (Rw::Read, single(1 << 20), 4096, (10 << 20) + 123, uniform),
+        (Rw::ReadWrite, split("4k/50:12k/50"), 0, 100_000, uniform),
+    ]
+    .map(|(rw, sizes, start, len, d)| spec(rw, sizes, start, len, d));
     for s in cases {
         let unit = s.sizes.min();
         let mut p = IoPattern::new(&s);
@@ -167,14 +141,16 @@ fn uniform_random_spreads_over_the_range_and_is_not_sequential() {
     );
 }
 
-fn zipf_top_share(theta: f64, n: u64, top: u64, samples: u64) -> f64 {
+/// The share of `samples` random 4 KiB reads over `n` blocks, spread by
+/// `distribution`, that land on the `top` most-read blocks.
+fn top_share(distribution: Distribution, n: u64, top: u64, samples: u64) -> f64 {
     let mut p = IoPattern::new(&PatternSpec {
         rw: Rw::RandRead,
         rwmixread: 100,
         sizes: BlockSizes::single(4096),
         start: 0,
         len: n * 4096,
-        distribution: Distribution::Zipf(theta),
+        distribution,
         seed: 5,
     });
     let mut counts = vec![0u64; n as usize];
@@ -191,28 +167,14 @@ fn zipf_is_skewed_as_theory_says() {
     for theta in [0.8, 1.2] {
         let h = |k: u64| (1..=k).map(|i| (i as f64).powf(-theta)).sum::<f64>();
         let expect = h(100) / h(n);
-        let got = zipf_top_share(theta, n, 100, 400_000);
+        let got = top_share(Distribution::Zipf(theta), n, 100, 400_000);
         assert!(
             (got - expect).abs() < 0.02,
             "θ={theta}: top 1% of blocks got {got:.3} of I/Os, theory {expect:.3}"
         );
     }
     // Uniform, for contrast: the top 1% get barely more than 1%.
-    let mut p = IoPattern::new(&PatternSpec {
-        rw: Rw::RandRead,
-        rwmixread: 100,
-        sizes: BlockSizes::single(4096),
-        start: 0,
-        len: n * 4096,
-        distribution: Distribution::Uniform,
-        seed: 5,
-    });
-    let mut counts = vec![0u64; n as usize];
-    for _ in 0..400_000 {
-        counts[(p.next_io().offset / 4096) as usize] += 1;
-    }
-    counts.sort_unstable_by(|a, b| b.cmp(a));
-    let share = counts[..100].iter().sum::<u64>() as f64 / 400_000.0;
+    let share = top_share(Distribution::Uniform, n, 100, 400_000);
     assert!(share < 0.011, "uniform top 1% share {share}");
 }
 
@@ -261,6 +223,7 @@ fn bssplit_and_distribution_parse_and_reject() {
     assert_eq!((b.min(), b.max()), (4096, 1 << 20));
     assert!(BlockSizes::parse_split("4k/50:64k/40")
         .unwrap_err()
+        .to_string()
         .contains("100"));
     assert!(BlockSizes::parse_split("4k/50,8k/50").is_err());
     assert!(BlockSizes::parse_split("4q/100").is_err());

@@ -3,44 +3,29 @@
 //! safety refusals and clean-up. Short durations; no timing assertions
 //! beyond the rate target, which the open-loop schedule makes exact.
 
-use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+mod common;
 
-use bench_core::clock::Clock;
+use std::path::Path;
+
 use bench_core::result::{RunRecord, Status};
-use bench_core::runner::Runner;
-use bench_core::suite::{parse_suite, single_workload, Suite};
+use bench_core::suite::single_workload;
 use bench_core::workload::PrepareEnv;
+use common::{failure, metric, small_runner, suite};
 use workloads::disk::engine::{describe_uring_error, probe_io_uring};
 use workloads::disk::target::{check_access, classify, explain, TargetKind};
 
-fn runner() -> Runner {
-    Runner {
-        clock: Clock::new(),
-        stop: Arc::new(AtomicBool::new(false)),
-        monitor: None,
-        vcpus: 2,
-        ebpf: Default::default(),
-    }
-}
-
-fn suite(text: &str) -> Suite {
-    parse_suite(text, "t.toml", &workloads::registry(), 2).unwrap_or_else(|e| panic!("{e}"))
-}
-
+/// Runs the suite `text`, parsed for 2 vCPUs, whatever its outcome.
 fn run(text: &str) -> Vec<RunRecord> {
-    let mut s = suite(text);
-    runner().run_suite(&mut s, &mut []).0
+    small_runner().run_suite(&mut suite(text, 2), &mut []).0
 }
 
-fn metric(r: &RunRecord, name: &str) -> f64 {
-    r.metric(name)
-        .unwrap_or_else(|| {
-            let names: Vec<&str> = r.metrics.iter().map(|m| m.name.as_str()).collect();
-            panic!("no metric {name}; have {names:?}; error {:?}", r.error)
-        })
-        .value
+/// A 0.2 s `sync` disk job on `filename` with the parameters `extra`.
+fn sync_job_on(filename: impl std::fmt::Display, extra: &str) -> RunRecord {
+    run(&format!(
+        "warmup = 0\nduration = \"0.2s\"\n[[workload]]\nkind = \"disk\"\nengine = \"sync\"\n\
+         {extra}filename = \"{filename}\"\n"
+    ))
+    .remove(0)
 }
 
 fn entries(dir: &Path) -> usize {
@@ -216,8 +201,8 @@ fn verify_corruption_caught(engine: &str) {
          filename = \"{}\"\n",
         file.display()
     );
-    let mut s = suite(&text);
-    let r = runner();
+    let mut s = suite(&text, 2);
+    let r = small_runner();
     let env = PrepareEnv {
         vcpus: 2,
         stop: r.stop.clone(),
@@ -238,8 +223,7 @@ fn verify_corruption_caught(engine: &str) {
         f.sync_all().unwrap();
     }
     let bad = r.run_once(1, w, 2, 1.0, &mut []);
-    assert_eq!(bad.status, Status::Failed);
-    let e = bad.error.unwrap_or_default();
+    let e = failure(&bad);
     assert!(e.contains("offset 262144"), "{e}");
     assert!(e.contains("checksum"), "{e}");
     w.workload.teardown().unwrap();
@@ -334,11 +318,13 @@ fn classification_and_refusal_rules() {
         TargetKind::Other("directory")
     );
     let reg = TargetKind::Regular { len: 3 };
-    let e = check_access(&f, &reg, true, false).unwrap_err();
+    let e = check_access(&f, &reg, true, false).unwrap_err().to_string();
     assert!(e.contains("allow-destructive"), "{e}");
     assert!(check_access(&f, &reg, true, true).is_ok());
     assert!(check_access(&f, &reg, false, false).is_ok());
-    let e = check_access(Path::new("/dev/sdz"), &TargetKind::BlockDevice, true, false).unwrap_err();
+    let e = check_access(Path::new("/dev/sdz"), &TargetKind::BlockDevice, true, false)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("block device") && e.contains("allow-destructive"),
         "{e}"
@@ -357,7 +343,8 @@ fn classification_and_refusal_rules() {
         false,
         true,
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("character device"), "{e}");
 }
 
@@ -367,46 +354,35 @@ fn refuses_to_write_a_preexisting_file_and_leaves_it_alone() {
     let f = dir.path().join("precious.dat");
     let data = vec![0xabu8; 1 << 20];
     std::fs::write(&f, &data).unwrap();
-    let recs = run(&format!(
-        "warmup = 0\nduration = \"0.2s\"\n[[workload]]\nkind = \"disk\"\nengine = \"sync\"\n\
-         rw = \"randwrite\"\nfilename = \"{}\"\n",
-        f.display()
-    ));
-    assert_eq!(recs[0].status, Status::Failed);
-    let e = recs[0].error.clone().unwrap_or_default();
+    let r = sync_job_on(f.display(), "rw = \"randwrite\"\n");
+    let e = failure(&r);
     assert!(
         e.contains("refusing to write") && e.contains("allow-destructive"),
         "{e}"
     );
     assert_eq!(std::fs::read(&f).unwrap(), data, "the file was modified");
     // Reading an existing file is fine, and it is kept.
-    let recs = run(&format!(
-        "warmup = 0\nduration = \"0.2s\"\n[[workload]]\nkind = \"disk\"\nengine = \"sync\"\n\
-         rw = \"randread\"\nfilename = \"{}\"\n",
-        f.display()
-    ));
-    assert_eq!(recs[0].status, Status::Ok, "{:?}", recs[0].error);
-    assert_eq!(recs[0].notes["file_created_by_skubench"], false);
+    let r = sync_job_on(f.display(), "rw = \"randread\"\n");
+    assert_eq!(r.status, Status::Ok, "{:?}", r.error);
+    assert_eq!(r.notes["file_created_by_skubench"], false);
     assert!(f.exists());
     // With explicit permission it writes, and still keeps the file.
-    let recs = run(&format!(
-        "warmup = 0\nduration = \"0.2s\"\n[[workload]]\nkind = \"disk\"\nengine = \"sync\"\n\
-         rw = \"randwrite\"\nallow_destructive = true\nfilename = \"{}\"\n",
-        f.display()
-    ));
-    assert_eq!(recs[0].status, Status::Ok, "{:?}", recs[0].error);
+    let r = sync_job_on(
+        f.display(),
+        "rw = \"randwrite\"\nallow_destructive = true\n",
+    );
+    assert_eq!(r.status, Status::Ok, "{:?}", r.error);
     assert!(f.exists());
     assert_ne!(std::fs::read(&f).unwrap(), data);
 }
 
 #[test]
 fn refuses_character_devices_even_when_destructive() {
-    let recs = run(
-        "warmup = 0\nduration = \"0.2s\"\n[[workload]]\nkind = \"disk\"\nengine = \"sync\"\n\
-         rw = \"randwrite\"\nallow_destructive = true\nfilename = \"/dev/null\"\n",
+    let r = sync_job_on(
+        "/dev/null",
+        "rw = \"randwrite\"\nallow_destructive = true\n",
     );
-    assert_eq!(recs[0].status, Status::Failed);
-    let e = recs[0].error.clone().unwrap_or_default();
+    let e = failure(&r);
     assert!(e.contains("character device"), "{e}");
 }
 
@@ -431,15 +407,11 @@ fn refuses_to_write_a_loop_block_device() {
         String::from_utf8_lossy(&out.stderr)
     );
     let dev = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let recs = run(&format!(
-        "warmup = 0\nduration = \"0.2s\"\n[[workload]]\nkind = \"disk\"\nengine = \"sync\"\n\
-         rw = \"randwrite\"\nfilename = \"{dev}\"\n"
-    ));
+    let r = sync_job_on(&dev, "rw = \"randwrite\"\n");
     let _ = std::process::Command::new("losetup")
         .args(["-d", &dev])
         .status();
-    assert_eq!(recs[0].status, Status::Failed);
-    let e = recs[0].error.clone().unwrap_or_default();
+    let e = failure(&r);
     assert!(e.contains("block device"), "{e}");
     assert!(std::fs::read(&img).unwrap().iter().all(|b| *b == 0x5a));
 }
@@ -467,8 +439,7 @@ fn a_full_file_system_fails_clearly_and_leaves_nothing() {
     let _ = std::process::Command::new("umount")
         .arg(dir.path())
         .status();
-    assert_eq!(recs[0].status, Status::Failed);
-    let e = recs[0].error.clone().unwrap_or_default();
+    let e = failure(&recs[0]);
     assert!(e.contains("space"), "{e}");
     assert_eq!(left, 0);
 }
@@ -599,13 +570,11 @@ fn verify_refuses_a_file_it_did_not_lay_out() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("old.dat");
     std::fs::write(&f, vec![1u8; 1 << 20]).unwrap();
-    let recs = run(&format!(
-        "warmup = 0\nduration = \"0.2s\"\n[[workload]]\nkind = \"disk\"\nengine = \"sync\"\n\
-         rw = \"randrw\"\nverify = true\nallow_destructive = true\nfilename = \"{}\"\n",
-        f.display()
-    ));
-    assert_eq!(recs[0].status, Status::Failed);
-    let e = recs[0].error.clone().unwrap_or_default();
+    let r = sync_job_on(
+        f.display(),
+        "rw = \"randrw\"\nverify = true\nallow_destructive = true\n",
+    );
+    let e = failure(&r);
     assert!(e.contains("verify needs a file skubench lays out"), "{e}");
     assert!(f.exists());
 }
@@ -658,9 +627,7 @@ fn a_bad_pin_in_a_disk_job_is_a_spec_error_naming_the_key() {
         "[[workload]]\nkind = \"disk\"\nengine = \"null\"\nsize = \"1m\"\npin = [4000]\ndir = \"{}\"\n",
         dir.path().display()
     );
-    let e = parse_suite(&text, "t.toml", &workloads::registry(), 2)
-        .unwrap_err()
-        .to_string();
+    let e = common::spec_error(&text).to_string();
     assert!(
         e.contains("t.toml") && e.contains("`pin`") && e.contains("vCPU 4000"),
         "{e}"

@@ -1,12 +1,10 @@
 //! Memory workloads: sizing, byte counting, the ring, the latency curve's
 //! plateaus against /sys, and short real runs checked for sane values.
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+mod common;
 
 use bench_core::result::{RunRecord, Status};
-use bench_core::runner::Runner;
-use bench_core::suite::parse_suite;
+use common::{assert_ok, metric};
 use workloads::mem::latency::{detect_plateaus, label_plateaus};
 use workloads::mem::stream::{default_array_bytes, kernel_bytes, split, KERNELS};
 use workloads::mem::{cache_levels, Hugepages};
@@ -15,41 +13,22 @@ use workloads::mem::{cache_levels, Hugepages};
 /// each other (cargo runs tests in parallel).
 static MEASURE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn run(text: &str) -> Vec<RunRecord> {
+/// Runs `text` alone on the machine.
+fn stream_run(text: &str) -> (Vec<RunRecord>, Status) {
+    let mut suite = common::suite(text, bench_core::affinity::online_vcpus());
     let _one_at_a_time = MEASURE.lock().unwrap_or_else(|e| e.into_inner());
-    let reg = workloads::registry();
-    let mut suite =
-        parse_suite(text, "t.toml", &reg, bench_core::affinity::online_vcpus()).unwrap();
-    let r = Runner {
-        monitor: None,
-        ..Runner::new(Arc::new(AtomicBool::new(false)))
-    };
-    let (recs, status) = r.run_suite(&mut suite, &mut []);
-    assert_eq!(
-        status,
-        Status::Ok,
-        "{:?}",
-        recs.iter().map(|r| &r.error).collect::<Vec<_>>()
-    );
+    common::runner().run_suite(&mut suite, &mut [])
+}
+
+/// [`stream_run`], asserting every run succeeded.
+fn run(text: &str) -> Vec<RunRecord> {
+    let (recs, status) = stream_run(text);
+    assert_ok(&recs, status);
     recs
 }
 
 fn spec_error(text: &str) -> String {
-    let reg = workloads::registry();
-    parse_suite(text, "t.toml", &reg, 2)
-        .unwrap_err()
-        .to_string()
-}
-
-fn metric(r: &RunRecord, name: &str) -> f64 {
-    r.metric(name)
-        .unwrap_or_else(|| {
-            panic!(
-                "no metric {name} in {:?}",
-                r.metrics.iter().map(|m| &m.name).collect::<Vec<_>>()
-            )
-        })
-        .value
+    common::spec_error(text).to_string()
 }
 
 #[test]
@@ -158,18 +137,6 @@ fn stream_default_arrays_reach_dram() {
     let triad = metric(r, "mem.stream.triad.bytes_per_s");
     // One thread streaming from DRAM: 0.5–200 GB/s on anything current.
     assert!((5e8..2e11).contains(&triad), "{triad}");
-}
-
-fn stream_run(text: &str) -> (Vec<RunRecord>, Status) {
-    let reg = workloads::registry();
-    let mut suite =
-        parse_suite(text, "t.toml", &reg, bench_core::affinity::online_vcpus()).unwrap();
-    let _one_at_a_time = MEASURE.lock().unwrap_or_else(|e| e.into_inner());
-    let r = Runner {
-        monitor: None,
-        ..Runner::new(Arc::new(AtomicBool::new(false)))
-    };
-    r.run_suite(&mut suite, &mut [])
 }
 
 #[test]

@@ -6,54 +6,23 @@
 //! Traffic only ever goes to 127.0.0.1 or to 192.0.2.0/24 inside namespaces
 //! this file creates. Every loop is bounded in time and count.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use bench_core::result::{RunRecord, Status};
-use bench_core::runner::Runner;
-use bench_core::suite::parse_suite;
+use common::{metric as m, run, run_ok, spec_error};
 use workloads::net::client::{open_data, ClientSession};
-use workloads::net::proto::{read_msg, write_msg, FrameError, Msg, Role, TestKind, TestSpec};
+use workloads::net::proto::{
+    read_msg, write_msg, FrameError, Msg, PeerError, Role, TestKind, TestSpec,
+};
 use workloads::net::{ServeConfig, Server};
 
 const LOOPBACK: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
-
-fn run(text: &str) -> (Vec<RunRecord>, Status) {
-    let reg = workloads::registry();
-    let mut suite = parse_suite(text, "t.toml", &reg, bench_core::affinity::online_vcpus())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let r = Runner {
-        monitor: None,
-        ..Runner::new(Arc::new(AtomicBool::new(false)))
-    };
-    r.run_suite(&mut suite, &mut [])
-}
-
-fn run_ok(text: &str) -> Vec<RunRecord> {
-    let (recs, status) = run(text);
-    assert_eq!(
-        status,
-        Status::Ok,
-        "{:?}",
-        recs.iter().map(|r| &r.error).collect::<Vec<_>>()
-    );
-    recs
-}
-
-fn m(r: &RunRecord, name: &str) -> f64 {
-    r.metric(name)
-        .unwrap_or_else(|| {
-            panic!(
-                "metric {name} missing; have {:?}",
-                r.metrics.iter().map(|m| &m.name).collect::<Vec<_>>()
-            )
-        })
-        .value
-}
 
 fn server(token: &str) -> Server {
     Server::start(ServeConfig::new(LOOPBACK.into(), token.as_bytes().to_vec())).unwrap()
@@ -162,13 +131,19 @@ fn tcp_crr_counts_connections() {
     }
 }
 
+/// A 500 ms run of `net.udp_stream` paced at 20 Mbit/s in 1000-byte
+/// datagrams, with the parameters `extra` too.
+fn udp_at_20m(extra: &str) -> RunRecord {
+    run_ok(&format!(
+        "warmup = \"100ms\"\nduration = \"500ms\"\n[[workload]]\nkind = \"net.udp_stream\"\n\
+         {extra}bitrate = \"20m\"\ndatagram_size = 1000\n"
+    ))
+    .remove(0)
+}
+
 #[test]
 fn udp_stream_paces_and_reports_loss_and_jitter() {
-    let recs = run_ok(
-        "warmup = \"100ms\"\nduration = \"500ms\"\n[[workload]]\nkind = \"net.udp_stream\"\n\
-         bitrate = \"20m\"\ndatagram_size = 1000\n",
-    );
-    let r = &recs[0];
+    let r = &udp_at_20m("");
     let bps = m(r, "net.udp_stream.bits_per_s");
     assert!((10e6..30e6).contains(&bps), "paced at 20 Mbit/s: {bps}");
     let loss = m(r, "net.udp_stream.loss_ratio");
@@ -183,11 +158,7 @@ fn udp_stream_paces_and_reports_loss_and_jitter() {
 
 #[test]
 fn udp_stream_recv_the_peer_sends_at_the_rate() {
-    let recs = run_ok(
-        "warmup = \"100ms\"\nduration = \"500ms\"\n[[workload]]\nkind = \"net.udp_stream\"\n\
-         direction = \"recv\"\nthreads = 2\nbitrate = \"20m\"\ndatagram_size = 1000\n",
-    );
-    let r = &recs[0];
+    let r = &udp_at_20m("direction = \"recv\"\nthreads = 2\n");
     assert_eq!(r.notes["direction"], "recv");
     let bps = m(r, "net.udp_stream.bits_per_s");
     assert!((10e6..30e6).contains(&bps), "received at 20 Mbit/s: {bps}");
@@ -216,7 +187,6 @@ fn udp_stream_recv_the_peer_sends_at_the_rate() {
 
 #[test]
 fn bad_parameters_are_spec_errors() {
-    let reg = workloads::registry();
     for (text, key) in [
         (
             "kind = \"net.tcp_stream\"\npeer = \"192.0.2.1:5201\"",
@@ -238,7 +208,7 @@ fn bad_parameters_are_spec_errors() {
         ),
         ("kind = \"net.tcp_rr\"\nreq_size = 0", "req_size"),
     ] {
-        let e = parse_suite(&format!("[[workload]]\n{text}\n"), "t.toml", &reg, 2).unwrap_err();
+        let e = spec_error(&format!("[[workload]]\n{text}\n"));
         assert!(e.to_string().contains(key), "{text}: {e}");
     }
 }
@@ -288,25 +258,17 @@ fn wait_idle(srv: &Server) {
 
 fn rr_spec() -> TestSpec {
     TestSpec {
-        kind: TestKind::TcpRr,
         roles: vec![Role::Echo],
-        threads: 0,
-        msg_size: 0,
         req_size: 1,
         resp_size: 1,
-        sndbuf: None,
-        rcvbuf: None,
-        congestion: None,
         nodelay: true,
-        pin: None,
-        client_closes: false,
-        bitrate: None,
+        ..TestSpec::new(TestKind::TcpRr)
     }
 }
 
 /// A full session: start an RR test, do `n` transactions, stop, check the
 /// peer counted them.
-fn rr_session(addr: SocketAddr, token: &[u8], n: u64) -> Result<(), String> {
+fn rr_session(addr: SocketAddr, token: &[u8], n: u64) -> Result<(), PeerError> {
     let mut c = ClientSession::connect(addr, token)?;
     let ready = c.start(&rr_spec())?;
     let mut d = open_data(&ready, 0, &Default::default())?;
@@ -319,10 +281,7 @@ fn rr_session(addr: SocketAddr, token: &[u8], n: u64) -> Result<(), String> {
     drop(d);
     let r = c.stop()?;
     if r.transactions != n {
-        return Err(format!(
-            "peer counted {} transactions, want {n}",
-            r.transactions
-        ));
+        return Err(format!("peer counted {} transactions, want {n}", r.transactions).into());
     }
     c.bye();
     Ok(())
@@ -331,7 +290,9 @@ fn rr_session(addr: SocketAddr, token: &[u8], n: u64) -> Result<(), String> {
 #[test]
 fn wrong_token_is_refused_and_right_token_still_served() {
     let srv = server("right token");
-    let e = ClientSession::connect(srv.local_addr(), b"wrong token").unwrap_err();
+    let e = ClientSession::connect(srv.local_addr(), b"wrong token")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("authentication failed"), "{e}");
     rr_session(srv.local_addr(), b"right token", 10).unwrap();
     wait_idle(&srv);
@@ -358,7 +319,9 @@ fn skipping_authentication_is_refused() {
     // the client checks the peer's proof (covered by using a wrong token on
     // the peer's side here).
     let other = server("other");
-    let e = ClientSession::connect(other.local_addr(), b"t").unwrap_err();
+    let e = ClientSession::connect(other.local_addr(), b"t")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("authentication failed"), "{e}");
     wait_idle(&srv);
 }
@@ -391,12 +354,12 @@ fn garbage_and_oversized_frames_are_refused() {
     let mut c = ClientSession::connect(srv.local_addr(), b"t").unwrap();
     let mut spec = rr_spec();
     spec.roles = Vec::new();
-    let e = c.start(&spec).unwrap_err();
+    let e = c.start(&spec).unwrap_err().to_string();
     assert!(e.contains("roles"), "{e}");
     spec = rr_spec();
     spec.req_size = u32::MAX;
     let mut c = ClientSession::connect(srv.local_addr(), b"t").unwrap();
-    assert!(c.start(&spec).unwrap_err().contains("req_size"));
+    assert!(c.start(&spec).unwrap_err().to_string().contains("req_size"));
     // The peer still serves.
     rr_session(srv.local_addr(), b"t", 5).unwrap();
     wait_idle(&srv);
@@ -432,7 +395,7 @@ fn sixty_four_concurrent_sessions_and_the_65th_is_refused() {
     let handles: Vec<_> = (0..N)
         .map(|_| {
             let (all_in, go) = (all_in.clone(), go.clone());
-            std::thread::spawn(move || -> Result<(), String> {
+            std::thread::spawn(move || -> Result<(), PeerError> {
                 let c = ClientSession::connect(addr, b"t");
                 all_in.wait();
                 go.wait();
@@ -448,7 +411,7 @@ fn sixty_four_concurrent_sessions_and_the_65th_is_refused() {
                 drop(d);
                 let r = c.stop()?;
                 if r.transactions != 50 {
-                    return Err(format!("{} transactions", r.transactions));
+                    return Err(format!("{} transactions", r.transactions).into());
                 }
                 c.bye();
                 Ok(())
@@ -457,7 +420,7 @@ fn sixty_four_concurrent_sessions_and_the_65th_is_refused() {
         .collect();
     all_in.wait();
     assert_eq!(srv.active_sessions(), N);
-    let e = ClientSession::connect(addr, b"t").unwrap_err();
+    let e = ClientSession::connect(addr, b"t").unwrap_err().to_string();
     assert!(e.contains("busy"), "{e}");
     go.wait();
     for h in handles {
@@ -719,7 +682,7 @@ fn data_ports_stay_in_the_configured_range_and_run_out_clearly() {
     assert_eq!(ready.addr.port(), p, "data port outside --data-ports");
     // … so a second test at the same time is refused, naming the range.
     let mut b = ClientSession::connect(addr, b"t").unwrap();
-    let e = b.start(&rr_spec()).unwrap_err();
+    let e = b.start(&rr_spec()).unwrap_err().to_string();
     assert!(
         e.contains("in use") && e.contains(&format!("{p}-{p}")),
         "{e}"

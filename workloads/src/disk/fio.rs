@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+use bench_core::error::ValueError;
 use bench_core::params::{Params, RawValue};
 use bench_core::suite::{PlannedWorkload, Settings, Suite, Timing};
 use bench_core::units::{parse_duration, parse_size};
@@ -111,7 +112,7 @@ fn strip_comment(line: &str) -> &str {
 }
 
 /// Expands `${VAR}` from `env` (unset → empty).
-pub fn expand_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+pub fn expand_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ValueError> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find("${") {
@@ -122,7 +123,7 @@ pub fn expand_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Strin
             .ok_or_else(|| format!("unterminated `${{` in `{s}`"))?;
         let name = &after[..end];
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("bad variable name `${{{name}}}`"));
+            return Err(format!("bad variable name `${{{name}}}`").into());
         }
         out.push_str(&env(name).unwrap_or_default());
         rest = &after[end + 1..];
@@ -147,8 +148,8 @@ pub fn parse_jobs(
     let mut cur = Cur::Nothing;
     for (i, raw) in text.lines().enumerate() {
         let ln = i + 1;
-        let loc = || format!("{file}:{ln}");
-        let line = expand_env(strip_comment(raw), env).map_err(|m| SpecError::new(loc(), m))?;
+        let line = expand_env(strip_comment(raw), env)
+            .map_err(|m| SpecError::at_line(file, ln, m.to_string()))?;
         let line = line.trim();
         if line.is_empty() {
             continue;
@@ -157,17 +158,17 @@ pub fn parse_jobs(
             let name = inner
                 .strip_suffix(']')
                 .ok_or_else(|| {
-                    SpecError::new(loc(), format!("section header `{line}` has no `]`"))
+                    SpecError::at_line(file, ln, format!("section header `{line}` has no `]`"))
                 })?
                 .trim();
             if name.is_empty() {
-                return Err(SpecError::new(loc(), "empty section name `[]`"));
+                return Err(SpecError::at_line(file, ln, "empty section name `[]`"));
             }
             if name == "global" {
                 cur = Cur::Global;
             } else {
                 if jobs.len() >= 1024 {
-                    return Err(SpecError::new(loc(), "more than 1024 jobs"));
+                    return Err(SpecError::at_line(file, ln, "more than 1024 jobs"));
                 }
                 jobs.push(FioJob {
                     name: name.to_string(),
@@ -183,8 +184,9 @@ pub fn parse_jobs(
             None => (line.to_ascii_lowercase(), None),
         };
         if key.is_empty() {
-            return Err(SpecError::new(
-                loc(),
+            return Err(SpecError::at_line(
+                file,
+                ln,
                 format!("`{line}` has no option name"),
             ));
         }
@@ -195,8 +197,9 @@ pub fn parse_jobs(
         };
         let list = match cur {
             Cur::Nothing => {
-                return Err(SpecError::new(
-                    loc(),
+                return Err(SpecError::at_line(
+                    file,
+                    ln,
                     format!(
                         "option `{}` outside a section: put it under [global] or a [job]",
                         opt.key
@@ -210,7 +213,7 @@ pub fn parse_jobs(
         list.push(opt);
     }
     if jobs.is_empty() {
-        return Err(SpecError::new(
+        return Err(SpecError::file(
             file,
             "the job file has no job sections (only [global])",
         ));
@@ -218,12 +221,13 @@ pub fn parse_jobs(
     Ok(jobs)
 }
 
-fn fio_bool(o: &FioOption, loc: &str) -> Result<bool, SpecError> {
+fn fio_bool(o: &FioOption, file: &str) -> Result<bool, SpecError> {
     match o.value.as_deref().map(str::trim) {
         None | Some("") | Some("1") | Some("true") | Some("yes") | Some("on") => Ok(true),
         Some("0") | Some("false") | Some("no") | Some("off") => Ok(false),
-        Some(v) => Err(SpecError::new(
-            loc,
+        Some(v) => Err(SpecError::at_line(
+            file,
+            o.line,
             format!("option `{}`: expected 0 or 1, got `{v}`", o.key),
         )),
     }
@@ -254,12 +258,12 @@ pub fn suite_from_fio_env(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Suite, SpecError> {
     if text.len() > 4 << 20 {
-        return Err(SpecError::new(file, "job file larger than 4 MiB"));
+        return Err(SpecError::file(file, "job file larger than 4 MiB"));
     }
     let jobs = parse_jobs(text, file, env)?;
     let factory = registry
         .get("disk")
-        .ok_or_else(|| SpecError::new(file, "this build has no `disk` workload"))?;
+        .ok_or_else(|| SpecError::file(file, "this build has no `disk` workload"))?;
     let mut workloads = Vec::new();
     let mut first_timing = None;
     for job in &jobs {
@@ -338,8 +342,9 @@ fn translate(job: &FioJob, file: &str, allow_destructive: bool) -> Result<Transl
         let loc = format!("{file}:{}", o.line);
         let key = o.key.as_str();
         if !SUPPORTED.contains(&key) {
-            return Err(SpecError::new(
-                &loc,
+            return Err(SpecError::at_line(
+                file,
+                o.line,
                 format!(
                     "unsupported fio option `{key}` in job `{}` (supported: {})",
                     job.name,
@@ -354,14 +359,14 @@ fn translate(job: &FioJob, file: &str, allow_destructive: bool) -> Result<Transl
             text.push_str(v);
         }
         let val = || -> Result<String, SpecError> {
-            o.value
-                .clone()
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| SpecError::new(&loc, format!("option `{key}` needs a value")))
+            o.value.clone().filter(|v| !v.is_empty()).ok_or_else(|| {
+                SpecError::at_line(file, o.line, format!("option `{key}` needs a value"))
+            })
         };
         let unsupported_value = |v: &str, why: &str| {
-            SpecError::new(
-                &loc,
+            SpecError::at_line(
+                file,
+                o.line,
                 format!("option `{key}`: value `{v}` is not supported ({why})"),
             )
         };
@@ -389,7 +394,9 @@ fn translate(job: &FioJob, file: &str, allow_destructive: bool) -> Result<Transl
                 if v.ends_with('%') {
                     return Err(unsupported_value(&v, "give a size in bytes, e.g. 1g"));
                 }
-                parse_size(&v).map_err(|m| SpecError::new(&loc, format!("option `{key}`: {m}")))?;
+                parse_size(&v).map_err(|m| {
+                    SpecError::at_line(file, o.line, format!("option `{key}`: {m}"))
+                })?;
                 match key {
                     "size" => {
                         size = Some(v.clone());
@@ -420,7 +427,11 @@ fn translate(job: &FioJob, file: &str, allow_destructive: bool) -> Result<Transl
             "rwmixwrite" => {
                 let v = val()?;
                 let n: u64 = v.parse().ok().filter(|n| *n <= 100).ok_or_else(|| {
-                    SpecError::new(&loc, format!("option `rwmixwrite`: `{v}` is not 0..100"))
+                    SpecError::at_line(
+                        file,
+                        o.line,
+                        format!("option `rwmixwrite`: `{v}` is not 0..100"),
+                    )
                 })?;
                 set("rwmixread", (100 - n).to_string(), &loc);
             }
@@ -435,11 +446,13 @@ fn translate(job: &FioJob, file: &str, allow_destructive: bool) -> Result<Transl
                     .filter(|p| !p.is_empty())
                     .collect();
                 let first = parts.first().copied().unwrap_or_default();
-                let a = parse_size(first)
-                    .map_err(|m| SpecError::new(&loc, format!("option `{key}`: {m}")))?;
+                let a = parse_size(first).map_err(|m| {
+                    SpecError::at_line(file, o.line, format!("option `{key}`: {m}"))
+                })?;
                 for p in &parts[1..] {
-                    let b = parse_size(p)
-                        .map_err(|m| SpecError::new(&loc, format!("option `{key}`: {m}")))?;
+                    let b = parse_size(p).map_err(|m| {
+                        SpecError::at_line(file, o.line, format!("option `{key}`: {m}"))
+                    })?;
                     if a != b {
                         return Err(unsupported_value(
                             &v,
@@ -454,8 +467,8 @@ fn translate(job: &FioJob, file: &str, allow_destructive: bool) -> Result<Transl
             "iodepth_batch" | "iodepth_batch_submit" => set("iodepth_batch", val()?, &loc),
             "iodepth_batch_complete_max" => set("iodepth_batch_complete", val()?, &loc),
             "numjobs" => set("numjobs", val()?, &loc),
-            "direct" => set("direct", fio_bool(o, &loc)?.to_string(), &loc),
-            "buffered" => set("direct", (!fio_bool(o, &loc)?).to_string(), &loc),
+            "direct" => set("direct", fio_bool(o, file)?.to_string(), &loc),
+            "buffered" => set("direct", (!fio_bool(o, file)?).to_string(), &loc),
             "ioengine" => {
                 let v = val()?;
                 let e = match v.as_str() {
@@ -474,8 +487,9 @@ fn translate(job: &FioJob, file: &str, allow_destructive: bool) -> Result<Transl
             }
             "runtime" => {
                 let v = val()?;
-                let d = parse_duration(&v)
-                    .map_err(|m| SpecError::new(&loc, format!("option `runtime`: {m}")))?;
+                let d = parse_duration(&v).map_err(|m| {
+                    SpecError::at_line(file, o.line, format!("option `runtime`: {m}"))
+                })?;
                 if d.is_zero() {
                     runtime = None;
                 } else {
@@ -483,12 +497,13 @@ fn translate(job: &FioJob, file: &str, allow_destructive: bool) -> Result<Transl
                 }
             }
             "time_based" => {
-                time_based = fio_bool(o, &loc)?.then(|| loc.clone());
+                time_based = fio_bool(o, file)?.then(|| loc.clone());
             }
             "ramp_time" => {
                 let v = val()?;
-                warmup = parse_duration(&v)
-                    .map_err(|m| SpecError::new(&loc, format!("option `ramp_time`: {m}")))?;
+                warmup = parse_duration(&v).map_err(|m| {
+                    SpecError::at_line(file, o.line, format!("option `ramp_time`: {m}"))
+                })?;
             }
             "rate_iops" => {
                 let v = val()?;
@@ -500,8 +515,9 @@ fn translate(job: &FioJob, file: &str, allow_destructive: bool) -> Result<Transl
             "fsync" | "fdatasync" => set(key, val()?, &loc),
             "verify" => {
                 let v = val()?;
-                let on = super::parse_verify(&v)
-                    .map_err(|m| SpecError::new(&loc, format!("option `verify`: {m}")))?;
+                let on = super::parse_verify(&v).map_err(|m| {
+                    SpecError::at_line(file, o.line, format!("option `verify`: {m}"))
+                })?;
                 set("verify", on.to_string(), &loc);
             }
             "random_distribution" => {
@@ -515,7 +531,7 @@ fn translate(job: &FioJob, file: &str, allow_destructive: bool) -> Result<Transl
                 };
                 set("random_distribution", mapped, &loc);
             }
-            "norandommap" => set("norandommap", fio_bool(o, &loc)?.to_string(), &loc),
+            "norandommap" => set("norandommap", fio_bool(o, file)?.to_string(), &loc),
             "randseed" => set("randseed", val()?, &loc),
             "steadystate" | "ss" => set("steadystate", val()?, &loc),
             "ss_dur" => set("ss_dur", val()?, &loc),
@@ -579,8 +595,9 @@ fn translate(job: &FioJob, file: &str, allow_destructive: bool) -> Result<Transl
         set("engine", "sync".into(), &job_loc);
     }
     if job.get("size").is_none() && job.get("filename").is_none() {
-        return Err(SpecError::new(
-            &job_loc,
+        return Err(SpecError::at_line(
+            file,
+            job.line,
             format!(
                 "job `{}` needs size= (or the filename of an existing file), as in fio",
                 job.name

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use bench_core::error::ValueError;
 use bench_core::hist::{Hist, FIO_PERCENTILES};
 use bench_core::params::{ParamDef, ParamKind, Params};
 use bench_core::result::{Better, Series};
@@ -330,13 +331,14 @@ impl DiskConfig {
 }
 
 /// Parses the `verify` value: booleans and fio's checksum names.
-pub fn parse_verify(v: &str) -> Result<bool, String> {
+pub fn parse_verify(v: &str) -> Result<bool, ValueError> {
     match v.trim().to_ascii_lowercase().as_str() {
         "" | "0" | "false" | "no" | "off" | "none" => Ok(false),
         "1" | "true" | "yes" | "on" | "crc32c" | "crc32c-intel" | "crc32" | "meta" => Ok(true),
         other => Err(format!(
             "verify `{other}` is not supported (use true/false; crc32c, crc32 and meta mean true)"
-        )),
+        )
+        .into()),
     }
 }
 
@@ -344,17 +346,17 @@ pub fn parse_verify(v: &str) -> Result<bool, String> {
 pub fn config_from_params(p: &Params, vcpus: usize) -> Result<DiskConfig, SpecError> {
     let rw_s = p.str("rw")?;
     let rw = Rw::parse(rw_s)
-        .ok_or_else(|| SpecError::new("rw", format!("key `rw`: unknown pattern `{rw_s}`")))?;
+        .ok_or_else(|| SpecError::key("rw", format!("key `rw`: unknown pattern `{rw_s}`")))?;
     let sizes = match p.get("bssplit") {
         Some(_) => BlockSizes::parse_split(p.str("bssplit")?)
-            .map_err(|m| SpecError::new("bssplit", format!("key `bssplit`: {m}")))?,
+            .map_err(|m| SpecError::key("bssplit", format!("key `bssplit`: {m}")))?,
         None => BlockSizes::single(p.u64("bs")?),
     };
     if sizes.min() == 0 {
-        return Err(SpecError::new("bs", "key `bs`: must be greater than 0"));
+        return Err(SpecError::key("bs", "key `bs`: must be greater than 0"));
     }
     if sizes.max() > MAX_BS {
-        return Err(SpecError::new(
+        return Err(SpecError::key(
             "bs",
             format!("key `bs`: {} is above the {MAX_BS} byte limit", sizes.max()),
         ));
@@ -363,13 +365,13 @@ pub fn config_from_params(p: &Params, vcpus: usize) -> Result<DiskConfig, SpecEr
     let offset = p.u64("offset")?;
     if direct {
         if let Some((bs, _)) = sizes.shares().into_iter().find(|(b, _)| b % 512 != 0) {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "bs",
                 format!("key `bs`: {bs} is not a multiple of 512, which direct=true needs"),
             ));
         }
         if offset % 512 != 0 {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "offset",
                 format!("key `offset`: {offset} is not a multiple of 512, which direct=true needs"),
             ));
@@ -378,7 +380,7 @@ pub fn config_from_params(p: &Params, vcpus: usize) -> Result<DiskConfig, SpecEr
     let size = p.get("size").map(|_| p.u64("size")).transpose()?;
     if let Some(s) = size {
         if s < sizes.max() {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "size",
                 format!(
                     "key `size`: {s} bytes is smaller than the block size {}",
@@ -387,7 +389,7 @@ pub fn config_from_params(p: &Params, vcpus: usize) -> Result<DiskConfig, SpecEr
             ));
         }
         if s.checked_add(offset).is_none_or(|e| e > 1 << 62) {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "size",
                 "key `size`: offset + size is too large",
             ));
@@ -406,14 +408,14 @@ pub fn config_from_params(p: &Params, vcpus: usize) -> Result<DiskConfig, SpecEr
         (n, 0) => SyncEvery::Fsync(n),
         (0, n) => SyncEvery::Fdatasync(n),
         _ => {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "fsync",
                 "keys `fsync` and `fdatasync`: give only one of them",
             ))
         }
     };
     let distribution = Distribution::parse(p.str("random_distribution")?).map_err(|m| {
-        SpecError::new(
+        SpecError::key(
             "random_distribution",
             format!("key `random_distribution`: {m}"),
         )
@@ -421,14 +423,14 @@ pub fn config_from_params(p: &Params, vcpus: usize) -> Result<DiskConfig, SpecEr
     let verify = p.bool("verify")?;
     if verify {
         if engine == EngineChoice::Null {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "verify",
                 "key `verify`: the null engine moves no data, so there is nothing to verify",
             ));
         }
         let unit = sizes.min();
         if unit < verify::MIN_UNIT {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "verify",
                 format!(
                     "key `verify`: blocks of {unit} bytes are too small to carry a header (at least {})",
@@ -437,13 +439,13 @@ pub fn config_from_params(p: &Params, vcpus: usize) -> Result<DiskConfig, SpecEr
             ));
         }
         if let Some((bs, _)) = sizes.shares().into_iter().find(|(b, _)| b % unit != 0) {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "bssplit",
                 format!("key `bssplit`: with verify, every size must be a multiple of the smallest ({unit}); {bs} is not"),
             ));
         }
         if offset % unit != 0 {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "offset",
                 format!("key `offset`: with verify, the offset must be a multiple of the block size {unit}"),
             ));
@@ -453,14 +455,14 @@ pub fn config_from_params(p: &Params, vcpus: usize) -> Result<DiskConfig, SpecEr
         None => None,
         Some(_) => {
             let s = SteadyState::parse(p.str("steadystate")?)
-                .map_err(|m| SpecError::new("steadystate", format!("key `steadystate`: {m}")))?;
+                .map_err(|m| SpecError::key("steadystate", format!("key `steadystate`: {m}")))?;
             let dur = p
                 .get("ss_dur")
                 .map(|_| p.duration("ss_dur"))
                 .transpose()?
                 .filter(|d| !d.is_zero())
                 .ok_or_else(|| {
-                    SpecError::new(
+                    SpecError::key(
                         "ss_dur",
                         "key `ss_dur`: steadystate needs a window, e.g. ss_dur = \"30s\"",
                     )
@@ -475,7 +477,7 @@ pub fn config_from_params(p: &Params, vcpus: usize) -> Result<DiskConfig, SpecEr
         .transpose()?
         .map(PathBuf::from);
     if filename.as_ref().is_some_and(|f| f.as_os_str().is_empty()) {
-        return Err(SpecError::new("filename", "key `filename`: empty path"));
+        return Err(SpecError::key("filename", "key `filename`: empty path"));
     }
     let dir = p
         .get("dir")
@@ -485,7 +487,7 @@ pub fn config_from_params(p: &Params, vcpus: usize) -> Result<DiskConfig, SpecEr
         .unwrap_or_else(|| PathBuf::from("."));
     let io_size = p.get("io_size").map(|_| p.u64("io_size")).transpose()?;
     if io_size == Some(0) {
-        return Err(SpecError::new(
+        return Err(SpecError::key(
             "io_size",
             "key `io_size`: must be greater than 0",
         ));
@@ -666,7 +668,7 @@ impl DiskWorkload {
                 Ok(()) => Ok(Engine::IoUring),
                 Err(why) => {
                     self.notes
-                        .insert("engine_fallback_reason".into(), why.into());
+                        .insert("engine_fallback_reason".into(), why.to_string().into());
                     Ok(Engine::Sync)
                 }
             },
@@ -688,8 +690,7 @@ impl DiskWorkload {
             let path = self.target_path();
             let kind = target::classify(&path)
                 .map_err(|e| WorkloadError::io(format!("inspect {}", path.display()), e))?;
-            target::check_access(&path, &kind, cfg.rw.writes(), cfg.allow_destructive)
-                .map_err(WorkloadError::Other)?;
+            target::check_access(&path, &kind, cfg.rw.writes(), cfg.allow_destructive)?;
             let len = match kind {
                 TargetKind::Missing => {
                     let size = cfg.size.unwrap_or(DEFAULT_SIZE);

@@ -9,6 +9,8 @@
 //! indices at or above the block count are skipped, which costs fewer than
 //! two evaluations per offset on average since `2^bits < 2n`.
 
+use bench_core::error::ValueError;
+
 /// Whether, and in what order, I/Os read and write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rw {
@@ -80,7 +82,7 @@ pub enum Distribution {
 
 impl Distribution {
     /// Parses `uniform` / `random` / `zipf:θ`.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, ValueError> {
         let t = s.trim();
         if t == "uniform" || t == "random" {
             return Ok(Distribution::Uniform);
@@ -91,13 +93,11 @@ impl Distribution {
                 .parse()
                 .map_err(|_| format!("zipf exponent `{th}` is not a number"))?;
             if !v.is_finite() || v <= 0.0 || v > 100.0 {
-                return Err(format!("zipf exponent {v} must be in (0, 100]"));
+                return Err(format!("zipf exponent {v} must be in (0, 100]").into());
             }
             return Ok(Distribution::Zipf(v));
         }
-        Err(format!(
-            "`{t}` is not a supported distribution (uniform, random, zipf:θ)"
-        ))
+        Err(format!("`{t}` is not a supported distribution (uniform, random, zipf:θ)").into())
     }
 }
 
@@ -361,7 +361,7 @@ impl BlockSizes {
 
     /// Parses fio's `bssplit` (`4k/50:64k/40:1m/10`). Entries without a
     /// percentage share what the others leave; the total must be 100.
-    pub fn parse_split(s: &str) -> Result<Self, String> {
+    pub fn parse_split(s: &str) -> Result<Self, ValueError> {
         if s.contains(',') {
             return Err(
                 "separate read,write bssplit lists are not supported; give one list".into(),
@@ -388,7 +388,7 @@ impl BlockSizes {
             };
             let bs = bench_core::units::parse_size(size)?;
             if bs == 0 {
-                return Err(format!("zero block size in `{part}`"));
+                return Err(format!("zero block size in `{part}`").into());
             }
             entries.push((bs, pct));
         }
@@ -401,7 +401,7 @@ impl BlockSizes {
         let given: u32 = entries.iter().filter_map(|e| e.1).sum();
         let unset = entries.iter().filter(|e| e.1.is_none()).count() as u32;
         if given > 100 || (unset == 0 && given != 100) {
-            return Err(format!("bssplit percentages add up to {given}, not 100"));
+            return Err(format!("bssplit percentages add up to {given}, not 100").into());
         }
         let mut pcts: Vec<(u64, u32)> = Vec::new();
         let mut left = 100 - given;

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use bench_core::error::ValueError;
 use bench_core::result::IntervalPoint;
 
 /// What is measured.
@@ -55,7 +56,7 @@ pub struct Verdict {
 impl SteadyState {
     /// Parses `iops:2%`, `bw:5%`, `iops_slope:0.5%`, `bw_slope:1000` …
     /// (fio also accepts the short prefixes `iops`/`bw` with `_slope`).
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, ValueError> {
         let t = s.trim().to_ascii_lowercase();
         let (kind, val) = t
             .split_once(':')
@@ -68,7 +69,8 @@ impl SteadyState {
             other => {
                 return Err(format!(
                     "`{other}` is not a criterion (iops, bw, iops_slope, bw_slope)"
-                ))
+                )
+                .into())
             }
         };
         let v = val.trim();
@@ -84,7 +86,7 @@ impl SteadyState {
             bench_core::units::parse_size(num)? as f64
         };
         if !limit.is_finite() || limit < 0.0 {
-            return Err(format!("limit `{v}` must be a non-negative number"));
+            return Err(format!("limit `{v}` must be a non-negative number").into());
         }
         Ok(Self {
             measure,

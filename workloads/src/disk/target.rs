@@ -63,22 +63,26 @@ pub fn check_access(
     kind: &TargetKind,
     writes: bool,
     allow_destructive: bool,
-) -> Result<(), String> {
+) -> Result<(), WorkloadError> {
     let p = path.display();
     match kind {
         TargetKind::Missing => Ok(()),
-        TargetKind::Other(what) => Err(format!(
+        TargetKind::Other(what) => Err(WorkloadError::Other(format!(
             "{p} is a {what}, not a regular file or block device; refusing to use it"
-        )),
-        TargetKind::Regular { .. } if writes && !allow_destructive => Err(format!(
-            "refusing to write to {p}: the file exists and skubench did not create it \
+        ))),
+        TargetKind::Regular { .. } if writes && !allow_destructive => {
+            Err(WorkloadError::Other(format!(
+                "refusing to write to {p}: the file exists and skubench did not create it \
              (its data would be overwritten); pass --allow-destructive \
              (allow_destructive = true) to write to it anyway, or pick a new filename"
-        )),
-        TargetKind::BlockDevice if writes && !allow_destructive => Err(format!(
-            "refusing to write to block device {p}: it would destroy the data on it; \
+            )))
+        }
+        TargetKind::BlockDevice if writes && !allow_destructive => {
+            Err(WorkloadError::Other(format!(
+                "refusing to write to block device {p}: it would destroy the data on it; \
              pass --allow-destructive (allow_destructive = true) if that is intended"
-        )),
+            )))
+        }
         _ => Ok(()),
     }
 }

@@ -169,33 +169,33 @@ impl WorkloadFactory for LatencyFactory {
             default_max_size(bench_core::host::llc_bytes())
         };
         if min < MIN_SIZE {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "min_size",
                 format!("key `min_size`: {min} bytes is below the minimum of {MIN_SIZE}"),
             ));
         }
         if max > MAX_SIZE {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "max_size",
                 format!("key `max_size`: {max} bytes is above the maximum of {MAX_SIZE}"),
             ));
         }
         if max < min {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "max_size",
                 format!("key `max_size`: {max} is smaller than `min_size` ({min})"),
             ));
         }
         let duration = p.duration("size_duration")?;
         if duration.is_zero() {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "size_duration",
                 "key `size_duration`: must be greater than 0",
             ));
         }
         let pins = pin_list(p)?;
         let cpu = *pins.first().ok_or_else(|| {
-            SpecError::new("pin", "key `pin`: no vCPU available to pin the chase to")
+            SpecError::key("pin", "key `pin`: no vCPU available to pin the chase to")
         })?;
         Ok(Box::new(LatencyWorkload {
             sizes: sizes(min, max),

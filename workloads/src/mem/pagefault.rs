@@ -70,7 +70,7 @@ impl WorkloadFactory for PagefaultFactory {
         let page = page_size();
         let size = p.u64("size")?;
         if size < page as u64 || size > MAX_SIZE {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "size",
                 format!("key `size`: {size} bytes is outside {page}..={MAX_SIZE}"),
             ));

@@ -136,7 +136,7 @@ impl WorkloadFactory for StreamFactory {
             default_array_bytes(llc_bytes)
         };
         if array_bytes < MIN_ARRAY_BYTES {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "array_size",
                 format!(
                     "key `array_size`: {array_bytes} bytes is below the minimum of {MIN_ARRAY_BYTES}"
@@ -144,14 +144,14 @@ impl WorkloadFactory for StreamFactory {
             ));
         }
         if array_bytes > 1 << 40 {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "array_size",
                 "key `array_size`: more than 1 TiB per array",
             ));
         }
         let chunks = split((array_bytes / 8) as usize, threads);
         if chunks.contains(&0) {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "array_size",
                 format!(
                     "key `array_size`: {array_bytes} bytes leave some of the {threads} threads without a 64-byte line"

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::proto::{
     self, client_mac, ct_eq, hex, random_bytes, read_msg, server_mac, unhex, write_msg, Limits,
-    MarkPhase, Msg, PeerResults, TestSpec, COOKIE_LEN, PROTO_VERSION,
+    MarkPhase, Msg, PeerError, PeerResults, TestSpec, COOKIE_LEN, PROTO_VERSION,
 };
 use super::sys::{self, SockOpts};
 
@@ -36,7 +36,7 @@ pub struct Ready {
 
 impl ClientSession {
     /// Connects to a peer and authenticates both ways with the token.
-    pub fn connect(peer: SocketAddr, token: &[u8]) -> Result<Self, String> {
+    pub fn connect(peer: SocketAddr, token: &[u8]) -> Result<Self, PeerError> {
         let ctx = |e: String| format!("peer {peer}: {e}");
         let mut ctrl = sys::tcp_connect(&peer, &SockOpts::default(), Duration::from_secs(10))
             .map_err(|e| {
@@ -65,16 +65,17 @@ impl ClientSession {
                 software,
             }) if proto == PROTO_VERSION => match unhex(&server_nonce, 32) {
                 Some(n) => (n, software),
-                None => return Err(ctx("malformed challenge".into())),
+                None => return Err(ctx("malformed challenge".into()).into()),
             },
             Ok(Msg::Challenge { proto, .. }) => {
                 return Err(ctx(format!(
                     "the peer speaks protocol {proto}, this client {PROTO_VERSION}"
-                )))
+                ))
+                .into())
             }
-            Ok(Msg::Error { message }) => return Err(ctx(format!("refused: {message}"))),
-            Ok(_) => return Err(ctx("unexpected reply to hello".into())),
-            Err(e) => return Err(ctx(format!("waiting for the challenge: {e}"))),
+            Ok(Msg::Error { message }) => return Err(ctx(format!("refused: {message}")).into()),
+            Ok(_) => return Err(ctx("unexpected reply to hello".into()).into()),
+            Err(e) => return Err(ctx(format!("waiting for the challenge: {e}")).into()),
         };
         write_msg(
             &mut ctrl,
@@ -88,8 +89,9 @@ impl ClientSession {
                 let want = server_mac(token, &cn, &sn);
                 if !unhex(&mac, 32).is_some_and(|m| ct_eq(&m, &want)) {
                     return Err(ctx(
-                        "the peer could not prove it holds the token (wrong peer?)".into(),
-                    ));
+                        "the peer could not prove it holds the token (wrong peer?)".into()
+                    )
+                    .into());
                 }
                 Ok(Self {
                     ctrl,
@@ -99,9 +101,9 @@ impl ClientSession {
                     peer_software,
                 })
             }
-            Ok(Msg::Error { message }) => Err(ctx(format!("refused: {message}"))),
-            Ok(_) => Err(ctx("unexpected reply to auth".into())),
-            Err(e) => Err(ctx(format!("waiting for the authentication result: {e}"))),
+            Ok(Msg::Error { message }) => Err(ctx(format!("refused: {message}")).into()),
+            Ok(_) => Err(ctx("unexpected reply to auth".into()).into()),
+            Err(e) => Err(ctx(format!("waiting for the authentication result: {e}")).into()),
         }
     }
 
@@ -111,7 +113,7 @@ impl ClientSession {
     }
 
     /// Asks the peer to set up a test.
-    pub fn start(&mut self, spec: &TestSpec) -> Result<Ready, String> {
+    pub fn start(&mut self, spec: &TestSpec) -> Result<Ready, PeerError> {
         let peer = self.peer;
         write_msg(&mut self.ctrl, &Msg::Start { spec: spec.clone() })
             .map_err(|e| format!("peer {peer}: sending start: {e}"))?;
@@ -121,9 +123,11 @@ impl ClientSession {
                 cookie: unhex(&cookie, COOKIE_LEN)
                     .ok_or_else(|| format!("peer {peer}: malformed cookie"))?,
             }),
-            Ok(Msg::Error { message }) => Err(format!("peer {peer}: refused the test: {message}")),
-            Ok(_) => Err(format!("peer {peer}: unexpected reply to start")),
-            Err(e) => Err(format!("peer {peer}: waiting for ready: {e}")),
+            Ok(Msg::Error { message }) => {
+                Err(format!("peer {peer}: refused the test: {message}").into())
+            }
+            Ok(_) => Err(format!("peer {peer}: unexpected reply to start").into()),
+            Err(e) => Err(format!("peer {peer}: waiting for ready: {e}").into()),
         }
     }
 
@@ -133,15 +137,15 @@ impl ClientSession {
     }
 
     /// Ends the test and fetches the peer's figures.
-    pub fn stop(&mut self) -> Result<PeerResults, String> {
+    pub fn stop(&mut self) -> Result<PeerResults, PeerError> {
         let peer = self.peer;
         write_msg(&mut self.ctrl, &Msg::Stop)
             .map_err(|e| format!("peer {peer}: sending stop: {e}"))?;
         match read_msg(&mut self.ctrl) {
             Ok(Msg::Results { results }) => Ok(*results),
-            Ok(Msg::Error { message }) => Err(format!("peer {peer}: {message}")),
-            Ok(_) => Err(format!("peer {peer}: unexpected reply to stop")),
-            Err(e) => Err(format!("peer {peer}: waiting for results: {e}")),
+            Ok(Msg::Error { message }) => Err(format!("peer {peer}: {message}").into()),
+            Ok(_) => Err(format!("peer {peer}: unexpected reply to stop").into()),
+            Err(e) => Err(format!("peer {peer}: waiting for results: {e}").into()),
         }
     }
 
@@ -157,7 +161,7 @@ impl ClientSession {
 }
 
 /// Opens persistent data connection `index` of a test and presents the cookie.
-pub fn open_data(ready: &Ready, index: u32, o: &SockOpts) -> Result<TcpStream, String> {
+pub fn open_data(ready: &Ready, index: u32, o: &SockOpts) -> Result<TcpStream, PeerError> {
     use std::io::Write;
     let mut s = sys::tcp_connect(&ready.addr, o, Duration::from_secs(10))
         .map_err(|e| format!("data connection {index} to {}: {e}", ready.addr))?;

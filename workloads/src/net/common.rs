@@ -2,17 +2,28 @@
 //! loopback), the control session, per-test set-up, marks and results.
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::Better;
-use bench_core::workload::{Resources, RunOutput, StepResult, WorkerCtx};
+use bench_core::result::{Better, Series};
+use bench_core::workload::{
+    PrepareEnv, Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, Workload,
+};
 use bench_core::{SpecError, Unit, WorkloadError};
 
-use super::client::{ClientSession, Ready};
-use super::proto::{hex, random_bytes, CpuUsage, MarkPhase, PeerResults, TcpInfoSum, TestSpec};
+use super::client::{open_data, ClientSession, Ready};
+use super::proto::{
+    hex, random_bytes, CpuUsage, MarkPhase, PeerError, PeerResults, TcpInfoSum, TestSpec,
+};
 use super::server::{ServeConfig, Server};
-use super::sys::CpuSnap;
+use super::sys::{self, CpuSnap, SockOpts};
+
+/// How long a data socket may make no progress before the run fails.
+pub const STALL_LIMIT: Duration = Duration::from_secs(10);
+/// Timeout of each blocking data-socket call, so workers notice the end.
+pub const DATA_TICK: Duration = Duration::from_millis(200);
 
 /// Parameters every net workload takes.
 pub const PEER_PARAMS: [ParamDef; 6] = [
@@ -53,6 +64,23 @@ pub const PEER_PARAMS: [ParamDef; 6] = [
         help: "in-process peer without pin/peer_pin: colocate puts each client worker and its peer thread on one vCPU, spread on neighbouring vCPUs; auto = colocate with the in-process peer, none with a remote one",
     },
 ];
+
+/// A net workload's parameter list: the given ones of its own, then
+/// [`PEER_PARAMS`].
+macro_rules! with_peer_params {
+    ($($own:expr),* $(,)?) => {
+        &[
+            $($own,)*
+            $crate::net::common::PEER_PARAMS[0],
+            $crate::net::common::PEER_PARAMS[1],
+            $crate::net::common::PEER_PARAMS[2],
+            $crate::net::common::PEER_PARAMS[3],
+            $crate::net::common::PEER_PARAMS[4],
+            $crate::net::common::PEER_PARAMS[5],
+        ]
+    };
+}
+pub(crate) use with_peer_params;
 
 /// Where the peer is and how to authenticate; validated, not yet resolved.
 #[derive(Clone, Debug)]
@@ -98,26 +126,26 @@ impl Target {
                 .rsplit_once(':')
                 .is_some_and(|(h, port)| !h.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
             if !ok {
-                return Err(SpecError::new(
+                return Err(SpecError::key(
                     "peer",
                     format!("key `peer`: expected HOST:PORT (e.g. 10.0.0.5:5201 or [::1]:5201), got `{peer}`"),
                 ));
             }
             if t.token.is_none() && t.token_file.is_none() {
-                return Err(SpecError::new(
+                return Err(SpecError::key(
                     "token",
                     "key `token` (or `token_file`) is required when `peer` is set",
                 ));
             }
         }
         if t.token.is_some() && t.token_file.is_some() {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "token",
                 "keys `token` and `token_file` exclude each other",
             ));
         }
         if t.token.as_deref() == Some("") {
-            return Err(SpecError::new("token", "key `token`: empty"));
+            return Err(SpecError::key("token", "key `token`: empty"));
         }
         Ok(t)
     }
@@ -199,6 +227,8 @@ pub struct Finished {
     pub client_cpu: Option<CpuUsage>,
     /// The peer's address and software.
     pub peer_desc: String,
+    /// Whether the peer ran in this process.
+    pub local_peer: bool,
 }
 
 fn werr(kind: &str, e: impl std::fmt::Display) -> WorkloadError {
@@ -282,12 +312,12 @@ impl NetCtl {
     pub fn begin(
         &self,
         spec: &TestSpec,
-        open: impl FnOnce(&Ready) -> Result<Vec<TcpStream>, String>,
+        open: impl FnOnce(&Ready) -> Result<Vec<TcpStream>, PeerError>,
     ) -> Result<Ready, WorkloadError> {
         let mut st = self.lock();
         st.test = None;
         let mut ready = None;
-        let mut last = String::new();
+        let mut last = PeerError::from("");
         // Twice: between repetitions the peer may have closed an idle session
         // (other workloads ran meanwhile); a fresh one then succeeds.
         for _ in 0..2 {
@@ -364,7 +394,10 @@ impl NetCtl {
     /// Ends the test on the peer and gathers both ends' figures.
     pub fn finish(&self) -> Finished {
         let mut st = self.lock();
-        let mut f = Finished::default();
+        let mut f = Finished {
+            local_peer: self.target.local(),
+            ..Finished::default()
+        };
         let test = st.test.take();
         if let Some(t) = &test {
             if let (Some(a), Some(b)) = (&t.cpu_start, &t.cpu_end) {
@@ -377,7 +410,7 @@ impl NetCtl {
                 match s.stop() {
                     Ok(r) => f.peer = Some(r),
                     Err(e) => {
-                        f.peer_error = Some(e);
+                        f.peer_error = Some(e.to_string());
                         st.session = None;
                     }
                 }
@@ -542,8 +575,8 @@ pub fn common_notes<T>(
     s: &StepResult,
     outputs: &[&NetOutput<T>],
     f: &Finished,
-    local_peer: bool,
 ) {
+    let local_peer = f.local_peer;
     let client: Vec<serde_json::Value> = s
         .workers
         .iter()
@@ -596,5 +629,162 @@ pub(crate) fn net_resources(threads: usize) -> Resources {
         uses_network: true,
         exclusive: true,
         ..Resources::default()
+    }
+}
+
+/// Pins of the client workers and of the peer's threads.
+pub type Pins = (Option<Vec<usize>>, Option<Vec<usize>>);
+
+/// A new client worker, or why there is none.
+pub type NewWorker = Result<Box<dyn Worker>, WorkloadError>;
+
+/// What one net client workload adds to the part every one shares (the
+/// peer's life cycle, the one step, the test start by worker 0, the series),
+/// which [`NetWorkload`] supplies.
+pub(crate) trait NetTest: Send + 'static {
+    /// Client and peer pinning for `threads` client workers, from the
+    /// target's placement.
+    fn pins(&self, target: &Target, threads: usize) -> Pins;
+    /// The test to ask the peer for; [`NetWorkload`] fills in the peer's pins.
+    fn spec(&self, step: &Step) -> TestSpec;
+    /// Opens the test's persistent data connections, before any worker runs.
+    fn open(&self, _ready: &Ready, _step: &Step) -> Result<Vec<TcpStream>, PeerError> {
+        Ok(Vec::new())
+    }
+    /// Client worker `index` of `step`, once the test has started.
+    fn worker(&self, ctl: &Arc<NetCtl>, step: &Step, index: usize) -> NewWorker;
+    /// The workload's figures and notes for the step `s`, whose test ended
+    /// with `f` (the frame adds the step's series).
+    fn metrics(&self, s: &StepResult, f: &Finished) -> Result<RunOutput, WorkloadError>;
+}
+
+/// A net client workload: the shared frame around its [`NetTest`].
+pub(crate) struct NetWorkload<T> {
+    ctl: Arc<NetCtl>,
+    /// The workload's kind, also its step's label.
+    label: &'static str,
+    /// Client worker threads.
+    threads: usize,
+    test: T,
+}
+
+impl<T: NetTest> NetWorkload<T> {
+    /// Workload `label` running `test` on `threads` client workers against
+    /// `target`.
+    pub fn boxed(
+        target: Target,
+        label: &'static str,
+        threads: usize,
+        test: T,
+    ) -> Box<dyn Workload> {
+        Box::new(Self {
+            ctl: NetCtl::new(label, target),
+            label,
+            threads,
+            test,
+        })
+    }
+
+    fn pins(&self) -> Pins {
+        self.test.pins(&self.ctl.target, self.threads)
+    }
+}
+
+impl<T: NetTest> Workload for NetWorkload<T> {
+    fn resources(&self) -> Resources {
+        net_resources(self.threads)
+    }
+    fn steps(&self) -> Vec<Step> {
+        vec![Step::new(self.label, self.threads, self.pins().0)]
+    }
+    fn prepare(&mut self, _env: &PrepareEnv) -> Result<(), WorkloadError> {
+        self.ctl.prepare()
+    }
+    fn worker(&self, step: &Step, index: usize) -> NewWorker {
+        if index == 0 {
+            let spec = TestSpec {
+                pin: self.pins().1,
+                ..self.test.spec(step)
+            };
+            self.ctl.begin(&spec, |ready| self.test.open(ready, step))?;
+        }
+        self.test.worker(&self.ctl, step, index)
+    }
+    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
+        let f = self.ctl.finish();
+        let Some(s) = steps.first() else {
+            return Ok(RunOutput::default());
+        };
+        let mut out = self.test.metrics(s, &f)?;
+        out.series.push(Series {
+            name: s.step.label.clone(),
+            points: s.series.clone(),
+        });
+        Ok(out)
+    }
+    fn teardown(&mut self) -> Result<(), WorkloadError> {
+        self.ctl.teardown();
+        Ok(())
+    }
+}
+
+/// Opens data connection `i` of a test with blocking calls that time out
+/// every [`DATA_TICK`], so its worker keeps an eye on the clock.
+pub fn open_ticking(ready: &Ready, i: usize, opts: &SockOpts) -> Result<TcpStream, PeerError> {
+    let s = open_data(ready, i as u32, opts)?;
+    sys::set_timeouts(s.as_raw_fd(), DATA_TICK).map_err(|e| format!("data connection {i}: {e}"))?;
+    Ok(s)
+}
+
+/// Counts data-socket timeouts in a row: past [`STALL_LIMIT`] without
+/// progress the peer or the path has stalled.
+#[derive(Default)]
+pub struct Stall(u32);
+
+impl Stall {
+    /// Data moved.
+    #[inline(always)]
+    pub fn progress(&mut self) {
+        self.0 = 0;
+    }
+    /// One more [`DATA_TICK`] without progress; true once that makes more
+    /// than [`STALL_LIMIT`].
+    #[inline(always)]
+    pub fn stalled(&mut self) -> bool {
+        self.0 += 1;
+        self.0 > (STALL_LIMIT.as_millis() / DATA_TICK.as_millis()) as u32
+    }
+}
+
+/// Adds `name` in bits/s: `bytes` over `secs`.
+pub fn bits_metric(out: &mut RunOutput, name: String, bytes: f64, secs: f64) {
+    out.metric(name, bytes * 8.0 / secs, Unit::BitsPerS, Better::Higher);
+}
+
+/// Adds the client's CPU metrics under `{label}.client`, the cost per `unit`
+/// of `work`, when both marks read the CPU counters.
+pub fn client_cpu_metrics(out: &mut RunOutput, label: &str, f: &Finished, work: f64, unit: &str) {
+    if let Some(c) = &f.client_cpu {
+        cpu_metrics(out, &format!("{label}.client"), c, Some((work, unit)));
+    }
+}
+
+/// Adds the peer's one-way rate `{label}.peer.{dir}.bits_per_s` over its
+/// view of the measured phase, and its CPU cost per byte of `bytes`, when the
+/// peer reported them.
+pub fn peer_flow_metrics(
+    out: &mut RunOutput,
+    label: &str,
+    p: &PeerResults,
+    dir: &str,
+    bytes: Option<u64>,
+) {
+    if let (Some(ms), Some(b)) = (p.measured_s, bytes) {
+        if ms > 0.0 {
+            bits_metric(out, format!("{label}.peer.{dir}.bits_per_s"), b as f64, ms);
+        }
+        if let Some(c) = &p.cpu {
+            cpu_metrics(out, &format!("{label}.peer"), c, Some((b as f64, "byte")));
+        }
     }
 }

@@ -26,6 +26,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use bench_core::error::ValueError;
 use bench_core::workload::WorkloadFactory;
 
 pub use server::{ServeConfig, Server};
@@ -35,8 +36,8 @@ pub fn factories() -> Vec<Box<dyn WorkloadFactory>> {
     vec![
         Box::new(stream::TcpStreamFactory),
         Box::new(udp::UdpStreamFactory),
-        Box::new(rr::TcpRrFactory),
-        Box::new(rr::TcpCrrFactory),
+        Box::new(rr::RrFactory::RR),
+        Box::new(rr::RrFactory::CRR),
     ]
 }
 
@@ -125,10 +126,10 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, ServeError> {
 }
 
 /// Parses `A-B` or `A` into an inclusive port range of ports ≥ 1.
-pub fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
-    let port = |t: &str| -> Result<u16, String> {
+pub fn parse_port_range(text: &str) -> Result<(u16, u16), ValueError> {
+    let port = |t: &str| -> Result<u16, ValueError> {
         match t.trim().parse::<u16>() {
-            Ok(0) | Err(_) => Err(format!("`{}` is not a port (1-65535)", t.trim())),
+            Ok(0) | Err(_) => Err(format!("`{}` is not a port (1-65535)", t.trim()).into()),
             Ok(p) => Ok(p),
         }
     };
@@ -140,7 +141,7 @@ pub fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
         }
     };
     if lo > hi {
-        return Err(format!("`{text}`: the range is empty ({lo} > {hi})"));
+        return Err(format!("`{text}`: the range is empty ({lo} > {hi})").into());
     }
     Ok((lo, hi))
 }

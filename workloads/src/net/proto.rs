@@ -14,6 +14,8 @@ use std::io::{Read, Write};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use bench_core::error::ValueError;
+
 /// Protocol version; a peer refuses any other.
 pub const PROTO_VERSION: u32 = 1;
 /// Largest control message accepted, bytes.
@@ -102,16 +104,37 @@ pub const MAX_CONNS: usize = 1024;
 pub const MAX_IO_SIZE: u32 = 16 << 20;
 
 impl TestSpec {
+    /// A test of `kind` with nothing else set: no connections, threads,
+    /// sizes, socket options, pinning or rate.
+    pub fn new(kind: TestKind) -> Self {
+        Self {
+            kind,
+            roles: Vec::new(),
+            threads: 0,
+            msg_size: 0,
+            req_size: 0,
+            resp_size: 0,
+            sndbuf: None,
+            rcvbuf: None,
+            congestion: None,
+            nodelay: false,
+            pin: None,
+            client_closes: false,
+            bitrate: None,
+        }
+    }
+
     /// Checks the spec's bounds; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ValueError> {
         if self.roles.len() > MAX_CONNS {
             return Err(format!(
                 "roles: {} connections, at most {MAX_CONNS}",
                 self.roles.len()
-            ));
+            )
+            .into());
         }
         if self.threads as usize > MAX_CONNS {
-            return Err(format!("threads: {}, at most {MAX_CONNS}", self.threads));
+            return Err(format!("threads: {}, at most {MAX_CONNS}", self.threads).into());
         }
         for (name, v) in [
             ("msg_size", self.msg_size),
@@ -119,13 +142,13 @@ impl TestSpec {
             ("resp_size", self.resp_size),
         ] {
             if v > MAX_IO_SIZE {
-                return Err(format!("{name}: {v} bytes, at most {MAX_IO_SIZE}"));
+                return Err(format!("{name}: {v} bytes, at most {MAX_IO_SIZE}").into());
             }
         }
         for (name, v) in [("sndbuf", self.sndbuf), ("rcvbuf", self.rcvbuf)] {
             if let Some(v) = v {
                 if v == 0 || v > 1 << 30 {
-                    return Err(format!("{name}: {v} bytes, expected 1..=1 GiB"));
+                    return Err(format!("{name}: {v} bytes, expected 1..=1 GiB").into());
                 }
             }
         }
@@ -165,7 +188,8 @@ impl TestSpec {
                 return Err(format!(
                     "msg_size: {} bytes, expected 32..=65507 for UDP",
                     self.msg_size
-                ));
+                )
+                .into());
             }
             match self.bitrate {
                 Some(b) if b.is_finite() && (0.0..=1e13).contains(&b) => {}
@@ -192,7 +216,7 @@ impl TestSpec {
 
 /// Checks a congestion-control name: what Linux accepts (≤ 15 bytes of
 /// `[A-Za-z0-9_-]`), so nothing odd reaches `setsockopt`.
-pub fn valid_congestion(cc: &str) -> Result<(), String> {
+pub fn valid_congestion(cc: &str) -> Result<(), ValueError> {
     if cc.is_empty()
         || cc.len() > 15
         || !cc
@@ -201,7 +225,8 @@ pub fn valid_congestion(cc: &str) -> Result<(), String> {
     {
         return Err(format!(
             "congestion control `{cc}`: expected 1-15 characters of A-Z a-z 0-9 _ -"
-        ));
+        )
+        .into());
     }
     Ok(())
 }
@@ -391,6 +416,24 @@ pub enum Msg {
         /// What went wrong.
         message: String,
     },
+}
+
+/// A failure of a control session or data connection, at either end; the
+/// message names the peer or the step, and what went wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PeerError(String);
+
+impl From<String> for PeerError {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
+impl From<&str> for PeerError {
+    fn from(message: &str) -> Self {
+        Self(message.to_string())
+    }
 }
 
 /// Why a frame could not be read.
@@ -645,19 +688,9 @@ mod tests {
     #[test]
     fn udp_specs_are_checked_in_both_directions() {
         let base = TestSpec {
-            kind: TestKind::UdpStream,
-            roles: Vec::new(),
             threads: 2,
             msg_size: 1472,
-            req_size: 0,
-            resp_size: 0,
-            sndbuf: None,
-            rcvbuf: None,
-            congestion: None,
-            nodelay: false,
-            pin: None,
-            client_closes: false,
-            bitrate: None,
+            ..TestSpec::new(TestKind::UdpStream)
         };
         assert_eq!(base.validate(), Ok(()));
         // The rate stays out of the message unless the peer sends, so
@@ -674,7 +707,7 @@ mod tests {
         let bad = |f: &dyn Fn(&mut TestSpec), want: &str| {
             let mut t = rev.clone();
             f(&mut t);
-            let e = t.validate().unwrap_err();
+            let e = t.validate().unwrap_err().to_string();
             assert!(e.starts_with(want), "{e}");
         };
         bad(&|t| t.roles = vec![Role::Source], "roles");
@@ -696,19 +729,12 @@ mod tests {
     fn frames_round_trip_and_bad_frames_are_errors() {
         let m = Msg::Start {
             spec: TestSpec {
-                kind: TestKind::TcpRr,
                 roles: vec![Role::Echo],
-                threads: 0,
-                msg_size: 0,
                 req_size: 1,
                 resp_size: 1,
-                sndbuf: None,
-                rcvbuf: None,
                 congestion: Some("cubic".into()),
                 nodelay: true,
-                pin: None,
-                client_closes: false,
-                bitrate: None,
+                ..TestSpec::new(TestKind::TcpRr)
             },
         };
         let mut buf = Vec::new();

@@ -13,28 +13,26 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, Series};
+use bench_core::result::Better;
 use bench_core::workload::{
-    Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
-    WorkloadFactory,
+    RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload, WorkloadFactory,
 };
 use bench_core::{SpecError, Unit, WorkloadError};
 
-use super::client::{open_data, Ready};
+use super::client::Ready;
 use super::common::{
-    client_tcp, common_notes, cpu_metrics, tcp_metrics, Marker, NetCtl, NetOutput, Target,
-    PEER_PARAMS,
+    client_cpu_metrics, client_tcp, common_notes, cpu_metrics, open_ticking, tcp_metrics,
+    with_peer_params, Finished, Marker, NetCtl, NetOutput, NetTest, NetWorkload, NewWorker, Pins,
+    Stall, Target, STALL_LIMIT,
 };
-use super::proto::{Role, TcpInfoSum, TestKind, TestSpec, COOKIE_LEN, MAX_IO_SIZE};
-use super::stream::{DATA_TICK, STALL_LIMIT};
+use super::proto::{PeerError, Role, TcpInfoSum, TestKind, TestSpec, COOKIE_LEN, MAX_IO_SIZE};
 use super::sys::{self, is_timeout, SockOpts};
 
-const RR_PARAMS: &[ParamDef] = &[
+const RR_PARAMS: &[ParamDef] = with_peer_params![
     ParamDef {
         name: "threads",
         kind: ParamKind::Threads,
@@ -65,15 +63,9 @@ const RR_PARAMS: &[ParamDef] = &[
         default: Some("0"),
         help: "0: closed loop; else open loop at this many transactions/s in all, latency from the intended send time",
     },
-    PEER_PARAMS[0],
-    PEER_PARAMS[1],
-    PEER_PARAMS[2],
-    PEER_PARAMS[3],
-    PEER_PARAMS[4],
-    PEER_PARAMS[5],
 ];
 
-const CRR_PARAMS: &[ParamDef] = &[
+const CRR_PARAMS: &[ParamDef] = with_peer_params![
     RR_PARAMS[0],
     RR_PARAMS[1],
     RR_PARAMS[2],
@@ -84,18 +76,20 @@ const CRR_PARAMS: &[ParamDef] = &[
         default: Some("peer"),
         help: "who closes first: peer (TIME-WAIT on the peer, as with netperf's netserver) or client (TIME-WAIT here; on loopback the kernel's port reuse caps the rate near half the ephemeral range per second)",
     },
-    PEER_PARAMS[0],
-    PEER_PARAMS[1],
-    PEER_PARAMS[2],
-    PEER_PARAMS[3],
-    PEER_PARAMS[4],
-    PEER_PARAMS[5],
 ];
 
-/// Factory of `net.tcp_rr`.
-pub struct TcpRrFactory;
-/// Factory of `net.tcp_crr`.
-pub struct TcpCrrFactory;
+/// Factory of `net.tcp_rr` ([`RrFactory::RR`]) or `net.tcp_crr`
+/// ([`RrFactory::CRR`]).
+pub struct RrFactory {
+    mode: Mode,
+}
+
+impl RrFactory {
+    /// The factory of `net.tcp_rr`.
+    pub const RR: Self = Self { mode: Mode::Rr };
+    /// The factory of `net.tcp_crr`.
+    pub const CRR: Self = Self { mode: Mode::Crr };
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -103,10 +97,18 @@ enum Mode {
     Crr,
 }
 
-struct RrWorkload {
+impl Mode {
+    /// The workload's kind, also its step's label.
+    fn kind(self) -> &'static str {
+        match self {
+            Mode::Rr => "net.tcp_rr",
+            Mode::Crr => "net.tcp_crr",
+        }
+    }
+}
+
+struct RrTest {
     mode: Mode,
-    ctl: Arc<NetCtl>,
-    threads: usize,
     req: usize,
     resp: usize,
     nodelay: bool,
@@ -117,7 +119,7 @@ struct RrWorkload {
 fn size(p: &Params, k: &str) -> Result<usize, SpecError> {
     let v = p.u64(k)?;
     if v == 0 || v > MAX_IO_SIZE as u64 {
-        return Err(SpecError::new(
+        return Err(SpecError::key(
             k,
             format!("key `{k}`: {v} bytes, expected 1 byte to 16 MiB"),
         ));
@@ -126,19 +128,13 @@ fn size(p: &Params, k: &str) -> Result<usize, SpecError> {
 }
 
 fn build(mode: Mode, p: &Params, vcpus: usize) -> Result<Box<dyn Workload>, SpecError> {
-    let kind = if mode == Mode::Rr {
-        "net.tcp_rr"
-    } else {
-        "net.tcp_crr"
-    };
     let threads = p.threads("threads")?.resolve(vcpus);
     if threads > 1024 {
-        return Err(SpecError::new("threads", "key `threads`: at most 1024"));
+        return Err(SpecError::key("threads", "key `threads`: at most 1024"));
     }
-    Ok(Box::new(RrWorkload {
+    let target = Target::from_params(p)?;
+    let test = RrTest {
         mode,
-        ctl: NetCtl::new(kind, Target::from_params(p)?),
-        threads,
         req: size(p, "req_size")?,
         resp: size(p, "resp_size")?,
         nodelay: p.bool("nodelay")?,
@@ -148,47 +144,32 @@ fn build(mode: Mode, p: &Params, vcpus: usize) -> Result<Box<dyn Workload>, Spec
             0.0
         },
         client_closes: mode == Mode::Crr && p.str("closer")? == "client",
-    }))
+    };
+    Ok(NetWorkload::boxed(target, mode.kind(), threads, test))
 }
 
-impl WorkloadFactory for TcpRrFactory {
+impl WorkloadFactory for RrFactory {
     fn kind(&self) -> &'static str {
-        "net.tcp_rr"
+        self.mode.kind()
     }
     fn about(&self) -> &'static str {
-        "TCP request/response (netperf TCP_RR): transactions/s and round-trip latency, closed or open loop"
-    }
-    fn params(&self) -> &'static [ParamDef] {
-        RR_PARAMS
-    }
-    fn build(&self, p: &Params, vcpus: usize) -> Result<Box<dyn Workload>, SpecError> {
-        build(Mode::Rr, p, vcpus)
-    }
-}
-
-impl WorkloadFactory for TcpCrrFactory {
-    fn kind(&self) -> &'static str {
-        "net.tcp_crr"
-    }
-    fn about(&self) -> &'static str {
-        "TCP connect/request/response/close (netperf TCP_CRR): connections/s and latency"
-    }
-    fn params(&self) -> &'static [ParamDef] {
-        CRR_PARAMS
-    }
-    fn build(&self, p: &Params, vcpus: usize) -> Result<Box<dyn Workload>, SpecError> {
-        build(Mode::Crr, p, vcpus)
-    }
-}
-
-impl RrWorkload {
-    fn label(&self) -> &'static str {
-        if self.mode == Mode::Rr {
-            "net.tcp_rr"
-        } else {
-            "net.tcp_crr"
+        match self.mode {
+            Mode::Rr => "TCP request/response (netperf TCP_RR): transactions/s and round-trip latency, closed or open loop",
+            Mode::Crr => "TCP connect/request/response/close (netperf TCP_CRR): connections/s and latency",
         }
     }
+    fn params(&self) -> &'static [ParamDef] {
+        match self.mode {
+            Mode::Rr => RR_PARAMS,
+            Mode::Crr => CRR_PARAMS,
+        }
+    }
+    fn build(&self, p: &Params, vcpus: usize) -> Result<Box<dyn Workload>, SpecError> {
+        build(self.mode, p, vcpus)
+    }
+}
+
+impl RrTest {
     fn opts(&self) -> SockOpts {
         SockOpts {
             nodelay: self.nodelay,
@@ -197,73 +178,50 @@ impl RrWorkload {
     }
 }
 
-impl RrWorkload {
-    fn pins(&self) -> (Option<Vec<usize>>, Option<Vec<usize>>) {
-        self.ctl.target.pins(self.threads, self.threads, |j| j)
+impl NetTest for RrTest {
+    fn pins(&self, target: &Target, threads: usize) -> Pins {
+        target.pins(threads, threads, |j| j)
     }
-}
-
-impl Workload for RrWorkload {
-    fn resources(&self) -> Resources {
-        super::common::net_resources(self.threads)
-    }
-    fn steps(&self) -> Vec<Step> {
-        vec![Step::new(self.label(), self.threads, self.pins().0)]
-    }
-    fn prepare(&mut self, _env: &bench_core::workload::PrepareEnv) -> Result<(), WorkloadError> {
-        self.ctl.prepare()
-    }
-    fn worker(&self, step: &Step, index: usize) -> Result<Box<dyn Worker>, WorkloadError> {
+    fn spec(&self, step: &Step) -> TestSpec {
         let n = step.threads;
-        if index == 0 {
-            let spec = TestSpec {
-                kind: if self.mode == Mode::Rr {
-                    TestKind::TcpRr
-                } else {
-                    TestKind::TcpCrr
-                },
-                roles: if self.mode == Mode::Rr {
-                    vec![Role::Echo; n]
-                } else {
-                    Vec::new()
-                },
-                threads: if self.mode == Mode::Crr { n as u32 } else { 0 },
-                msg_size: 0,
-                req_size: self.req as u32,
-                resp_size: self.resp as u32,
-                sndbuf: None,
-                rcvbuf: None,
-                congestion: None,
-                nodelay: self.nodelay,
-                pin: self.pins().1,
-                client_closes: self.client_closes,
-                bitrate: None,
-            };
-            let (mode, opts) = (self.mode, self.opts());
-            self.ctl.begin(&spec, |ready| {
-                if mode == Mode::Crr {
-                    return Ok(Vec::new());
-                }
-                (0..n)
-                    .map(|i| {
-                        let s = open_data(ready, i as u32, &opts)?;
-                        sys::set_timeouts(s.as_raw_fd(), DATA_TICK)
-                            .map_err(|e| format!("data connection {i}: {e}"))?;
-                        Ok(s)
-                    })
-                    .collect()
-            })?;
+        TestSpec {
+            roles: if self.mode == Mode::Rr {
+                vec![Role::Echo; n]
+            } else {
+                Vec::new()
+            },
+            threads: if self.mode == Mode::Crr { n as u32 } else { 0 },
+            req_size: self.req as u32,
+            resp_size: self.resp as u32,
+            nodelay: self.nodelay,
+            client_closes: self.client_closes,
+            ..TestSpec::new(if self.mode == Mode::Rr {
+                TestKind::TcpRr
+            } else {
+                TestKind::TcpCrr
+            })
         }
-        let marker = Marker::new(&self.ctl, index);
+    }
+    fn open(&self, ready: &Ready, step: &Step) -> Result<Vec<TcpStream>, PeerError> {
+        if self.mode == Mode::Crr {
+            return Ok(Vec::new());
+        }
+        let opts = self.opts();
+        (0..step.threads)
+            .map(|i| open_ticking(ready, i, &opts))
+            .collect()
+    }
+    fn worker(&self, ctl: &Arc<NetCtl>, step: &Step, index: usize) -> NewWorker {
+        let marker = Marker::new(ctl, index);
         match self.mode {
             Mode::Rr => {
-                let s = self.ctl.take(&[index])?.pop();
+                let s = ctl.take(&[index])?.pop();
                 Ok(Box::new(RrWorker {
                     s,
                     req: vec![0u8; self.req],
                     resp: vec![0u8; self.resp],
                     interval_ns: if self.rate > 0.0 {
-                        n as f64 * 1e9 / self.rate
+                        step.threads as f64 * 1e9 / self.rate
                     } else {
                         0.0
                     },
@@ -271,7 +229,7 @@ impl Workload for RrWorkload {
                 }))
             }
             Mode::Crr => {
-                let ready = self.ctl.ready()?;
+                let ready = ctl.ready()?;
                 let mut req = ready.cookie.clone();
                 req.resize(COOKIE_LEN + self.req, 0);
                 Ok(Box::new(CrrWorker {
@@ -284,12 +242,8 @@ impl Workload for RrWorkload {
             }
         }
     }
-    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
-        let f = self.ctl.finish();
+    fn metrics(&self, s: &StepResult, f: &Finished) -> Result<RunOutput, WorkloadError> {
         let mut out = RunOutput::default();
-        let Some(s) = steps.first() else {
-            return Ok(out);
-        };
         let outputs = s.outputs::<NetOutput<()>>()?;
         let l = &s.step.label;
         let (unit, per_s) = if self.mode == Mode::Rr {
@@ -297,6 +251,8 @@ impl Workload for RrWorkload {
         } else {
             ("connections", Unit::ConnectionsPerS)
         };
+        // The cost is per transaction or connection.
+        let one = &unit[..unit.len() - 1];
         out.metric(
             format!("{l}.{unit}_per_s"),
             s.ops_per_s(),
@@ -309,14 +265,7 @@ impl Workload for RrWorkload {
         }
         let ctcp = client_tcp(&outputs);
         tcp_metrics(&mut out, &format!("{l}.client"), &ctcp);
-        if let Some(c) = &f.client_cpu {
-            cpu_metrics(
-                &mut out,
-                &format!("{l}.client"),
-                c,
-                Some((s.ops as f64, &unit[..unit.len() - 1])),
-            );
-        }
+        client_cpu_metrics(&mut out, l, f, s.ops as f64, one);
         if let Some(p) = &f.peer {
             if let (Some(c), Some(ms)) = (&p.cpu, p.measured_s) {
                 // The peer counts no transactions between marks; the client's
@@ -325,7 +274,7 @@ impl Workload for RrWorkload {
                     &mut out,
                     &format!("{l}.peer"),
                     c,
-                    Some((s.ops_per_s() * ms, &unit[..unit.len() - 1])),
+                    Some((s.ops_per_s() * ms, one)),
                 );
             }
             tcp_metrics(&mut out, &format!("{l}.peer"), &p.tcp);
@@ -334,11 +283,7 @@ impl Workload for RrWorkload {
                 serde_json::json!(p.transactions),
             );
         }
-        out.series.push(Series {
-            name: l.clone(),
-            points: s.series.clone(),
-        });
-        common_notes(&mut out, s, &outputs, &f, self.ctl.target.local());
+        common_notes(&mut out, s, &outputs, f);
         out.notes.insert(
             "convention".into(),
             serde_json::json!(if self.rate > 0.0 {
@@ -363,10 +308,6 @@ impl Workload for RrWorkload {
         }
         Ok(out)
     }
-    fn teardown(&mut self) -> Result<(), WorkloadError> {
-        self.ctl.teardown();
-        Ok(())
-    }
 }
 
 fn rr_err(what: &str, e: io::Error) -> WorkloadError {
@@ -378,20 +319,26 @@ fn rr_err(what: &str, e: io::Error) -> WorkloadError {
     WorkloadError::Other(format!("net.tcp_rr: {what}: {e}{hint}"))
 }
 
-/// Writes all of `buf`, ticking the context while the socket is full.
-fn write_all(s: &mut TcpStream, buf: &[u8], ctx: &mut WorkerCtx) -> io::Result<()> {
+/// Repeats `call` (a read or write at an offset, returning the bytes it
+/// moved) until `len` bytes have moved, ticking the context while the socket
+/// waits; `stalled` says what failed to come after [`STALL_LIMIT`].
+fn transfer_all(
+    len: usize,
+    ctx: &mut WorkerCtx,
+    stalled: &str,
+    mut call: impl FnMut(usize) -> io::Result<usize>,
+) -> io::Result<()> {
     let mut off = 0;
-    let mut idle = Duration::ZERO;
-    while off < buf.len() {
-        match s.write(&buf[off..]) {
+    let mut stall = Stall::default();
+    while off < len {
+        match call(off) {
             Ok(n) => off += n,
             Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
                 ctx.tick();
-                idle += DATA_TICK;
-                if idle > STALL_LIMIT {
+                if stall.stalled() {
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
-                        format!("no progress for {STALL_LIMIT:?}"),
+                        format!("{stalled} for {STALL_LIMIT:?}"),
                     ));
                 }
             }
@@ -401,28 +348,19 @@ fn write_all(s: &mut TcpStream, buf: &[u8], ctx: &mut WorkerCtx) -> io::Result<(
     Ok(())
 }
 
+/// Writes all of `buf`, ticking the context while the socket is full.
+fn write_all(s: &mut TcpStream, buf: &[u8], ctx: &mut WorkerCtx) -> io::Result<()> {
+    transfer_all(buf.len(), ctx, "no progress", |off| s.write(&buf[off..]))
+}
+
 /// Reads exactly `buf.len()` bytes, ticking the context while waiting.
 fn read_all(s: &mut TcpStream, buf: &mut [u8], ctx: &mut WorkerCtx) -> io::Result<()> {
-    let mut off = 0;
-    let mut idle = Duration::ZERO;
-    while off < buf.len() {
+    transfer_all(buf.len(), ctx, "no response", |off| {
         match s.read(&mut buf[off..]) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => off += n,
-            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
-                ctx.tick();
-                idle += DATA_TICK;
-                if idle > STALL_LIMIT {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("no response for {STALL_LIMIT:?}"),
-                    ));
-                }
-            }
-            Err(e) => return Err(e),
+            Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()),
+            r => r,
         }
-    }
-    Ok(())
+    })
 }
 
 struct RrWorker {

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use super::proto::{
     self, ct_eq, hex, random_bytes, read_msg, server_mac, unhex, write_msg, FrameError, Limits,
-    MarkPhase, Msg, PeerResults, Role, TcpInfoSum, TestKind, TestSpec, UdpHeader, UdpRecv,
-    COOKIE_LEN, PROTO_VERSION,
+    MarkPhase, Msg, PeerError, PeerResults, Role, TcpInfoSum, TestKind, TestSpec, UdpHeader,
+    UdpRecv, COOKIE_LEN, PROTO_VERSION,
 };
 use super::sys::{self, is_disconnect, is_timeout, CpuSnap, SockOpts};
 
@@ -235,23 +235,23 @@ fn accept_loop(sh: &Arc<Shared>, listener: TcpListener) {
 }
 
 /// Sends an error message (best effort) and returns it as the session's error.
-fn refuse(s: &mut TcpStream, message: String) -> Result<(), String> {
+fn refuse(s: &mut TcpStream, message: String) -> Result<(), PeerError> {
     let _ = write_msg(
         s,
         &Msg::Error {
             message: message.clone(),
         },
     );
-    Err(message)
+    Err(message.into())
 }
 
-fn frame_err(s: &mut TcpStream, what: &str, e: FrameError) -> Result<(), String> {
+fn frame_err(s: &mut TcpStream, what: &str, e: FrameError) -> Result<(), PeerError> {
     match e {
-        FrameError::Closed => Err(format!("{what}: the client closed the connection")),
+        FrameError::Closed => Err(format!("{what}: the client closed the connection").into()),
         FrameError::Io(e) if is_timeout(&e) => {
             refuse(s, format!("{what}: timed out waiting for the client"))
         }
-        FrameError::Io(e) => Err(format!("{what}: {e}")),
+        FrameError::Io(e) => Err(format!("{what}: {e}").into()),
         e @ (FrameError::TooLarge(_) | FrameError::Malformed(_)) => {
             refuse(s, format!("{what}: {e}"))
         }
@@ -274,7 +274,7 @@ fn msg_name(m: &Msg) -> &'static str {
     }
 }
 
-fn session(sh: &Shared, mut s: TcpStream, from: SocketAddr) -> Result<(), String> {
+fn session(sh: &Shared, mut s: TcpStream, from: SocketAddr) -> Result<(), PeerError> {
     let _ = s.set_nodelay(true);
     let io = |e: io::Error| e.to_string();
     s.set_read_timeout(Some(sh.cfg.handshake_timeout))
@@ -355,7 +355,7 @@ fn session(sh: &Shared, mut s: TcpStream, from: SocketAddr) -> Result<(), String
             sh.cfg.idle_timeout
         };
         if let Err(e) = s.set_read_timeout(Some(wait)) {
-            break Err(e.to_string());
+            break Err(e.to_string().into());
         }
         let m = match read_msg(&mut s) {
             Ok(m) => m,
@@ -381,7 +381,7 @@ fn session(sh: &Shared, mut s: TcpStream, from: SocketAddr) -> Result<(), String
                                 cookie,
                             },
                         ) {
-                            break Err(e.to_string());
+                            break Err(e.to_string().into());
                         }
                     }
                     Err(e) => break refuse(&mut s, format!("start: {e}")),
@@ -403,7 +403,7 @@ fn session(sh: &Shared, mut s: TcpStream, from: SocketAddr) -> Result<(), String
                         results: Box::new(r),
                     },
                 ) {
-                    break Err(e.to_string());
+                    break Err(e.to_string().into());
                 }
             }
             Msg::Bye => break Ok(()),
@@ -516,7 +516,7 @@ struct PeerTest {
 }
 
 impl PeerTest {
-    fn start(sv: &Shared, spec: TestSpec, client_ip: IpAddr) -> Result<(PeerTest, u16), String> {
+    fn start(sv: &Shared, spec: TestSpec, client_ip: IpAddr) -> Result<(PeerTest, u16), PeerError> {
         let cookie = random_bytes(COOKIE_LEN).map_err(|e| e.to_string())?;
         let nslots = match spec.kind {
             TestKind::TcpStream | TestKind::TcpRr => spec.roles.len(),
@@ -715,11 +715,11 @@ impl Drop for PeerTest {
 fn spawn<T: Send + 'static>(
     name: &str,
     f: impl FnOnce() -> T + Send + 'static,
-) -> Result<JoinHandle<T>, String> {
+) -> Result<JoinHandle<T>, PeerError> {
     std::thread::Builder::new()
         .name(name.into())
         .spawn(f)
-        .map_err(|e| format!("spawning a thread: {e}"))
+        .map_err(|e| format!("spawning a thread: {e}").into())
 }
 
 fn push<T>(m: &Mutex<Vec<T>>, v: T) {
@@ -809,7 +809,7 @@ fn conn_acceptor(sh: &Arc<TestShared>, l: TcpListener) {
             }
         }) {
             Ok(h) => push(&sh.threads, h),
-            Err(e) => sh.error(e),
+            Err(e) => sh.error(e.to_string()),
         }
     }
 }
@@ -822,37 +822,28 @@ fn sink(sh: &TestShared, s: &mut TcpStream, idx: usize) -> io::Result<()> {
     // Receive in large calls whatever the sender's message size: fewer
     // wake-ups, and the receiver is never the bottleneck.
     let mut buf = vec![0u8; io_size(sh).max(256 << 10)];
-    let slot = &sh.slots[idx];
-    let mut k = 0u32;
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => {
-                slot.rx.fetch_add(n as u64, Ordering::Relaxed);
-                k = k.wrapping_add(1);
-                if k.is_multiple_of(64) && sh.done() {
-                    return Ok(());
-                }
-            }
-            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
-                if sh.done() {
-                    return Ok(());
-                }
-            }
-            Err(e) if is_disconnect(&e) || sh.done() => return Ok(()),
-            Err(e) => return Err(e),
-        }
-    }
+    pump(sh, &sh.slots[idx].rx, || s.read(&mut buf))
 }
 
 fn source(sh: &TestShared, s: &mut TcpStream, idx: usize) -> io::Result<()> {
     let buf = vec![0u8; io_size(sh)];
-    let slot = &sh.slots[idx];
+    pump(sh, &sh.slots[idx].tx, || s.write(&buf))
+}
+
+/// Repeats `call` (one read or one write of a non-empty buffer), adding the
+/// bytes it moved to `bytes`, until the test is done or the client has gone
+/// (0 bytes: end of stream).
+fn pump(
+    sh: &TestShared,
+    bytes: &AtomicU64,
+    mut call: impl FnMut() -> io::Result<usize>,
+) -> io::Result<()> {
     let mut k = 0u32;
     loop {
-        match s.write(&buf) {
+        match call() {
+            Ok(0) => return Ok(()),
             Ok(n) => {
-                slot.tx.fetch_add(n as u64, Ordering::Relaxed);
+                bytes.fetch_add(n as u64, Ordering::Relaxed);
                 k = k.wrapping_add(1);
                 if k.is_multiple_of(64) && sh.done() {
                     return Ok(());
@@ -863,7 +854,7 @@ fn source(sh: &TestShared, s: &mut TcpStream, idx: usize) -> io::Result<()> {
                     return Ok(());
                 }
             }
-            // The client closes its receiving sockets when its run ends.
+            // The client closes its sockets when its run ends.
             Err(e) if is_disconnect(&e) || sh.done() => return Ok(()),
             Err(e) => return Err(e),
         }

@@ -9,27 +9,26 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, Series};
+use bench_core::result::Better;
 use bench_core::workload::{
-    Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
-    WorkloadFactory,
+    RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload, WorkloadFactory,
 };
 use bench_core::{SpecError, Unit, WorkloadError};
 
-use super::client::open_data;
+use super::client::Ready;
 use super::common::{
-    client_tcp, common_notes, cpu_metrics, share, tcp_metrics, Marker, NetCtl, NetOutput, Target,
-    PEER_PARAMS,
+    bits_metric, client_cpu_metrics, client_tcp, common_notes, cpu_metrics, open_ticking, share,
+    tcp_metrics, with_peer_params, Finished, Marker, NetCtl, NetOutput, NetTest, NetWorkload,
+    NewWorker, Pins, Stall, Target, DATA_TICK, STALL_LIMIT,
 };
 use super::proto::{
-    valid_congestion, Role, TcpInfoSum, TestKind, TestSpec, MAX_CONNS, MAX_IO_SIZE,
+    valid_congestion, PeerError, Role, TcpInfoSum, TestKind, TestSpec, MAX_CONNS, MAX_IO_SIZE,
 };
 use super::sys::{self, is_timeout, SockOpts, ZcStats};
 
-const PARAMS: &[ParamDef] = &[
+const PARAMS: &[ParamDef] = with_peer_params![
     ParamDef {
         name: "streams",
         kind: ParamKind::U64 { min: 1, max: 512 },
@@ -78,12 +77,6 @@ const PARAMS: &[ParamDef] = &[
         default: Some("false"),
         help: "send with MSG_ZEROCOPY (iperf3 -Z); the kernel copies anyway on loopback",
     },
-    PEER_PARAMS[0],
-    PEER_PARAMS[1],
-    PEER_PARAMS[2],
-    PEER_PARAMS[3],
-    PEER_PARAMS[4],
-    PEER_PARAMS[5],
 ];
 
 /// Factory of `net.tcp_stream`.
@@ -99,7 +92,7 @@ enum Dir {
 pub fn sock_params(p: &Params, nodelay: bool) -> Result<SockOpts, SpecError> {
     let size = |k: &str| -> Result<Option<u32>, SpecError> {
         match p.u64(k) {
-            Ok(v) if v == 0 || v > 1 << 30 => Err(SpecError::new(
+            Ok(v) if v == 0 || v > 1 << 30 => Err(SpecError::key(
                 k,
                 format!("key `{k}`: {v} bytes, expected 1 byte to 1 GiB"),
             )),
@@ -110,7 +103,7 @@ pub fn sock_params(p: &Params, nodelay: bool) -> Result<SockOpts, SpecError> {
     let congestion = p.str("congestion").ok().map(str::to_string);
     if let Some(cc) = &congestion {
         valid_congestion(cc)
-            .map_err(|m| SpecError::new("congestion", format!("key `congestion`: {m}")))?;
+            .map_err(|m| SpecError::key("congestion", format!("key `congestion`: {m}")))?;
     }
     Ok(SockOpts {
         sndbuf: size("sndbuf")?,
@@ -139,7 +132,7 @@ impl WorkloadFactory for TcpStreamFactory {
             _ => vec![Dir::Send; streams],
         };
         if dirs.len() > MAX_CONNS {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "streams",
                 format!("key `streams`: at most {MAX_CONNS} connections in all"),
             ));
@@ -150,100 +143,72 @@ impl WorkloadFactory for TcpStreamFactory {
         };
         let msg = p.u64("msg_size")?;
         if msg == 0 || msg > MAX_IO_SIZE as u64 {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "msg_size",
                 format!("key `msg_size`: {msg} bytes, expected 1 byte to 16 MiB"),
             ));
         }
-        Ok(Box::new(StreamWorkload {
-            ctl: NetCtl::new("net.tcp_stream", target),
-            dirs,
+        Ok(NetWorkload::boxed(
+            target,
+            "net.tcp_stream",
             threads,
-            msg_size: msg as usize,
-            opts: sock_params(p, false)?,
-            zerocopy: p.bool("zerocopy")?,
-        }))
+            StreamTest {
+                dirs,
+                msg_size: msg as usize,
+                opts: sock_params(p, false)?,
+                zerocopy: p.bool("zerocopy")?,
+            },
+        ))
     }
 }
 
-struct StreamWorkload {
-    ctl: Arc<NetCtl>,
+struct StreamTest {
     dirs: Vec<Dir>,
-    threads: usize,
     msg_size: usize,
     opts: SockOpts,
     zerocopy: bool,
 }
 
-/// How long a data socket may make no progress before the run fails.
-pub const STALL_LIMIT: Duration = Duration::from_secs(10);
-/// Timeout of each blocking data-socket call, so workers notice the end.
-pub const DATA_TICK: Duration = Duration::from_millis(200);
-
-impl StreamWorkload {
-    fn pins(&self) -> (Option<Vec<usize>>, Option<Vec<usize>>) {
-        let t = self.threads.max(1);
-        self.ctl.target.pins(t, self.dirs.len(), |j| j % t)
+impl NetTest for StreamTest {
+    fn pins(&self, target: &Target, threads: usize) -> Pins {
+        let t = threads.max(1);
+        target.pins(t, self.dirs.len(), |j| j % t)
     }
-}
-
-impl Workload for StreamWorkload {
-    fn resources(&self) -> Resources {
-        super::common::net_resources(self.threads)
-    }
-    fn steps(&self) -> Vec<Step> {
-        vec![Step::new("net.tcp_stream", self.threads, self.pins().0)]
-    }
-    fn prepare(&mut self, _env: &bench_core::workload::PrepareEnv) -> Result<(), WorkloadError> {
-        self.ctl.prepare()
-    }
-    fn worker(&self, step: &Step, index: usize) -> Result<Box<dyn Worker>, WorkloadError> {
-        if index == 0 {
-            let spec = TestSpec {
-                kind: TestKind::TcpStream,
-                roles: self
-                    .dirs
-                    .iter()
-                    .map(|d| {
-                        if *d == Dir::Send {
-                            Role::Sink
-                        } else {
-                            Role::Source
-                        }
-                    })
-                    .collect(),
-                threads: 0,
-                msg_size: self.msg_size as u32,
-                req_size: 0,
-                resp_size: 0,
-                sndbuf: self.opts.sndbuf,
-                rcvbuf: self.opts.rcvbuf,
-                congestion: self.opts.congestion.clone(),
-                nodelay: false,
-                pin: self.pins().1,
-                client_closes: false,
-                bitrate: None,
-            };
-            let opts = self.opts.clone();
-            let dirs = self.dirs.clone();
-            let zc = self.zerocopy;
-            self.ctl.begin(&spec, |ready| {
-                (0..dirs.len())
-                    .map(|i| {
-                        let s = open_data(ready, i as u32, &opts)?;
-                        sys::set_timeouts(s.as_raw_fd(), DATA_TICK)
-                            .map_err(|e| format!("data connection {i}: {e}"))?;
-                        if zc && dirs[i] == Dir::Send {
-                            sys::enable_zerocopy(s.as_raw_fd())
-                                .map_err(|e| format!("data connection {i}: {e}"))?;
-                        }
-                        Ok(s)
-                    })
-                    .collect()
-            })?;
+    fn spec(&self, _step: &Step) -> TestSpec {
+        TestSpec {
+            roles: self
+                .dirs
+                .iter()
+                .map(|d| {
+                    if *d == Dir::Send {
+                        Role::Sink
+                    } else {
+                        Role::Source
+                    }
+                })
+                .collect(),
+            msg_size: self.msg_size as u32,
+            sndbuf: self.opts.sndbuf,
+            rcvbuf: self.opts.rcvbuf,
+            congestion: self.opts.congestion.clone(),
+            ..TestSpec::new(TestKind::TcpStream)
         }
+    }
+    fn open(&self, ready: &Ready, _step: &Step) -> Result<Vec<TcpStream>, PeerError> {
+        (0..self.dirs.len())
+            .map(|i| {
+                let s = open_ticking(ready, i, &self.opts)?;
+                if self.zerocopy && self.dirs[i] == Dir::Send {
+                    sys::enable_zerocopy(s.as_raw_fd())
+                        .map_err(|e| format!("data connection {i}: {e}"))?;
+                }
+                Ok(s)
+            })
+            .collect()
+    }
+    fn worker(&self, ctl: &Arc<NetCtl>, step: &Step, index: usize) -> NewWorker {
         let idx = share(self.dirs.len(), step.threads, index);
-        let socks = self.ctl.take(&idx)?;
+        let socks = ctl.take(&idx)?;
         Ok(Box::new(StreamWorker {
             conns: socks
                 .into_iter()
@@ -259,54 +224,32 @@ impl Workload for StreamWorkload {
                 })
             ],
             msg_size: self.msg_size,
-            marker: Marker::new(&self.ctl, index),
+            marker: Marker::new(ctl, index),
             zc: self.zerocopy.then(ZcStats::default),
+            sent: 0,
+            received: 0,
         }))
     }
-    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
-        let f = self.ctl.finish();
+    fn metrics(&self, s: &StepResult, f: &Finished) -> Result<RunOutput, WorkloadError> {
         let mut out = RunOutput::default();
-        let Some(s) = steps.first() else {
-            return Ok(out);
-        };
         let outputs = s.outputs::<NetOutput<StreamCounts>>()?;
         let total = |f: fn(&StreamCounts) -> u64| outputs.iter().map(|o| f(&o.own)).sum::<u64>();
         let l = &s.step.label;
         let el = s.elapsed_s.max(1e-9);
-        out.metric(
-            format!("{l}.bits_per_s"),
-            s.bytes as f64 * 8.0 / el,
-            Unit::BitsPerS,
-            Better::Higher,
-        );
+        bits_metric(&mut out, format!("{l}.bits_per_s"), s.bytes as f64, el);
         let has_send = self.dirs.contains(&Dir::Send);
         let has_recv = self.dirs.contains(&Dir::Recv);
         if has_send {
-            out.metric(
-                format!("{l}.send.bits_per_s"),
-                total(|c| c.send_bytes) as f64 * 8.0 / el,
-                Unit::BitsPerS,
-                Better::Higher,
-            );
+            let sent = total(|c| c.send_bytes) as f64;
+            bits_metric(&mut out, format!("{l}.send.bits_per_s"), sent, el);
         }
         if has_recv {
-            out.metric(
-                format!("{l}.recv.bits_per_s"),
-                total(|c| c.recv_bytes) as f64 * 8.0 / el,
-                Unit::BitsPerS,
-                Better::Higher,
-            );
+            let received = total(|c| c.recv_bytes) as f64;
+            bits_metric(&mut out, format!("{l}.recv.bits_per_s"), received, el);
         }
         let ctcp = client_tcp(&outputs);
         tcp_metrics(&mut out, &format!("{l}.client"), &ctcp);
-        if let Some(c) = &f.client_cpu {
-            cpu_metrics(
-                &mut out,
-                &format!("{l}.client"),
-                c,
-                Some((s.bytes as f64, "byte")),
-            );
-        }
+        client_cpu_metrics(&mut out, l, f, s.bytes as f64, "byte");
         let mut all = ctcp;
         if let Some(p) = &f.peer {
             if let (Some(ms), Some(rx), Some(tx)) =
@@ -314,29 +257,15 @@ impl Workload for StreamWorkload {
             {
                 if ms > 0.0 {
                     if has_send {
-                        out.metric(
-                            format!("{l}.peer.recv.bits_per_s"),
-                            rx as f64 * 8.0 / ms,
-                            Unit::BitsPerS,
-                            Better::Higher,
-                        );
+                        bits_metric(&mut out, format!("{l}.peer.recv.bits_per_s"), rx as f64, ms);
                     }
                     if has_recv {
-                        out.metric(
-                            format!("{l}.peer.send.bits_per_s"),
-                            tx as f64 * 8.0 / ms,
-                            Unit::BitsPerS,
-                            Better::Higher,
-                        );
+                        bits_metric(&mut out, format!("{l}.peer.send.bits_per_s"), tx as f64, ms);
                     }
                 }
                 if let Some(c) = &p.cpu {
-                    cpu_metrics(
-                        &mut out,
-                        &format!("{l}.peer"),
-                        c,
-                        Some(((rx + tx) as f64, "byte")),
-                    );
+                    let bytes = (rx + tx) as f64;
+                    cpu_metrics(&mut out, &format!("{l}.peer"), c, Some((bytes, "byte")));
                 }
             }
             tcp_metrics(&mut out, &format!("{l}.peer"), &p.tcp);
@@ -350,11 +279,7 @@ impl Workload for StreamWorkload {
                 Better::Lower,
             );
         }
-        out.series.push(Series {
-            name: l.clone(),
-            points: s.series.clone(),
-        });
-        common_notes(&mut out, s, &outputs, &f, self.ctl.target.local());
+        common_notes(&mut out, s, &outputs, f);
         out.notes.insert(
             "convention".into(),
             serde_json::json!("bits/s = 8 × payload bytes returned by send/recv calls in the measured phase ÷ its length (goodput, no headers); series are bytes/s; peer.* figures span the peer's view of the measured phase"),
@@ -372,10 +297,6 @@ impl Workload for StreamWorkload {
         }
         Ok(out)
     }
-    fn teardown(&mut self) -> Result<(), WorkloadError> {
-        self.ctl.teardown();
-        Ok(())
-    }
 }
 
 struct Conn {
@@ -391,6 +312,10 @@ struct StreamWorker {
     marker: Marker,
     /// Zero-copy sends and their completions, when on.
     zc: Option<ZcStats>,
+    /// Payload bytes sent in the measured phase.
+    sent: u64,
+    /// Payload bytes received in the measured phase.
+    received: u64,
 }
 
 impl StreamWorker {
@@ -420,6 +345,37 @@ impl StreamWorker {
             "MSG_ZEROCOPY: the error queue stays full (ENOBUFS)",
         ))
     }
+
+    /// One call on connection `k` in its direction: `Some(bytes)` moved,
+    /// `None` when the call timed out or was interrupted, an error (an end of
+    /// stream included) that ends the run.
+    #[inline(always)]
+    fn transfer(&mut self, k: usize, ctx: &mut WorkerCtx) -> Result<Option<u64>, WorkloadError> {
+        let c = &mut self.conns[k];
+        let send = c.dir == Dir::Send;
+        let r = if send {
+            Self::send(c, &self.buf[..self.msg_size], &mut self.zc)
+        } else {
+            c.s.read(&mut self.buf)
+        };
+        match r {
+            Ok(0) if !send => Err(data_err(c, io::ErrorKind::UnexpectedEof.into())),
+            Ok(n) => {
+                let n = n as u64;
+                ctx.op_done(n);
+                if ctx.measuring() {
+                    if send {
+                        self.sent += n;
+                    } else {
+                        self.received += n;
+                    }
+                }
+                Ok(Some(n))
+            }
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => Ok(None),
+            Err(e) => Err(data_err(c, e)),
+        }
+    }
 }
 
 fn data_err(c: &Conn, e: io::Error) -> WorkloadError {
@@ -442,57 +398,26 @@ fn stall_err() -> WorkloadError {
 }
 
 impl StreamWorker {
-    fn one(
-        &mut self,
-        ctx: &mut WorkerCtx,
-        tx: &mut u64,
-        rx: &mut u64,
-    ) -> Result<(), WorkloadError> {
-        let c = &mut self.conns[0];
-        let send = c.dir == Dir::Send;
-        let msg = self.msg_size;
-        let mut idle = 0u32;
-        let stall = (STALL_LIMIT.as_millis() / DATA_TICK.as_millis()) as u32;
+    /// One connection: blocking calls that time out every [`DATA_TICK`].
+    fn one(&mut self, ctx: &mut WorkerCtx) -> Result<(), WorkloadError> {
+        let mut stall = Stall::default();
         ctx.restart();
         while ctx.running() {
             self.marker.poll(ctx);
-            let r = if send {
-                Self::send(c, &self.buf[..msg], &mut self.zc)
+            if self.transfer(0, ctx)?.is_some() {
+                stall.progress();
             } else {
-                c.s.read(&mut self.buf)
-            };
-            match r {
-                Ok(0) if !send => return Err(data_err(c, io::ErrorKind::UnexpectedEof.into())),
-                Ok(n) => {
-                    idle = 0;
-                    ctx.op_done(n as u64);
-                    if ctx.measuring() {
-                        if send {
-                            *tx += n as u64;
-                        } else {
-                            *rx += n as u64;
-                        }
-                    }
+                ctx.tick();
+                if stall.stalled() {
+                    return Err(stall_err());
                 }
-                Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
-                    ctx.tick();
-                    idle += 1;
-                    if idle > stall {
-                        return Err(stall_err());
-                    }
-                }
-                Err(e) => return Err(data_err(c, e)),
             }
         }
         Ok(())
     }
 
-    fn many(
-        &mut self,
-        ctx: &mut WorkerCtx,
-        tx: &mut u64,
-        rx: &mut u64,
-    ) -> Result<(), WorkloadError> {
+    /// Several connections, multiplexed with `poll`.
+    fn many(&mut self, ctx: &mut WorkerCtx) -> Result<(), WorkloadError> {
         for c in &self.conns {
             c.s.set_nonblocking(true)
                 .map_err(|e| WorkloadError::io("set_nonblocking", e))?;
@@ -510,9 +435,7 @@ impl StreamWorker {
                 revents: 0,
             })
             .collect();
-        let msg = self.msg_size;
-        let mut idle = 0u32;
-        let stall = (STALL_LIMIT.as_millis() / DATA_TICK.as_millis()) as u32;
+        let mut stall = Stall::default();
         ctx.restart();
         while ctx.running() {
             self.marker.poll(ctx);
@@ -526,38 +449,15 @@ impl StreamWorker {
             };
             if n <= 0 {
                 ctx.tick();
-                idle += 1;
-                if idle > stall {
+                if stall.stalled() {
                     return Err(stall_err());
                 }
                 continue;
             }
-            idle = 0;
+            stall.progress();
             for (k, fd) in fds.iter().enumerate() {
-                if fd.revents == 0 {
-                    continue;
-                }
-                let c = &mut self.conns[k];
-                let send = c.dir == Dir::Send;
-                let r = if send {
-                    Self::send(c, &self.buf[..msg], &mut self.zc)
-                } else {
-                    c.s.read(&mut self.buf)
-                };
-                match r {
-                    Ok(0) if !send => return Err(data_err(c, io::ErrorKind::UnexpectedEof.into())),
-                    Ok(n) => {
-                        ctx.op_done(n as u64);
-                        if ctx.measuring() {
-                            if send {
-                                *tx += n as u64;
-                            } else {
-                                *rx += n as u64;
-                            }
-                        }
-                    }
-                    Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(data_err(c, e)),
+                if fd.revents != 0 {
+                    self.transfer(k, ctx)?;
                 }
             }
         }
@@ -576,11 +476,11 @@ struct StreamCounts {
 
 impl Worker for StreamWorker {
     fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
-        let (mut tx, mut rx) = (0u64, 0u64);
+        (self.sent, self.received) = (0, 0);
         let r = if self.conns.len() == 1 {
-            self.one(ctx, &mut tx, &mut rx)
+            self.one(ctx)
         } else {
-            self.many(ctx, &mut tx, &mut rx)
+            self.many(ctx)
         };
         self.marker.end();
         let mut tcp = TcpInfoSum::default();
@@ -600,8 +500,8 @@ impl Worker for StreamWorker {
         Ok(Box::new(NetOutput::here(
             tcp,
             StreamCounts {
-                send_bytes: tx,
-                recv_bytes: rx,
+                send_bytes: self.sent,
+                recv_bytes: self.received,
                 zc: self.zc.unwrap_or_default(),
             },
         )))

@@ -197,6 +197,24 @@ pub fn tcp_listen(addr: &SocketAddr, o: &SockOpts) -> io::Result<TcpListener> {
         &(1 as libc::c_int),
     )?;
     apply(fd.as_raw_fd(), o, true)?;
+    bind(&fd, addr)?;
+    // SAFETY: plain syscall on our socket.
+    if unsafe { libc::listen(fd.as_raw_fd(), 4096) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(TcpListener::from(fd))
+}
+
+/// A UDP socket bound to `addr` with `o` applied.
+pub fn udp_bind(addr: &SocketAddr, o: &SockOpts) -> io::Result<UdpSocket> {
+    let fd = socket(addr, libc::SOCK_DGRAM)?;
+    apply(fd.as_raw_fd(), o, false)?;
+    bind(&fd, addr)?;
+    Ok(UdpSocket::from(fd))
+}
+
+/// Binds `fd` to `addr`; the error names the address.
+fn bind(fd: &OwnedFd, addr: &SocketAddr) -> io::Result<()> {
     let (ss, len) = sockaddr(addr);
     // SAFETY: `ss`/`len` describe a valid socket address.
     if unsafe {
@@ -210,31 +228,7 @@ pub fn tcp_listen(addr: &SocketAddr, o: &SockOpts) -> io::Result<TcpListener> {
         let e = io::Error::last_os_error();
         return Err(io::Error::new(e.kind(), format!("bind {addr}: {e}")));
     }
-    // SAFETY: plain syscall on our socket.
-    if unsafe { libc::listen(fd.as_raw_fd(), 4096) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(TcpListener::from(fd))
-}
-
-/// A UDP socket bound to `addr` with `o` applied.
-pub fn udp_bind(addr: &SocketAddr, o: &SockOpts) -> io::Result<UdpSocket> {
-    let fd = socket(addr, libc::SOCK_DGRAM)?;
-    apply(fd.as_raw_fd(), o, false)?;
-    let (ss, len) = sockaddr(addr);
-    // SAFETY: as in tcp_listen.
-    if unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&ss as *const libc::sockaddr_storage).cast(),
-            len,
-        )
-    } != 0
-    {
-        let e = io::Error::last_os_error();
-        return Err(io::Error::new(e.kind(), format!("bind {addr}: {e}")));
-    }
-    Ok(UdpSocket::from(fd))
+    Ok(())
 }
 
 /// Sets TCP_DEFER_ACCEPT (1 s) on a listener.

@@ -13,21 +13,24 @@ use std::io;
 use std::net::UdpSocket;
 use std::sync::Arc;
 
+use bench_core::error::ValueError;
 use bench_core::params::{ParamDef, ParamKind, Params};
-use bench_core::result::{Better, Series};
+use bench_core::result::Better;
 use bench_core::workload::{
-    Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload,
-    WorkloadFactory,
+    RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput, Workload, WorkloadFactory,
 };
 use bench_core::{SpecError, Unit, WorkloadError};
 
-use super::common::{common_notes, cpu_metrics, Marker, NetCtl, NetOutput, Target, PEER_PARAMS};
+use super::common::{
+    bits_metric, client_cpu_metrics, common_notes, peer_flow_metrics, with_peer_params, Finished,
+    Marker, NetCtl, NetOutput, NetTest, NetWorkload, NewWorker, Pins, Target,
+};
 use super::proto::{Role, TcpInfoSum, TestKind, TestSpec, UdpHeader, UDP_HEADER};
 use super::server::UdpFlow;
 use super::stream::sock_params;
 use super::sys::{self, SockOpts};
 
-const PARAMS: &[ParamDef] = &[
+const PARAMS: &[ParamDef] = with_peer_params![
     ParamDef {
         name: "direction",
         kind: ParamKind::Choice(&["send", "recv"]),
@@ -64,19 +67,13 @@ const PARAMS: &[ParamDef] = &[
         default: None,
         help: "SO_RCVBUF of the peer's receiver",
     },
-    PEER_PARAMS[0],
-    PEER_PARAMS[1],
-    PEER_PARAMS[2],
-    PEER_PARAMS[3],
-    PEER_PARAMS[4],
-    PEER_PARAMS[5],
 ];
 
 /// Factory of `net.udp_stream`.
 pub struct UdpStreamFactory;
 
 /// Parses an SI bit rate: `1g` = 10⁹, `500m`, `64k`, or a plain number.
-pub fn parse_bitrate(s: &str) -> Result<f64, String> {
+pub fn parse_bitrate(s: &str) -> Result<f64, ValueError> {
     let t = s.trim().to_ascii_lowercase();
     let t = t
         .strip_suffix("bps")
@@ -95,7 +92,7 @@ pub fn parse_bitrate(s: &str) -> Result<f64, String> {
         .map_err(|_| format!("expected a bit rate like 500m or 1g, got `{s}`"))?;
     let v = v * mul;
     if !v.is_finite() || !(0.0..=1e13).contains(&v) {
-        return Err(format!("bit rate `{s}` is out of range 0..=10t"));
+        return Err(format!("bit rate `{s}` is out of range 0..=10t").into());
     }
     Ok(v)
 }
@@ -112,79 +109,57 @@ impl WorkloadFactory for UdpStreamFactory {
     }
     fn build(&self, p: &Params, vcpus: usize) -> Result<Box<dyn Workload>, SpecError> {
         let bitrate = parse_bitrate(p.str("bitrate")?)
-            .map_err(|m| SpecError::new("bitrate", format!("key `bitrate`: {m}")))?;
+            .map_err(|m| SpecError::key("bitrate", format!("key `bitrate`: {m}")))?;
         let size = p.u64("datagram_size")?;
         if !(UDP_HEADER as u64..=65507).contains(&size) {
-            return Err(SpecError::new(
+            return Err(SpecError::key(
                 "datagram_size",
                 format!("key `datagram_size`: {size} bytes, expected {UDP_HEADER}..=65507"),
             ));
         }
         let threads = p.threads("threads")?.resolve(vcpus);
         if threads > 1024 {
-            return Err(SpecError::new("threads", "key `threads`: at most 1024"));
+            return Err(SpecError::key("threads", "key `threads`: at most 1024"));
         }
-        Ok(Box::new(UdpWorkload {
-            ctl: NetCtl::new("net.udp_stream", Target::from_params(p)?),
+        let target = Target::from_params(p)?;
+        let test = UdpTest {
             recv: p.str("direction")? == "recv",
             bitrate,
             size: size as usize,
-            threads,
             opts: sock_params(p, false)?,
-        }))
+        };
+        Ok(NetWorkload::boxed(target, "net.udp_stream", threads, test))
     }
 }
 
-struct UdpWorkload {
-    ctl: Arc<NetCtl>,
+struct UdpTest {
     /// The peer sends, the client receives.
     recv: bool,
     bitrate: f64,
     size: usize,
-    threads: usize,
     opts: SockOpts,
 }
 
-impl UdpWorkload {
-    fn pins(&self) -> (Option<Vec<usize>>, Option<Vec<usize>>) {
-        self.ctl.target.pins(self.threads, 1, |_| 0)
+impl NetTest for UdpTest {
+    fn pins(&self, target: &Target, threads: usize) -> Pins {
+        target.pins(threads, 1, |_| 0)
     }
-}
-
-impl Workload for UdpWorkload {
-    fn resources(&self) -> Resources {
-        super::common::net_resources(self.threads)
-    }
-    fn steps(&self) -> Vec<Step> {
-        vec![Step::new("net.udp_stream", self.threads, self.pins().0)]
-    }
-    fn prepare(&mut self, _env: &bench_core::workload::PrepareEnv) -> Result<(), WorkloadError> {
-        self.ctl.prepare()
-    }
-    fn worker(&self, step: &Step, index: usize) -> Result<Box<dyn Worker>, WorkloadError> {
-        if index == 0 {
-            let spec = TestSpec {
-                kind: TestKind::UdpStream,
-                roles: if self.recv {
-                    vec![Role::Source; step.threads]
-                } else {
-                    Vec::new()
-                },
-                threads: step.threads as u32,
-                msg_size: self.size as u32,
-                req_size: 0,
-                resp_size: 0,
-                sndbuf: None,
-                rcvbuf: self.opts.rcvbuf,
-                congestion: None,
-                nodelay: false,
-                pin: self.pins().1,
-                client_closes: false,
-                bitrate: self.recv.then_some(self.bitrate),
-            };
-            self.ctl.begin(&spec, |_| Ok(Vec::new()))?;
+    fn spec(&self, step: &Step) -> TestSpec {
+        TestSpec {
+            roles: if self.recv {
+                vec![Role::Source; step.threads]
+            } else {
+                Vec::new()
+            },
+            threads: step.threads as u32,
+            msg_size: self.size as u32,
+            rcvbuf: self.opts.rcvbuf,
+            bitrate: self.recv.then_some(self.bitrate),
+            ..TestSpec::new(TestKind::UdpStream)
         }
-        let ready = self.ctl.ready()?;
+    }
+    fn worker(&self, ctl: &Arc<NetCtl>, step: &Step, index: usize) -> NewWorker {
+        let ready = ctl.ready()?;
         let local: std::net::SocketAddr = if ready.addr.is_ipv4() {
             ([0, 0, 0, 0], 0).into()
         } else {
@@ -192,11 +167,8 @@ impl Workload for UdpWorkload {
         };
         let opts = SockOpts {
             sndbuf: self.opts.sndbuf,
-            ..SockOpts::default()
-        };
-        let opts = SockOpts {
             rcvbuf: if self.recv { self.opts.rcvbuf } else { None },
-            ..opts
+            ..SockOpts::default()
         };
         let sock = sys::udp_bind(&local, &opts)
             .map_err(|e| WorkloadError::io("net.udp_stream: UDP socket", e))?;
@@ -213,7 +185,7 @@ impl Workload for UdpWorkload {
                 sock,
                 hello,
                 index: index as u32,
-                marker: Marker::new(&self.ctl, index),
+                marker: Marker::new(ctl, index),
             }));
         }
         let mut buf = vec![0u8; self.size];
@@ -226,23 +198,14 @@ impl Workload for UdpWorkload {
             } else {
                 0.0
             },
-            marker: Marker::new(&self.ctl, index),
+            marker: Marker::new(ctl, index),
         }))
     }
-    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
-        let f = self.ctl.finish();
+    fn metrics(&self, s: &StepResult, f: &Finished) -> Result<RunOutput, WorkloadError> {
         let mut out = RunOutput::default();
-        let Some(s) = steps.first() else {
-            return Ok(out);
-        };
         let l = &s.step.label;
         let el = s.elapsed_s.max(1e-9);
-        out.metric(
-            format!("{l}.bits_per_s"),
-            s.bytes as f64 * 8.0 / el,
-            Unit::BitsPerS,
-            Better::Higher,
-        );
+        bits_metric(&mut out, format!("{l}.bits_per_s"), s.bytes as f64, el);
         out.metric(
             format!("{l}.datagrams_per_s"),
             s.ops_per_s(),
@@ -252,23 +215,16 @@ impl Workload for UdpWorkload {
         // A float each, as the figures have always been written.
         let (sent, dropped) = if self.recv {
             let outputs = s.outputs::<NetOutput<UdpRecvd>>()?;
-            self.recv_metrics(&mut out, s, &outputs, &f);
-            common_notes(&mut out, s, &outputs, &f, self.ctl.target.local());
+            self.recv_metrics(&mut out, s, &outputs, f);
+            common_notes(&mut out, s, &outputs, f);
             (0.0, 0.0)
         } else {
             let outputs = s.outputs::<NetOutput<UdpSent>>()?;
-            common_notes(&mut out, s, &outputs, &f, self.ctl.target.local());
+            common_notes(&mut out, s, &outputs, f);
             let total = |f: fn(&UdpSent) -> u64| outputs.iter().map(|o| f(&o.own)).sum::<u64>();
             (total(|u| u.sent) as f64, total(|u| u.dropped) as f64)
         };
-        if let Some(c) = &f.client_cpu {
-            cpu_metrics(
-                &mut out,
-                &format!("{l}.client"),
-                c,
-                Some((s.bytes as f64, "byte")),
-            );
-        }
+        client_cpu_metrics(&mut out, l, f, s.bytes as f64, "byte");
         if let Some(p) = f.peer.as_ref().filter(|_| !self.recv) {
             if let Some(u) = &p.udp {
                 if sent > 0.0 {
@@ -298,24 +254,8 @@ impl Workload for UdpWorkload {
                         "reordered": u.reordered, "duplicates": u.duplicates, "foreign": u.foreign}),
                 );
             }
-            if let (Some(ms), Some(rx)) = (p.measured_s, p.measured_rx_bytes) {
-                if ms > 0.0 {
-                    out.metric(
-                        format!("{l}.peer.recv.bits_per_s"),
-                        rx as f64 * 8.0 / ms,
-                        Unit::BitsPerS,
-                        Better::Higher,
-                    );
-                }
-                if let Some(c) = &p.cpu {
-                    cpu_metrics(&mut out, &format!("{l}.peer"), c, Some((rx as f64, "byte")));
-                }
-            }
+            peer_flow_metrics(&mut out, l, p, "recv", p.measured_rx_bytes);
         }
-        out.series.push(Series {
-            name: l.clone(),
-            points: s.series.clone(),
-        });
         out.notes.insert(
             "convention".into(),
             serde_json::json!("bits/s counts UDP payload bytes (header of 32 bytes included, IP/UDP headers not); loss, reordering and jitter (RFC 3550, mean over sender threads) span the whole run including warm-up"),
@@ -328,13 +268,9 @@ impl Workload for UdpWorkload {
             .insert("bitrate_target".into(), serde_json::json!(self.bitrate));
         Ok(out)
     }
-    fn teardown(&mut self) -> Result<(), WorkloadError> {
-        self.ctl.teardown();
-        Ok(())
-    }
 }
 
-impl UdpWorkload {
+impl UdpTest {
     /// Loss, reordering, jitter and the peer's send rate when the client
     /// receives. Loss counts from sequence numbers: per flow, highest seen
     /// + 1 datagrams were sent up to the last one that arrived.
@@ -343,7 +279,7 @@ impl UdpWorkload {
         out: &mut RunOutput,
         s: &StepResult,
         outputs: &[&NetOutput<UdpRecvd>],
-        f: &super::common::Finished,
+        f: &Finished,
     ) {
         let l = &s.step.label;
         // Sums as floats, as the figures have always been written.
@@ -377,19 +313,7 @@ impl UdpWorkload {
             );
         }
         if let Some(p) = &f.peer {
-            if let (Some(ms), Some(tx)) = (p.measured_s, p.measured_tx_bytes) {
-                if ms > 0.0 {
-                    out.metric(
-                        format!("{l}.peer.send.bits_per_s"),
-                        tx as f64 * 8.0 / ms,
-                        Unit::BitsPerS,
-                        Better::Higher,
-                    );
-                }
-                if let Some(c) = &p.cpu {
-                    cpu_metrics(out, &format!("{l}.peer"), c, Some((tx as f64, "byte")));
-                }
-            }
+            peer_flow_metrics(out, l, p, "send", p.measured_tx_bytes);
         }
         out.notes.insert(
             "udp".into(),

@@ -54,22 +54,30 @@ fn transient(e: &std::io::Error) -> bool {
 }
 
 /// Checks that io_uring works here: sets up a ring and completes a no-op.
-pub fn probe_io_uring() -> Result<(), String> {
-    let mut ring: IoUring = IoUring::new(4).map_err(|e| uring_error("io_uring_setup", &e))?;
+pub fn probe_io_uring() -> Result<(), WorkloadError> {
+    let unavailable = WorkloadError::Other;
+    let mut ring: IoUring =
+        IoUring::new(4).map_err(|e| unavailable(uring_error("io_uring_setup", &e)))?;
     let nop = opcode::Nop::new().build().user_data(7);
     // SAFETY: a no-op references no memory.
     unsafe {
         ring.submission()
             .push(&nop)
-            .map_err(|_| "io_uring submission queue full".to_string())?;
+            .map_err(|_| unavailable("io_uring submission queue full".to_string()))?;
     }
     ring.submit_and_wait(1)
-        .map_err(|e| uring_error("io_uring_enter", &e))?;
+        .map_err(|e| unavailable(uring_error("io_uring_enter", &e)))?;
     let res = ring.completion().next().map(|c| c.result());
     match res {
         Some(r) if r >= 0 => Ok(()),
-        Some(r) => Err(describe_uring_error("io_uring no-op", Some(-r), None)),
-        None => Err("io_uring returned no completion for a no-op".into()),
+        Some(r) => Err(unavailable(describe_uring_error(
+            "io_uring no-op",
+            Some(-r),
+            None,
+        ))),
+        None => Err(unavailable(
+            "io_uring returned no completion for a no-op".into(),
+        )),
     }
 }
 
