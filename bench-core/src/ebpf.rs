@@ -360,7 +360,10 @@ impl Ebpf {
         if PERCPU_MAPS.contains(&name) {
             // Per-CPU arrays indexed by bucket: summed over CPUs, one
             // series (id 0).
-            let m = self.bpf.map(name).ok_or_else(|| format!("map {name} missing"))?;
+            let m = self
+                .bpf
+                .map(name)
+                .ok_or_else(|| format!("map {name} missing"))?;
             let a: PerCpuArray<&MapData, u64> =
                 PerCpuArray::try_from(m).map_err(|e| format!("map {name}: {e}"))?;
             let mut out = BTreeMap::new();
