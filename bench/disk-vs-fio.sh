@@ -85,7 +85,9 @@ run_sk() { # case rep
     out=$DIR/sk-$1-$2.json
     rm -f "$out"
     # shellcheck disable=SC2086
-    "$SK" run disk $sk_opts --duration "$DUR" --warmup "$RAMP" --output "$out" >/dev/null 2>"$DIR/sk-$1-$2.log" || {
+    # --no-ebpf: like with like (fio traces nothing; the tracer's cost is
+    # bench/attrib-overhead.sh's figure).
+    "$SK" run disk $sk_opts --no-ebpf --duration "$DUR" --warmup "$RAMP" --output "$out" >/dev/null 2>"$DIR/sk-$1-$2.log" || {
         echo "skubench failed ($1 #$2):" >&2; cat "$DIR/sk-$1-$2.log" >&2; exit 3; }
     python3 - "$out" "$1" "$2" >>"$RAW" <<'EOF'
 import json, sys

@@ -80,7 +80,7 @@ EOF
 
 sku_stream() {
     out=$WORK/stream-$r.json
-    "$BIN" run mem.stream --threads all --duration 5 --quiet --output "$out" >/dev/null 2>>"$WORK/log"
+    "$BIN" run mem.stream --no-ebpf --threads all --duration 5 --quiet --output "$out" >/dev/null 2>>"$WORK/log"
     read -r best med copy < <(skubench_metrics "$out" mem.stream.triad.bytes_per_s \
         mem.stream.triad.median_bytes_per_s mem.stream.copy.bytes_per_s)
     note "$r" skubench triad_best "$best"
@@ -125,7 +125,7 @@ for r in $(seq 1 "$LAT_ROUNDS"); do
         for who in $order; do
             if [ "$who" = sku ]; then
                 out=$WORK/lat-$hp-$r.json
-                "$BIN" run mem.latency --min_size "$LAT" --max_size "$LAT" --size_duration 2 \
+                "$BIN" run mem.latency --no-ebpf --min_size "$LAT" --max_size "$LAT" --size_duration 2 \
                     --warmup 0.3 --hugepages $hp --pin "$CPU" --quiet --output "$out" >/dev/null 2>>"$WORK/log"
                 note "$r" skubench "lat_$hp" "$(skubench_metrics "$out" "mem.latency.s$LAT.ns_per_load")"
                 note "$r" skubench "lat_mean_$hp" "$(skubench_lat_mean "$out")"

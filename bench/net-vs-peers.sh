@@ -73,7 +73,7 @@ sku() { # sku METRIC WORKLOAD ARGS…
     local name="$1"; shift
     local out="$TMP/r.json"
     rm -f "$out"
-    if "$SKU" run "$@" --placement "$PLACEMENT" --duration "$DUR" --warmup "$WARM" --output "$out" --quiet >/dev/null 2>"$TMP/err"; then
+    if "$SKU" run "$@" --no-ebpf --placement "$PLACEMENT" --duration "$DUR" --warmup "$WARM" --output "$out" --quiet >/dev/null 2>"$TMP/err"; then
         metric "$name" "$out"
     else
         echo "skubench $* failed: $(tail -1 "$TMP/err")" >&2
