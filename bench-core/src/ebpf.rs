@@ -120,6 +120,71 @@ pub struct Field {
     pub size: u32,
 }
 
+/// Why eBPF attribution cannot run, or a step has no histograms.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EbpfError {
+    /// Tracing needs root.
+    #[error("not running as root (eBPF tracing needs CAP_BPF and CAP_PERFMON)")]
+    NotRoot,
+    /// No tracefs, and mounting it failed.
+    #[error("tracefs is not mounted and cannot be ({0})")]
+    Tracefs(String),
+    /// The object did not load (lockdown, an old kernel, no BPF).
+    #[error("the kernel refused the eBPF object: {0}")]
+    Object(String),
+    /// A program is not in the object or is not a tracepoint program.
+    #[error("program {prog}: {msg}")]
+    Program {
+        /// Program name.
+        prog: &'static str,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The verifier refused a program.
+    #[error("the verifier refused {prog}: {msg}")]
+    Verifier {
+        /// Program name.
+        prog: &'static str,
+        /// The verifier's words.
+        msg: String,
+    },
+    /// Attaching to a tracepoint failed.
+    #[error("cannot attach to {tracepoint}: {msg}")]
+    Attach {
+        /// `category/name`.
+        tracepoint: String,
+        /// Why.
+        msg: String,
+    },
+    /// A map is missing or could not be read.
+    #[error("map {map}: {msg}")]
+    Map {
+        /// Map name.
+        map: String,
+        /// Why.
+        msg: String,
+    },
+    /// Turned off (`--no-ebpf`, or a runner without it).
+    #[error("{0}")]
+    Off(String),
+    /// Another run of a concurrent group holds the tracer.
+    #[error("another run of its concurrent group held the tracer")]
+    Busy,
+    /// Marked or ended without a begin.
+    #[error("the tracer was not attached")]
+    NotAttached,
+    /// A thread panicked while holding the tracer.
+    #[error("the tracer's lock is poisoned")]
+    Poisoned,
+}
+
+fn map_err(map: &str, e: impl std::fmt::Display) -> EbpfError {
+    EbpfError::Map {
+        map: map.to_string(),
+        msg: e.to_string(),
+    }
+}
+
 /// Parses a tracepoint `format` file into field name → offset and size.
 pub fn parse_format(text: &str) -> BTreeMap<String, Field> {
     let mut out = BTreeMap::new();
@@ -150,7 +215,7 @@ pub fn parse_format(text: &str) -> BTreeMap<String, Field> {
 
 /// Where tracefs is mounted; mounts it at its standard place when it is
 /// not (root only: a pseudo-filesystem, nothing on disk changes).
-fn tracefs() -> Result<PathBuf, String> {
+fn tracefs() -> Result<PathBuf, EbpfError> {
     for p in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
         if Path::new(p).join("events").is_dir() {
             return Ok(PathBuf::from(p));
@@ -170,9 +235,8 @@ fn tracefs() -> Result<PathBuf, String> {
     if r == 0 && Path::new("/sys/kernel/tracing/events").is_dir() {
         return Ok(PathBuf::from("/sys/kernel/tracing"));
     }
-    Err(format!(
-        "tracefs is not mounted and cannot be ({})",
-        std::io::Error::last_os_error()
+    Err(EbpfError::Tracefs(
+        std::io::Error::last_os_error().to_string(),
     ))
 }
 
@@ -193,10 +257,10 @@ pub struct Ebpf {
 impl Ebpf {
     /// Loads and verifies the programs. `Err` says in one line why eBPF
     /// attribution cannot run here.
-    pub fn open() -> Result<Self, String> {
+    pub fn open() -> Result<Self, EbpfError> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
-            return Err("not running as root (eBPF tracing needs CAP_BPF and CAP_PERFMON)".into());
+            return Err(EbpfError::NotRoot);
         }
         let tfs = tracefs()?;
         let mut formats: BTreeMap<&str, BTreeMap<String, Field>> = BTreeMap::new();
@@ -234,7 +298,7 @@ impl Ebpf {
         }
         let mut bpf = loader
             .load(OBJECT)
-            .map_err(|e| format!("the kernel refused the eBPF object: {e}"))?;
+            .map_err(|e| EbpfError::Object(e.to_string()))?;
         for (prog, cat, _, _) in PROGRAMS {
             let usable = match *cat {
                 "block" => available.block,
@@ -246,11 +310,19 @@ impl Ebpf {
             }
             let p: &mut TracePoint = bpf
                 .program_mut(prog)
-                .ok_or_else(|| format!("program {prog} missing from the object"))?
+                .ok_or_else(|| EbpfError::Program {
+                    prog,
+                    msg: "missing from the object".into(),
+                })?
                 .try_into()
-                .map_err(|e| format!("program {prog}: {e}"))?;
-            p.load()
-                .map_err(|e| format!("the verifier refused {prog}: {e}"))?;
+                .map_err(|e: aya::programs::ProgramError| EbpfError::Program {
+                    prog,
+                    msg: e.to_string(),
+                })?;
+            p.load().map_err(|e| EbpfError::Verifier {
+                prog,
+                msg: e.to_string(),
+            })?;
         }
         Ok(Self {
             bpf,
@@ -272,7 +344,7 @@ impl Ebpf {
     }
 
     /// Empties the histograms and attaches the programs `want` asks for.
-    pub fn attach(&mut self, want: Probes) -> Result<(), String> {
+    pub fn attach(&mut self, want: Probes) -> Result<(), EbpfError> {
         self.detach();
         self.base.clear();
         // Histograms are not cleared: `mark` subtracts what was there.
@@ -300,7 +372,10 @@ impl Ebpf {
                 Ok(id) => self.links.push((prog, id)),
                 Err(e) => {
                     self.detach();
-                    return Err(format!("cannot attach to {cat}/{name}: {e}"));
+                    return Err(EbpfError::Attach {
+                        tracepoint: format!("{cat}/{name}"),
+                        msg: e.to_string(),
+                    });
                 }
             }
         }
@@ -319,7 +394,7 @@ impl Ebpf {
     }
 
     /// Detaches and reads what was traced since [`Ebpf::attach`].
-    pub fn collect(&mut self, probes: Probes) -> Result<EbpfHists, String> {
+    pub fn collect(&mut self, probes: Probes) -> Result<EbpfHists, EbpfError> {
         self.detach();
         let mut out = EbpfHists::default();
         if probes.block && self.available.block {
@@ -337,17 +412,14 @@ impl Ebpf {
         Ok(out)
     }
 
-    fn map(&self, name: &str) -> Result<BpfHashMap<&MapData, HistKey, u64>, String> {
-        let m = self
-            .bpf
-            .map(name)
-            .ok_or_else(|| format!("map {name} missing"))?;
-        BpfHashMap::try_from(m).map_err(|e| format!("map {name}: {e}"))
+    fn map(&self, name: &str) -> Result<BpfHashMap<&MapData, HistKey, u64>, EbpfError> {
+        let m = self.bpf.map(name).ok_or_else(|| map_err(name, "missing"))?;
+        BpfHashMap::try_from(m).map_err(|e| map_err(name, e))
     }
 
     /// Starts the measured phase: what was counted so far (warm-up) is
     /// left out of [`Ebpf::collect`].
-    pub fn mark(&mut self) -> Result<(), String> {
+    pub fn mark(&mut self) -> Result<(), EbpfError> {
         self.base.clear();
         for name in HIST_MAPS {
             let counts = self.counts(name)?;
@@ -356,21 +428,16 @@ impl Ebpf {
         Ok(())
     }
 
-    fn counts(&self, name: &str) -> Result<BTreeMap<HistKey, u64>, String> {
+    fn counts(&self, name: &str) -> Result<BTreeMap<HistKey, u64>, EbpfError> {
         if PERCPU_MAPS.contains(&name) {
             // Per-CPU arrays indexed by bucket: summed over CPUs, one
             // series (id 0).
-            let m = self
-                .bpf
-                .map(name)
-                .ok_or_else(|| format!("map {name} missing"))?;
+            let m = self.bpf.map(name).ok_or_else(|| map_err(name, "missing"))?;
             let a: PerCpuArray<&MapData, u64> =
-                PerCpuArray::try_from(m).map_err(|e| format!("map {name}: {e}"))?;
+                PerCpuArray::try_from(m).map_err(|e| map_err(name, e))?;
             let mut out = BTreeMap::new();
             for bucket in 0..a.len() {
-                let v = a
-                    .get(&bucket, 0)
-                    .map_err(|e| format!("reading map {name}: {e}"))?;
+                let v = a.get(&bucket, 0).map_err(|e| map_err(name, e))?;
                 let n: u64 = v.iter().sum();
                 if n > 0 {
                     out.insert(HistKey { id: 0, bucket }, n);
@@ -380,11 +447,11 @@ impl Ebpf {
         }
         self.map(name)?
             .iter()
-            .map(|item| item.map_err(|e| format!("reading map {name}: {e}")))
+            .map(|item| item.map_err(|e| map_err(name, e)))
             .collect()
     }
 
-    fn read(&self, name: &str) -> Result<BTreeMap<u32, Hist>, String> {
+    fn read(&self, name: &str) -> Result<BTreeMap<u32, Hist>, EbpfError> {
         let mut out: BTreeMap<u32, Hist> = BTreeMap::new();
         let base = self.base.get(name);
         for (k, n) in self.counts(name)? {
@@ -399,13 +466,13 @@ impl Ebpf {
         Ok(out)
     }
 
-    fn clear<K: Pod>(&mut self, name: &str) -> Result<(), String> {
+    fn clear<K: Pod>(&mut self, name: &str) -> Result<(), EbpfError> {
         let m = self
             .bpf
             .map_mut(name)
-            .ok_or_else(|| format!("map {name} missing"))?;
+            .ok_or_else(|| map_err(name, "missing"))?;
         let mut m: BpfHashMap<&mut MapData, K, u64> =
-            BpfHashMap::try_from(m).map_err(|e| format!("map {name}: {e}"))?;
+            BpfHashMap::try_from(m).map_err(|e| map_err(name, e))?;
         let keys: Vec<K> = m.keys().filter_map(Result::ok).collect();
         for k in keys {
             let _ = m.remove(&k);
@@ -429,7 +496,7 @@ enum SlotState {
     Off(String),
     Unopened,
     Open { ebpf: Box<Ebpf>, busy: bool },
-    Failed(String),
+    Failed(EbpfError),
 }
 
 impl Default for EbpfSlot {
@@ -452,11 +519,8 @@ impl EbpfSlot {
 
     /// Empties the histograms and attaches `probes` for one step; `Err`
     /// says why this step has none.
-    pub fn begin(&self, probes: Probes) -> Result<(), String> {
-        let mut st = self
-            .0
-            .lock()
-            .map_err(|_| "the tracer's lock is poisoned".to_string())?;
+    pub fn begin(&self, probes: Probes) -> Result<(), EbpfError> {
+        let mut st = self.0.lock().map_err(|_| EbpfError::Poisoned)?;
         if matches!(*st, SlotState::Unopened) {
             *st = match Ebpf::open() {
                 Ok(e) => SlotState::Open {
@@ -467,11 +531,10 @@ impl EbpfSlot {
             };
         }
         match &mut *st {
-            SlotState::Off(r) | SlotState::Failed(r) => Err(r.clone()),
-            SlotState::Unopened => Err("not opened".into()),
-            SlotState::Open { busy: true, .. } => {
-                Err("another run of its concurrent group held the tracer".into())
-            }
+            SlotState::Off(r) => Err(EbpfError::Off(r.clone())),
+            SlotState::Failed(e) => Err(e.clone()),
+            SlotState::Unopened => Err(EbpfError::NotAttached),
+            SlotState::Open { busy: true, .. } => Err(EbpfError::Busy),
             SlotState::Open { ebpf, busy } => {
                 ebpf.attach(probes)?;
                 *busy = true;
@@ -481,23 +544,17 @@ impl EbpfSlot {
     }
 
     /// The measured phase starts now (see [`Ebpf::mark`]).
-    pub fn mark(&self) -> Result<(), String> {
-        let mut st = self
-            .0
-            .lock()
-            .map_err(|_| "the tracer's lock is poisoned".to_string())?;
+    pub fn mark(&self) -> Result<(), EbpfError> {
+        let mut st = self.0.lock().map_err(|_| EbpfError::Poisoned)?;
         match &mut *st {
             SlotState::Open { ebpf, busy: true } => ebpf.mark(),
-            _ => Err("the tracer was not attached".into()),
+            _ => Err(EbpfError::NotAttached),
         }
     }
 
     /// Detaches and reads what the step traced since [`EbpfSlot::mark`].
-    pub fn end(&self, probes: Probes) -> Result<EbpfHists, String> {
-        let mut st = self
-            .0
-            .lock()
-            .map_err(|_| "the tracer's lock is poisoned".to_string())?;
+    pub fn end(&self, probes: Probes) -> Result<EbpfHists, EbpfError> {
+        let mut st = self.0.lock().map_err(|_| EbpfError::Poisoned)?;
         match &mut *st {
             SlotState::Open {
                 ebpf,
@@ -506,7 +563,7 @@ impl EbpfSlot {
                 *b = false;
                 ebpf.collect(probes)
             }
-            _ => Err("the tracer was not attached".into()),
+            _ => Err(EbpfError::NotAttached),
         }
     }
 }

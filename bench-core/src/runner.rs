@@ -134,7 +134,7 @@ impl Runner {
             // The workers' time origin, for the mark below.
             let started = std::time::Instant::now();
             t0.store(clock.raw(), Ordering::Release);
-            let mut attr_start: Option<(SystemSnapshot, Result<(), String>)> = None;
+            let mut attr_start: Option<(SystemSnapshot, Result<(), crate::ebpf::EbpfError>)> = None;
             let start_attr = || {
                 let traced = attached.clone().and_then(|()| self.ebpf.mark());
                 (SystemSnapshot::take(scope), traced)
@@ -225,8 +225,10 @@ impl Runner {
                     let collected = attached.is_ok().then(|| self.ebpf.end(probes));
                     let (ebpf, ebpf_absent) = match (traced, collected) {
                         (Ok(()), Some(Ok(h))) => (Some(h), None),
-                        (Err(e), _) | (_, Some(Err(e))) => (None, Some(e)),
-                        (Ok(()), None) => (None, Some("the tracer was not attached".into())),
+                        (Err(e), _) | (_, Some(Err(e))) => (None, Some(e.to_string())),
+                        (Ok(()), None) => {
+                            (None, Some(crate::ebpf::EbpfError::NotAttached.to_string()))
+                        }
                     };
                     StepAttribution {
                         system,
