@@ -814,7 +814,7 @@ impl EventSink for Forward {
 /// What attribution reads for a step, from its kind and test (the label's
 /// first two segments): stack counters for network steps; block latency
 /// for disk steps; TCP RTT for network streams (where RTT under load
-/// explains throughput); run-queue latency for the others. Tracing every
+/// explains throughput); run-queue latency for cpu, mem and jitter. Tracing every
 /// context switch or segment costs too much where those are the workload:
 /// run-queue tracing took 15% of `net.tcp_rr`'s transactions, `tcp_probe`
 /// about 6% (bench/attrib-overhead.sh); a request-response test measures
@@ -830,7 +830,9 @@ fn attribution_scope(label: &str) -> (Scope, Probes) {
         Scope { net },
         Probes {
             block: disk,
-            runq: !disk && !net,
+            // Not for the null workload either: it measures the harness,
+            // which the tracer would be part of.
+            runq: !disk && !net && kind != "null",
             tcp_rtt: net && !request_response,
         },
     )

@@ -13,6 +13,16 @@ fn headline_secondary_and_explanatory_by_name() {
     assert_eq!(h("disk.randread.lat_ns.p99", "ns"), Role::Secondary);
     assert_eq!(h("disk.randread.lat_ns.max", "ns"), Role::Explanatory);
     assert_eq!(h("disk.randread.dev.util_pct", "%"), Role::Explanatory);
+    assert_eq!(h("null.ops_per_s", "ops/s"), Role::Explanatory);
+    assert_eq!(h("null.lat_ns.p50", "ns"), Role::Headline);
+    assert_eq!(
+        h("disk.randread.sched.runq_wait_ratio", "ratio"),
+        Role::Explanatory
+    );
+    assert_eq!(
+        h("disk.randread.ebpf.block.vda.lat_ns.p50", "ns"),
+        Role::Explanatory
+    );
     assert_eq!(
         h("net.tcp_rr.transactions_per_s", "transactions/s"),
         Role::Headline

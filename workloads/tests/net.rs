@@ -430,6 +430,123 @@ fn sixty_four_concurrent_sessions_and_the_65th_is_refused() {
     rr_session(addr, b"t", 3).unwrap();
 }
 
+/// A TCP connection to `to` from the loopback address `from` (the tests'
+/// attackers use 127.0.0.2 and .3, the legitimate client 127.0.0.1).
+fn connect_from(from: [u8; 4], to: SocketAddr) -> std::io::Result<TcpStream> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket calls on a descriptor created and owned here;
+    // the sockaddr_in is fully initialised before use.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let s = TcpStream::from_raw_fd(fd);
+        let sa = |ip: [u8; 4], port: u16| libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_ne_bytes(ip),
+            },
+            sin_zero: [0; 8],
+        };
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let local = sa(from, 0);
+        if libc::bind(fd, &local as *const _ as *const libc::sockaddr, len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let SocketAddr::V4(v4) = to else {
+            return Err(std::io::Error::other("IPv4 only"));
+        };
+        let remote = sa(v4.ip().octets(), v4.port());
+        if libc::connect(fd, &remote as *const _ as *const libc::sockaddr, len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(s)
+    }
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The lockout of issue 18: 256 connections that never say a word, plus
+/// 64 new ones a second for 10 s, from two other addresses, while a real
+/// client runs RR sessions to completion with normal figures. They only
+/// hold handshake slots (64 per address, 3 s each), never sessions.
+#[test]
+fn idle_and_flooding_connections_cannot_lock_out_a_real_client() {
+    let srv = server("t");
+    let addr = srv.local_addr();
+    let rss0 = rss_kib();
+    let idle: Vec<TcpStream> = (0..256)
+        .filter_map(|_| connect_from([127, 0, 0, 2], addr).ok())
+        .collect();
+    assert_eq!(idle.len(), 256, "the attacker's connections");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut held = std::collections::VecDeque::new();
+            let t = Instant::now();
+            let mut n = 0u32;
+            // 64 a second, for 10 s at most, each kept open for a while.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                && t.elapsed() < Duration::from_secs(10)
+            {
+                if let Ok(c) = connect_from([127, 0, 0, 3], addr) {
+                    held.push_back(c);
+                    if held.len() > 128 {
+                        held.pop_front();
+                    }
+                }
+                n += 1;
+                std::thread::sleep(Duration::from_millis(1000 / 64));
+            }
+            n
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    // At most MAX_PENDING_PER_SOURCE per source are in their handshake;
+    // none is a session.
+    let cap = 2 * workloads::net::server::MAX_PENDING_PER_SOURCE;
+    assert!(
+        srv.pending_handshakes() <= cap,
+        "{} pending",
+        srv.pending_handshakes()
+    );
+    assert_eq!(srv.active_sessions(), 0);
+    let t = Instant::now();
+    let mut sessions = 0;
+    let mut peak_rss = 0;
+    while t.elapsed() < Duration::from_secs(8) {
+        let s = Instant::now();
+        rr_session(addr, b"t", 200).unwrap();
+        // 200 loopback transactions take milliseconds, not the handshake
+        // deadline: the session was not queued behind the attackers.
+        assert!(s.elapsed() < Duration::from_secs(2), "{:?}", s.elapsed());
+        sessions += 1;
+        peak_rss = peak_rss.max(rss_kib());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let attempts = flood.join().unwrap();
+    assert!(attempts >= 300, "{attempts} flood attempts");
+    assert!(sessions >= 10, "{sessions} sessions");
+    // The peer's memory under the load: a thread per handshake slot (128
+    // at most here) and nothing per refused connection.
+    let grew = peak_rss.saturating_sub(rss0);
+    eprintln!("RSS grew {grew} KiB under the flood ({attempts} attempts, {sessions} sessions)");
+    assert!(grew < 64 * 1024, "RSS grew {grew} KiB");
+    drop(idle);
+    wait_idle(&srv);
+}
+
 #[test]
 fn a_session_the_peer_closed_when_idle_is_reopened_between_repetitions() {
     let mut cfg = ServeConfig::new(LOOPBACK.into(), b"t".to_vec());

@@ -26,9 +26,15 @@ use super::sys::{self, is_disconnect, is_timeout, CpuSnap, SockOpts};
 
 /// How often blocked peer threads wake to check for a stop or a deadline.
 pub const POLL_TICK: Duration = Duration::from_millis(200);
-/// Time a client has to complete the handshake (and a data connection to
-/// present its cookie).
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time a client has to complete the whole handshake, from its connect to
+/// its `auth` (and a data connection to present its cookie). Short: until
+/// then a connection holds a slot of the unauthenticated budget.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Connections still in their handshake, at most, in all.
+pub const MAX_PENDING: usize = 256;
+/// Connections still in their handshake, at most, from one address: as
+/// many as the sessions, so one client host may open all of them at once.
+pub const MAX_PENDING_PER_SOURCE: usize = 64;
 /// Time a client has to open a test's data connections after `Ready`.
 pub const DATA_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most errors kept per test.
@@ -41,8 +47,14 @@ pub struct ServeConfig {
     pub bind: SocketAddr,
     /// The shared token.
     pub token: Vec<u8>,
-    /// Sessions served at once; more are refused.
+    /// Authenticated sessions served at once; more are refused.
     pub max_sessions: usize,
+    /// Connections in their handshake at once, in all; more are closed at
+    /// once. They have their own budget so that connections that never
+    /// authenticate cannot take the sessions of those that do.
+    pub max_pending: usize,
+    /// Connections in their handshake at once from one address.
+    pub max_pending_per_source: usize,
     /// Longest test; data threads stop by themselves after it.
     pub max_duration: Duration,
     /// Longest silence on a control connection outside a test.
@@ -63,6 +75,8 @@ impl ServeConfig {
             bind,
             token,
             max_sessions: 64,
+            max_pending: MAX_PENDING,
+            max_pending_per_source: MAX_PENDING_PER_SOURCE,
             max_duration: Duration::from_secs(3600),
             idle_timeout: Duration::from_secs(60),
             handshake_timeout: HANDSHAKE_TIMEOUT,
@@ -75,7 +89,10 @@ impl ServeConfig {
 struct Shared {
     cfg: ServeConfig,
     stop: AtomicBool,
+    /// Authenticated sessions.
     sessions: AtomicUsize,
+    /// Connections in their handshake, by source address, and in all.
+    pending: Mutex<(HashMap<IpAddr, usize>, usize)>,
     next_id: AtomicU64,
     /// Clones of the live control sockets, so shutdown can wake their threads.
     ctrl: Mutex<HashMap<u64, TcpStream>>,
@@ -86,6 +103,79 @@ impl Shared {
         if self.cfg.log {
             eprintln!("skubench serve: {m}");
         }
+    }
+
+    /// Takes a handshake slot for `ip`; `Err` says which budget is full.
+    fn admit(&self, ip: IpAddr) -> Result<(), String> {
+        let mut g = self
+            .pending
+            .lock()
+            .map_err(|_| "the peer is failing".to_string())?;
+        let (by_ip, total) = &mut *g;
+        if *total >= self.cfg.max_pending {
+            return Err(format!(
+                "the peer is busy: {total} connections in their handshake, the limit is {}",
+                self.cfg.max_pending
+            ));
+        }
+        let n = by_ip.entry(ip).or_insert(0);
+        if *n >= self.cfg.max_pending_per_source {
+            return Err(format!(
+                "the peer is busy: {n} connections from {ip} in their handshake, the limit is {}",
+                self.cfg.max_pending_per_source
+            ));
+        }
+        *n += 1;
+        *total += 1;
+        Ok(())
+    }
+
+    fn release(&self, ip: IpAddr) {
+        if let Ok(mut g) = self.pending.lock() {
+            let (by_ip, total) = &mut *g;
+            *total = total.saturating_sub(1);
+            if let Some(n) = by_ip.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    by_ip.remove(&ip);
+                }
+            }
+        }
+    }
+
+    fn pending_total(&self) -> usize {
+        self.pending.lock().map_or(0, |g| g.1)
+    }
+}
+
+/// A connection's handshake slot, given back when the handshake ends
+/// (authenticated or not).
+struct Pending<'a> {
+    sh: &'a Shared,
+    ip: IpAddr,
+    held: bool,
+}
+
+impl Pending<'_> {
+    fn release(&mut self) {
+        if std::mem::take(&mut self.held) {
+            self.sh.release(self.ip);
+        }
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// An authenticated session's slot.
+struct SessionSlot<'a>(&'a Shared);
+
+impl Drop for SessionSlot<'_> {
+    fn drop(&mut self) {
+        self.0.sessions.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -112,6 +202,7 @@ impl Server {
             cfg,
             stop: AtomicBool::new(false),
             sessions: AtomicUsize::new(0),
+            pending: Mutex::new((HashMap::new(), 0)),
             next_id: AtomicU64::new(1),
             ctrl: Mutex::new(HashMap::new()),
         });
@@ -131,9 +222,14 @@ impl Server {
         self.addr
     }
 
-    /// Sessions being served now.
+    /// Authenticated sessions being served now.
     pub fn active_sessions(&self) -> usize {
         self.shared.sessions.load(Ordering::Relaxed)
+    }
+
+    /// Connections in their handshake now.
+    pub fn pending_handshakes(&self) -> usize {
+        self.shared.pending_total()
     }
 
     /// Stops accepting, ends every session and waits (bounded) for them.
@@ -148,7 +244,7 @@ impl Server {
             }
         }
         let t = Instant::now();
-        while self.shared.sessions.load(Ordering::Relaxed) > 0
+        while (self.shared.sessions.load(Ordering::Relaxed) > 0 || self.shared.pending_total() > 0)
             && t.elapsed() < Duration::from_secs(5)
         {
             std::thread::sleep(Duration::from_millis(10));
@@ -191,21 +287,15 @@ fn accept_loop(sh: &Arc<Shared>, listener: TcpListener) {
                 continue;
             }
         };
-        let n = sh.sessions.fetch_add(1, Ordering::AcqRel);
-        if n >= sh.cfg.max_sessions {
-            sh.sessions.fetch_sub(1, Ordering::AcqRel);
-            sh.log(format_args!("{from}: refused, {n} sessions already"));
+        // Unauthenticated connections get their own budget (in all and per
+        // source) and a short deadline; only authenticated ones count as
+        // sessions, so idle connections cannot lock real users out.
+        let ip = from.ip();
+        if let Err(why) = sh.admit(ip) {
+            sh.log(format_args!("{from}: refused: {why}"));
             let mut s = s;
-            let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
-            let _ = write_msg(
-                &mut s,
-                &Msg::Error {
-                    message: format!(
-                        "the peer is busy: {n} sessions, the limit is {}",
-                        sh.cfg.max_sessions
-                    ),
-                },
-            );
+            let _ = s.set_write_timeout(Some(Duration::from_millis(100)));
+            let _ = write_msg(&mut s, &Msg::Error { message: why });
             continue;
         }
         let id = sh.next_id.fetch_add(1, Ordering::Relaxed);
@@ -216,20 +306,24 @@ fn accept_loop(sh: &Arc<Shared>, listener: TcpListener) {
         let spawned = std::thread::Builder::new()
             .name(format!("skubench-s{id}"))
             .spawn(move || {
-                match session(&sh2, s, from) {
+                let pending = Pending {
+                    sh: &sh2,
+                    ip,
+                    held: true,
+                };
+                match session(&sh2, s, from, pending) {
                     Ok(()) => sh2.log(format_args!("{from}: session {id} ended")),
                     Err(e) => sh2.log(format_args!("{from}: session {id} closed: {e}")),
                 }
                 if let Ok(mut m) = sh2.ctrl.lock() {
                     m.remove(&id);
                 }
-                sh2.sessions.fetch_sub(1, Ordering::AcqRel);
             });
         if spawned.is_err() {
             if let Ok(mut m) = sh.ctrl.lock() {
                 m.remove(&id);
             }
-            sh.sessions.fetch_sub(1, Ordering::AcqRel);
+            sh.release(ip);
         }
     }
 }
@@ -274,11 +368,22 @@ fn msg_name(m: &Msg) -> &'static str {
     }
 }
 
-fn session(sh: &Shared, mut s: TcpStream, from: SocketAddr) -> Result<(), PeerError> {
+fn session(
+    sh: &Shared,
+    mut s: TcpStream,
+    from: SocketAddr,
+    mut pending: Pending<'_>,
+) -> Result<(), PeerError> {
     let _ = s.set_nodelay(true);
     let io = |e: io::Error| e.to_string();
-    s.set_read_timeout(Some(sh.cfg.handshake_timeout))
-        .map_err(io)?;
+    // One deadline for the whole handshake, not one per read: a client
+    // that drips a byte now and then is cut off all the same.
+    let deadline = Instant::now() + sh.cfg.handshake_timeout;
+    let until_deadline = |s: &TcpStream| {
+        let left = deadline.saturating_duration_since(Instant::now());
+        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+    };
+    until_deadline(&s).map_err(io)?;
     s.set_write_timeout(Some(sh.cfg.handshake_timeout))
         .map_err(io)?;
     let client_nonce = match read_msg(&mut s) {
@@ -316,6 +421,7 @@ fn session(sh: &Shared, mut s: TcpStream, from: SocketAddr) -> Result<(), PeerEr
         },
     )
     .map_err(io)?;
+    until_deadline(&s).map_err(io)?;
     match read_msg(&mut s) {
         Ok(Msg::Auth { mac }) => {
             let want = proto::client_mac(&sh.cfg.token, &server_nonce, &client_nonce);
@@ -328,6 +434,23 @@ fn session(sh: &Shared, mut s: TcpStream, from: SocketAddr) -> Result<(), PeerEr
         }
         Ok(m) => return refuse(&mut s, format!("expected `auth`, got `{}`", msg_name(&m))),
         Err(e) => return frame_err(&mut s, "auth", e),
+    }
+    if Instant::now() > deadline {
+        return refuse(&mut s, "auth: timed out waiting for the client".into());
+    }
+    // Authenticated: out of the handshake budget, into the sessions.
+    pending.release();
+    let n = sh.sessions.fetch_add(1, Ordering::AcqRel);
+    let _slot = SessionSlot(sh);
+    if n >= sh.cfg.max_sessions {
+        sh.log(format_args!("{from}: refused, {n} sessions already"));
+        return refuse(
+            &mut s,
+            format!(
+                "the peer is busy: {n} sessions, the limit is {}",
+                sh.cfg.max_sessions
+            ),
+        );
     }
     write_msg(
         &mut s,
