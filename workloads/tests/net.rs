@@ -547,6 +547,37 @@ fn idle_and_flooding_connections_cannot_lock_out_a_real_client() {
     wait_idle(&srv);
 }
 
+/// An authenticated client that stops reading: the peer's source blocks
+/// once the socket buffers fill, and after `stall_timeout` without
+/// progress the session ends, its control connection closed and its data
+/// threads gone; the peer serves the next client.
+#[test]
+fn an_authenticated_client_that_stops_reading_loses_its_session() {
+    let mut cfg = ServeConfig::new(LOOPBACK.into(), b"t".to_vec());
+    cfg.stall_timeout = Duration::from_millis(800);
+    let srv = Server::start(cfg).unwrap();
+    let mut c = ClientSession::connect(srv.local_addr(), b"t").unwrap();
+    let spec = TestSpec {
+        roles: vec![Role::Source],
+        msg_size: 128 * 1024,
+        ..TestSpec::new(TestKind::TcpStream)
+    };
+    let ready = c.start(&spec).unwrap();
+    // Open the data connection the peer sends on, then never read it.
+    let d = open_data(&ready, 0, &Default::default()).unwrap();
+    assert_eq!(srv.active_sessions(), 1);
+    let t = Instant::now();
+    while srv.active_sessions() > 0 && t.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(srv.active_sessions(), 0, "the stalled session was kept");
+    // Ended within the stall timeout plus a few poll ticks of the peer.
+    assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
+    drop(d);
+    rr_session(srv.local_addr(), b"t", 5).unwrap();
+    wait_idle(&srv);
+}
+
 #[test]
 fn a_session_the_peer_closed_when_idle_is_reopened_between_repetitions() {
     let mut cfg = ServeConfig::new(LOOPBACK.into(), b"t".to_vec());

@@ -61,6 +61,10 @@ pub struct ServeConfig {
     pub idle_timeout: Duration,
     /// Time a client has to complete the handshake.
     pub handshake_timeout: Duration,
+    /// Longest time a data connection may make no progress (the client
+    /// stopped reading or sending) before the whole session is ended and
+    /// its threads and ports freed.
+    pub stall_timeout: Duration,
     /// Log sessions to stderr.
     pub log: bool,
     /// Ports data listeners may use (both ends inclusive), for firewalls
@@ -80,6 +84,7 @@ impl ServeConfig {
             max_duration: Duration::from_secs(3600),
             idle_timeout: Duration::from_secs(60),
             handshake_timeout: HANDSHAKE_TIMEOUT,
+            stall_timeout: super::common::STALL_LIMIT,
             log: false,
             data_ports: None,
         }
@@ -493,7 +498,7 @@ fn session(
                 if let Err(e) = spec.validate() {
                     break refuse(&mut s, format!("start: {e}"));
                 }
-                match PeerTest::start(sh, spec, from.ip()) {
+                match PeerTest::start(sh, spec, from.ip(), s.try_clone().ok()) {
                     Ok((t, port)) => {
                         let cookie = hex(&t.cookie);
                         test = Some(t);
@@ -577,11 +582,35 @@ struct TestShared {
     threads: Mutex<Vec<JoinHandle<ThreadOut>>>,
     errors: Mutex<Vec<String>>,
     pinned: AtomicBool,
+    /// Longest time without progress on a data connection.
+    stall: Duration,
+    /// The session's control connection: a stalled client loses it.
+    ctrl: Option<TcpStream>,
 }
 
 impl TestShared {
     fn done(&self) -> bool {
         self.stop.load(Ordering::Relaxed) || Instant::now() >= self.deadline
+    }
+
+    /// `since` is the last progress of a data connection; past the stall
+    /// timeout the client has stopped reading (or sending): the test
+    /// stops and the control connection is shut, which ends the session
+    /// and frees its threads and ports. Returns the error to end with.
+    fn stalled(&self, since: Instant) -> Option<io::Error> {
+        if since.elapsed() < self.stall {
+            return None;
+        }
+        let m = format!(
+            "the client made no progress for {} s: session ended",
+            self.stall.as_secs_f64()
+        );
+        self.error(m.clone());
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(c) = &self.ctrl {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+        Some(io::Error::new(io::ErrorKind::TimedOut, m))
     }
     fn error(&self, e: String) {
         if let Ok(mut v) = self.errors.lock() {
@@ -639,7 +668,12 @@ struct PeerTest {
 }
 
 impl PeerTest {
-    fn start(sv: &Shared, spec: TestSpec, client_ip: IpAddr) -> Result<(PeerTest, u16), PeerError> {
+    fn start(
+        sv: &Shared,
+        spec: TestSpec,
+        client_ip: IpAddr,
+        ctrl: Option<TcpStream>,
+    ) -> Result<(PeerTest, u16), PeerError> {
         let cookie = random_bytes(COOKIE_LEN).map_err(|e| e.to_string())?;
         let nslots = match spec.kind {
             TestKind::TcpStream | TestKind::TcpRr => spec.roles.len(),
@@ -655,6 +689,8 @@ impl PeerTest {
             threads: Mutex::new(Vec::new()),
             errors: Mutex::new(Vec::new()),
             pinned: AtomicBool::new(false),
+            stall: sv.cfg.stall_timeout,
+            ctrl,
             spec,
         });
         let ip = sv.cfg.bind.ip();
@@ -854,14 +890,21 @@ fn push<T>(m: &Mutex<Vec<T>>, v: T) {
 /// Reads exactly `buf.len()` bytes, waiting at most `timeout` in all.
 fn read_full(s: &mut TcpStream, buf: &mut [u8], sh: &TestShared) -> io::Result<bool> {
     let mut got = 0;
+    let mut since = Instant::now();
     while got < buf.len() {
         match s.read(&mut buf[got..]) {
             Ok(0) if got == 0 => return Ok(false),
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => got += n,
+            Ok(n) => {
+                got += n;
+                since = Instant::now();
+            }
             Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
                 if sh.done() {
                     return Ok(false);
+                }
+                if let Some(e) = sh.stalled(since) {
+                    return Err(e);
                 }
             }
             Err(e) => return Err(e),
@@ -962,11 +1005,13 @@ fn pump(
     mut call: impl FnMut() -> io::Result<usize>,
 ) -> io::Result<()> {
     let mut k = 0u32;
+    let mut since = Instant::now();
     loop {
         match call() {
             Ok(0) => return Ok(()),
             Ok(n) => {
                 bytes.fetch_add(n as u64, Ordering::Relaxed);
+                since = Instant::now();
                 k = k.wrapping_add(1);
                 if k.is_multiple_of(64) && sh.done() {
                     return Ok(());
@@ -975,6 +1020,9 @@ fn pump(
             Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
                 if sh.done() {
                     return Ok(());
+                }
+                if let Some(e) = sh.stalled(since) {
+                    return Err(e);
                 }
             }
             // The client closes its sockets when its run ends.
