@@ -141,7 +141,10 @@ fn sigkill_of_store_add_and_baseline_save_loses_nothing() {
         }
     }
     // The kills hit: some adds completed, some did not.
-    eprintln!("{} of 50 killed adds had completed (one takes {whole:?})", seen.len());
+    eprintln!(
+        "{} of 50 killed adds had completed (one takes {whole:?})",
+        seen.len()
+    );
     assert!(
         !seen.is_empty() && seen.len() < 50,
         "{} of 50 adds completed (one takes {whole:?})",
