@@ -81,7 +81,7 @@ fn delays(n: usize, whole: Duration) -> Vec<Duration> {
         .collect()
 }
 
-fn killed_after(args: &[&std::ffi::OsStr], after: Duration) {
+fn killed_after(args: &[std::ffi::OsString], after: Duration) {
     let mut c = Std::new(assert_cmd::cargo::cargo_bin("skubench"))
         .args(args)
         .stdout(std::process::Stdio::null())
@@ -109,69 +109,63 @@ fn sigkill_of_store_add_and_baseline_save_loses_nothing() {
         .assert()
         .success();
     let whole = t.elapsed();
+    let s = store.as_os_str();
+    // Kills one command per file at the given delays; after each, every
+    // visible file is whole and no stored result was lost.
     let mut seen: Vec<String> = Vec::new();
-    for (i, d) in delays(50, whole).into_iter().enumerate() {
-        killed_after(
-            &[
+    let mut kill_each = |cmd: &dyn Fn(usize) -> Vec<std::ffi::OsString>, ds: Vec<Duration>| {
+        for (i, d) in ds.into_iter().enumerate() {
+            killed_after(&cmd(i), d);
+            let now = store_is_whole(&store);
+            assert!(
+                seen.iter().all(|id| now.contains(id)),
+                "a stored result was lost"
+            );
+            seen = now;
+            // The lock is free again (flock dies with its holder): the
+            // next writer goes through.
+            if i % 10 == 9 {
+                skubench()
+                    .args(["store", "--store"])
+                    .arg(&store)
+                    .arg("list")
+                    .timeout(Duration::from_secs(30))
+                    .assert()
+                    .success();
+            }
+        }
+        seen.len()
+    };
+    let os = |v: &[&std::ffi::OsStr]| v.iter().map(|x| x.to_os_string()).collect::<Vec<_>>();
+    let added = kill_each(
+        &|i| {
+            os(&[
                 "store".as_ref(),
                 "--store".as_ref(),
-                store.as_os_str(),
+                s,
                 "add".as_ref(),
                 files[i].as_os_str(),
-            ],
-            d,
-        );
-        let now = store_is_whole(&store);
-        // Every result that was in is still in.
-        assert!(
-            seen.iter().all(|id| now.contains(id)),
-            "a stored result was lost"
-        );
-        seen = now;
-        // The lock is free again (flock dies with its holder): the next
-        // writer goes through.
-        if i % 10 == 9 {
-            skubench()
-                .args(["store", "--store"])
-                .arg(&store)
-                .arg("list")
-                .timeout(Duration::from_secs(30))
-                .assert()
-                .success();
-        }
-    }
-    // The kills hit: some adds completed, some did not.
-    eprintln!(
-        "{} of 50 killed adds had completed (one takes {whole:?})",
-        seen.len()
+            ])
+        },
+        delays(50, whole),
     );
+    // The kills hit: some adds completed, some did not.
+    eprintln!("{added} of 50 killed adds had completed (one takes {whole:?})");
     assert!(
-        !seen.is_empty() && seen.len() < 50,
-        "{} of 50 adds completed (one takes {whole:?})",
-        seen.len()
+        added > 0 && added < 50,
+        "{added} of 50 adds completed (one takes {whole:?})"
     );
     // Baselines, killed the same way: each either absent or whole.
-    for (i, d) in delays(50, whole).into_iter().rev().enumerate() {
-        let name = format!("b{i}");
-        killed_after(
-            &[
-                "baseline".as_ref(),
-                "--store".as_ref(),
-                store.as_os_str(),
-                "save".as_ref(),
-                name.as_ref(),
-                "--from".as_ref(),
-                files[i].as_os_str(),
-            ],
-            d,
-        );
-        let now = store_is_whole(&store);
-        assert!(
-            seen.iter().all(|id| now.contains(id)),
-            "a stored result was lost"
-        );
-        seen = now;
-    }
+    let names: Vec<String> = (0..50).map(|i| format!("b{i}")).collect();
+    kill_each(
+        &|i| {
+            let mut v = os(&["baseline".as_ref(), "--store".as_ref(), s, "save".as_ref()]);
+            v.push(names[i].clone().into());
+            v.extend(os(&["--from".as_ref(), files[i].as_os_str()]));
+            v
+        },
+        delays(50, whole).into_iter().rev().collect(),
+    );
     // Completing every add now stores all 50, each exactly once.
     let mut add = skubench();
     add.args(["store", "--store"]).arg(&store).arg("add");
