@@ -12,7 +12,8 @@ use bench_core::result::Status;
 use bench_core::runner::Runner;
 use bench_core::suite::{parse_suite, Timing};
 use bench_core::workload::{
-    Merge, Registry, Resources, Step, Worker, WorkerCtx, WorkerOutput, Workload,
+    Merge, Registry, Resources, RunOutput, Step, StepResult, Worker, WorkerCtx, WorkerOutput,
+    Workload,
 };
 use bench_core::WorkloadError;
 
@@ -435,26 +436,76 @@ fn a_group_runs_at_the_same_time_and_keeps_the_run_order() {
     assert!(a.metric("null.ops_per_s").is_some() && b.metric("null.ops_per_s").is_some());
 }
 
-/// Runs like any workload but turns its measurements into no metric.
-struct Silent;
+type MetricsFn = fn(&[StepResult]) -> Result<RunOutput, WorkloadError>;
 
-impl Workload for Silent {
+/// A workload of `SilentWorker`s: one step named `step`, alone in its
+/// group when `exclusive`, its steps turned into output by `metrics`.
+struct Fake {
+    step: &'static str,
+    exclusive: bool,
+    metrics: MetricsFn,
+}
+
+impl Workload for Fake {
     fn resources(&self) -> Resources {
-        Resources::default()
+        if self.exclusive {
+            Resources {
+                threads: 1,
+                exclusive: true,
+                ..Resources::default()
+            }
+        } else {
+            Resources::default()
+        }
     }
     fn steps(&self) -> Vec<Step> {
-        vec![Step::new("silent", 1, None)]
+        vec![Step::new(self.step, 1, None)]
     }
     fn worker(&self, _: &Step, _: usize) -> Result<Box<dyn Worker>, WorkloadError> {
         Ok(Box::new(SilentWorker))
     }
-    fn metrics(
-        &self,
-        _: &[bench_core::workload::StepResult],
-    ) -> Result<bench_core::workload::RunOutput, WorkloadError> {
-        Ok(bench_core::workload::RunOutput::default())
+    fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
+        (self.metrics)(steps)
     }
 }
+
+/// The trait's default: throughput and latency per step.
+fn standard(steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
+    let mut out = RunOutput::default();
+    for s in steps {
+        out.standard(&s.step.label, s);
+    }
+    Ok(out)
+}
+
+/// Runs like any workload but turns its measurements into no metric.
+const SILENT: Fake = Fake {
+    step: "silent",
+    exclusive: false,
+    metrics: |_| Ok(RunOutput::default()),
+};
+
+/// Its workers return `()`, its metrics read a `Total`: a workload bug.
+const MISREAD: Fake = Fake {
+    step: "misread",
+    exclusive: false,
+    metrics: |steps| {
+        let mut out = RunOutput::default();
+        for s in steps {
+            out.standard(&s.step.label, s);
+            let t = s.merged_output::<Total>()?;
+            out.notes.insert("total".into(), t.0.into());
+        }
+        Ok(out)
+    },
+};
+
+/// The standard metrics, but asks to run alone.
+const EXCLUSIVE: Fake = Fake {
+    step: "exclusive",
+    exclusive: true,
+    metrics: standard,
+};
 
 struct SilentWorker;
 
@@ -471,7 +522,7 @@ impl Worker for SilentWorker {
 fn a_run_that_measured_nothing_is_failed_not_ok() {
     let mut suite =
         null_suite("warmup = \"0s\"\nduration = \"20ms\"\n[[workload]]\nkind = \"null\"\n");
-    suite.workloads[0].workload = Box::new(Silent);
+    suite.workloads[0].workload = Box::new(SILENT);
     let r = Runner {
         monitor: None,
         ..Runner::new(Arc::new(AtomicBool::new(false)))
@@ -483,38 +534,11 @@ fn a_run_that_measured_nothing_is_failed_not_ok() {
     assert!(e.contains("no measurement"), "{e}");
 }
 
-/// Its workers return `()`, its metrics read a `Total`: a workload bug.
-struct Misread;
-
-impl Workload for Misread {
-    fn resources(&self) -> Resources {
-        Resources::default()
-    }
-    fn steps(&self) -> Vec<Step> {
-        vec![Step::new("misread", 1, None)]
-    }
-    fn worker(&self, _: &Step, _: usize) -> Result<Box<dyn Worker>, WorkloadError> {
-        Ok(Box::new(SilentWorker))
-    }
-    fn metrics(
-        &self,
-        steps: &[bench_core::workload::StepResult],
-    ) -> Result<bench_core::workload::RunOutput, WorkloadError> {
-        let mut out = bench_core::workload::RunOutput::default();
-        for s in steps {
-            out.standard(&s.step.label, s);
-            let t = s.merged_output::<Total>()?;
-            out.notes.insert("total".into(), t.0.into());
-        }
-        Ok(out)
-    }
-}
-
 #[test]
 fn a_worker_output_of_the_wrong_type_fails_the_run() {
     let mut suite =
         null_suite("warmup = \"0s\"\nduration = \"20ms\"\n[[workload]]\nkind = \"null\"\n");
-    suite.workloads[0].workload = Box::new(Misread);
+    suite.workloads[0].workload = Box::new(MISREAD);
     let r = Runner {
         monitor: None,
         ..Runner::new(Arc::new(AtomicBool::new(false)))
@@ -527,32 +551,13 @@ fn a_worker_output_of_the_wrong_type_fails_the_run() {
     assert!(!recs[0].notes.contains_key("total"));
 }
 
-/// Like `Silent`'s workers with the standard metrics, but asks to run alone.
-struct Exclusive;
-
-impl Workload for Exclusive {
-    fn resources(&self) -> Resources {
-        Resources {
-            threads: 1,
-            exclusive: true,
-            ..Resources::default()
-        }
-    }
-    fn steps(&self) -> Vec<Step> {
-        vec![Step::new("exclusive", 1, None)]
-    }
-    fn worker(&self, _: &Step, _: usize) -> Result<Box<dyn Worker>, WorkloadError> {
-        Ok(Box::new(SilentWorker))
-    }
-}
-
 #[test]
 fn resources_are_recorded_and_an_exclusive_workload_in_a_group_is_warned_about() {
     let mut suite = null_suite(
         "warmup = \"0s\"\nduration = \"20ms\"\n[[workload]]\nkind = \"null\"\nname = \"alone\"\ngroup = \"g\"\n[[workload]]\nkind = \"null\"\nname = \"beside\"\ngroup = \"g\"\n[[workload]]\nkind = \"null\"\nname = \"solo\"\n",
     );
-    suite.workloads[0].workload = Box::new(Exclusive);
-    suite.workloads[2].workload = Box::new(Exclusive);
+    suite.workloads[0].workload = Box::new(EXCLUSIVE);
+    suite.workloads[2].workload = Box::new(EXCLUSIVE);
     let r = Runner {
         monitor: None,
         ..Runner::new(Arc::new(AtomicBool::new(false)))
