@@ -16,6 +16,7 @@
 #                                      this guest is 192.0.2.10 (a bridge in a netns lab.sh makes)
 #   --sysctl KEY=VALUE                 set in the guest before the job (repeatable)
 #   --put PATH                         copied into the guest's /tmp (repeatable)
+#   --script FILE                      the job is this sh script instead of the words after --
 #   --out DIR                          where the guest's /out lands (default: a new dir under the cache)
 #   --timeout S                        the guest is killed after S seconds (default 900)
 # The job runs in the guest as `sh -c 'ARGS…'`-like (the words after --, quoted),
@@ -150,7 +151,7 @@ lab_netns() {
 # ---------------------------------------------------------------- boot
 lab_boot() {
   local vcpus=2 numa=1 mem=1024 kernel=bookworm disk_size=1G iops="" bps="" mbit="" out="" timeout_s=900
-  local sysctls=() puts=()
+  local sysctls=() puts=() script=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --vcpus) vcpus="$2"; shift 2 ;;
@@ -163,13 +164,14 @@ lab_boot() {
       --net-mbit) mbit="$2"; shift 2 ;;
       --sysctl) sysctls+=("$2"); shift 2 ;;
       --put) puts+=("$2"); shift 2 ;;
+      --script) script="$2"; shift 2 ;;
       --out) out="$2"; shift 2 ;;
       --timeout) timeout_s="$2"; shift 2 ;;
       --) shift; break ;;
       *) die "boot: unknown option $1 (the job follows --)" ;;
     esac
   done
-  [ $# -gt 0 ] || die "boot: no job (… -- skubench ARGS…)"
+  [ $# -gt 0 ] || [ -n "$script" ] || die "boot: no job (… -- skubench ARGS…, or --script FILE)"
   lab_setup
   local wd append="" s p drive rc
   wd=$(mktemp -d "$LAB_CACHE/boot.XXXXXX")
@@ -182,9 +184,13 @@ lab_boot() {
     if [ -n "$mbit" ]; then
       echo 'i=0; until nc -w 2 192.0.2.11 5201 </dev/null >/dev/null 2>&1; do i=$((i+1)); [ $i -gt 120 ] && { echo "lab: peer not reachable"; exit 3; }; sleep 1; done'
     fi
-    printf '%s' 'exec'
-    for s in "$@"; do printf " '%s'" "${s//\'/\'\\\'\'}"; done
-    echo
+    if [ -n "$script" ]; then
+      cat "$script"
+    else
+      printf '%s' 'exec'
+      for s in "$@"; do printf " '%s'" "${s//\'/\'\\\'\'}"; done
+      echo
+    fi
   } >"$wd/job/job.sh"
   for p in "${puts[@]}"; do cp -r "$p" "$wd/job/"; done
   lab_job_disk "$wd/job" "$wd/job.tar"
