@@ -99,10 +99,10 @@ lab_qemu() {
   accel=$(lab_accel)
   vmlinuz=$(lab_vmlinuz "$kernel")
   initrd=$(lab_initramfs "$kernel")
-  if [ "$accel" = kvm ]; then args+=(-accel kvm); cpu=host; else args+=(-accel tcg,thread=multi); cpu=max; fi
+  if [ "$accel" = kvm ]; then args+=(-accel kvm); cpu=host; else args+=(-accel "tcg,thread=multi"); cpu=max; fi
   args+=(-machine q35 -cpu "$cpu" -m "$mem")
   if [ "$numa" -gt 1 ]; then
-    [ $((vcpus % numa)) -eq 0 ] && [ $((mem % numa)) -eq 0 ] || die "--vcpus and --mem must divide by --numa"
+    if [ $((vcpus % numa)) -ne 0 ] || [ $((mem % numa)) -ne 0 ]; then die "--vcpus and --mem must divide by --numa"; fi
     per=$((vcpus / numa))
     args+=(-smp "$vcpus,sockets=$numa,cores=$per,threads=1")
     for ((i = 0; i < numa; i++)); do
@@ -178,7 +178,8 @@ lab_boot() {
   LAB_TMP+=("$wd")
   [ -n "$out" ] || out="$LAB_CACHE/results/$(date -u +%Y%m%dT%H%M%S)-$$"
   mkdir -p "$out" "$wd/job"
-  # The job: the words after --, each quoted for the guest's sh.
+  # The job: the words after --, each quoted for the guest's sh (the guest expands its lines).
+  # shellcheck disable=SC2016
   {
     echo 'export PATH=/opt/skubench:/bin SKUBENCH_SKU="${SKUBENCH_SKU:-lab}"'
     if [ -n "$mbit" ]; then
@@ -210,9 +211,9 @@ lab_boot() {
     lab_job_disk "$wd/peerjob" "$wd/peerjob.tar"
     lab_qemu peer "$wd" 2 1 512 "$kernel" "lab.ip=192.0.2.11/24 lab.mtu=9000" \
       -drive "file=$wd/peerjob.tar,format=raw,if=none,id=job,readonly=on" -device virtio-blk-pci,drive=job,serial=labjob \
-      -netdev tap,id=n0,ifname=tap1,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac=52:54:00:00:02:11,romfile=
+      -netdev "tap,id=n0,ifname=tap1,script=no,downscript=no" -device "virtio-net-pci,netdev=n0,mac=52:54:00:00:02:11,romfile="
     append+=" lab.ip=192.0.2.10/24 lab.mtu=9000"
-    net=(-netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac=52:54:00:00:02:10,romfile=)
+    net=(-netdev "tap,id=n0,ifname=tap0,script=no,downscript=no" -device "virtio-net-pci,netdev=n0,mac=52:54:00:00:02:10,romfile=")
   fi
   lab_qemu guest "$wd" "$vcpus" "$numa" "$mem" "$kernel" "$append" \
     -drive "file=$wd/job.tar,format=raw,if=none,id=job,readonly=on" -device virtio-blk-pci,drive=job,serial=labjob \
