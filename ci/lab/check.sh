@@ -47,7 +47,8 @@ fig() {
 # within MEASURED TARGET FRACTION → exit 0 if |m/t - 1| <= f
 within() { python3 -c "import sys; m,t,f=map(float,sys.argv[1:]); sys.exit(0 if abs(m/t-1)<=f else 1)" "$1" "$2" "$3"; }
 pct() { python3 -c "import sys; m,t=map(float,sys.argv[1:]); print(f'{(m/t-1)*100:+.1f}%')" "$1" "$2"; }
-okfail() { if "$@"; then echo ok; else echo FAIL; fi; }
+okfail() { if "$@" >/dev/null 2>&1; then echo ok; else echo FAIL; fi; }
+num() { python3 -c "import sys; print(f'{float(sys.argv[1]):.{int(sys.argv[2])}f}')" "$1" "$2"; }
 # boot NAME OPTIONS… : lab.sh boot with --out $LAB_RUN/NAME; records the wall time; never fails
 boot() {
   local name="$1" rc=0 t=$SECONDS
@@ -69,7 +70,7 @@ if want scale; then
     skubench run /opt/skubench/suites/quick.toml --repetitions 1 -q --output /out/quick.json
   if [ -f "$LAB_RUN/scale/quick.json" ]; then
     python3 "$FIG" scale "$LAB_RUN/scale/quick.json" "$SCALE_VCPUS" 2 | tee "$LAB_RUN/scale/findings.txt" >&2 || true
-    v=$(okfail python3 "$FIG" scale "$LAB_RUN/scale/quick.json" "$SCALE_VCPUS" 2 >/dev/null)
+    v=$(okfail python3 "$FIG" scale "$LAB_RUN/scale/quick.json" "$SCALE_VCPUS" 2)
     fig scale "quick suite, every run ok + fingerprint" "${SCALE_VCPUS}vCPU/2node" "$(grep -c '^ok' "$LAB_RUN/scale/findings.txt")/$(wc -l <"$LAB_RUN/scale/findings.txt") hold" "$v"
   else
     fig scale "quick suite result file" "${SCALE_VCPUS}vCPU/2node" "none (exit $(rc_of scale))" FAIL
@@ -110,7 +111,7 @@ EOF
     skubench run /tmp/disk-cap.toml -q --output /out/a.json
   a="$LAB_RUN/disk-a/a.json"
   if [ -f "$a" ]; then
-    m=$(python3 "$FIG" median "$a" disk.randread.iops)
+    m=$(num "$(python3 "$FIG" median "$a" disk.randread.iops)" 1)
     fig disk "randread 4k iops (median of 7), cap N" "$N" "$m ($(pct "$m" "$N"))" "$(okfail within "$m" "$N" 0.05)"
     store="$LAB_RUN/store"
     "$SKUBENCH" store add "$a" --store "$store" >/dev/null
@@ -129,7 +130,7 @@ EOF
       # The candidate's runs (the gate keeps them in its report dir).
       cand=$(find "$d/gate/results" -name '*.json' 2>/dev/null | head -1)
       if [ -n "$cand" ]; then
-        m=$(python3 "$FIG" median "$cand" disk.randread.iops)
+        m=$(num "$(python3 "$FIG" median "$cand" disk.randread.iops)" 1)
         fig disk "randread 4k iops (median), VM capped at $cap" "$cap" "$m ($(pct "$m" "$cap"))" "$(okfail within "$m" "$cap" 0.05)"
         # The spec limit alone: the candidate against itself, so no regression can fail it.
         src=0
@@ -155,14 +156,14 @@ EOF
   t="$LAB_RUN/net/tcp.json"
   if [ -f "$t" ]; then
     m=$(python3 "$FIG" median "$t" net.tcp_stream.bits_per_s)
-    mm=$(python3 -c "print($m/1e6)")
+    mm=$(python3 -c "print(f'{$m/1e6:.2f}')")
     fig net "tcp_stream Mbit/s (median of 3), cap R" "$R" "$mm ($(pct "$mm" "$R"))" "$(okfail within "$mm" "$R" 0.05)"
   else
     fig net "tcp_stream result" "$R" "none (exit $(rc_of net))" FAIL
   fi
   u="$LAB_RUN/net/udp.json"
   if [ -f "$u" ]; then
-    loss=$(python3 "$FIG" median "$u" net.udp_stream.loss_ratio || echo 0)
+    loss=$(num "$(python3 "$FIG" median "$u" net.udp_stream.loss_ratio || echo 0)" 3)
     # Offered 2R through a cap of R: about half is lost (expected 1 - R/2R = 0.5, less
     # the header bytes the cap counts and the payload rate does not).
     fig net "udp_stream at 2R: loss_ratio reported" "~0.5" "$loss" "$(python3 -c "import sys; sys.exit(0 if 0.3 <= $loss <= 0.7 else 1)" && echo ok || echo FAIL)"
@@ -189,7 +190,7 @@ EOF
     kv=$(sed -n 's/^lab-init: kernel \([^,]*\),.*/\1/p' "$d/console.log" | head -1)
     if [ -f "$d/quick.json" ]; then
       bad=$(python3 "$FIG" allok "$d/quick.json" | tr '\n' ';' || true)
-      fig kernels "$k ($kv): quick suite, every run ok" "all ok" "${bad:-all ok}" "$(okfail python3 "$FIG" allok "$d/quick.json" >/dev/null)"
+      fig kernels "$k ($kv): quick suite, every run ok" "all ok" "${bad:-all ok}" "$(okfail python3 "$FIG" allok "$d/quick.json")"
       e=$(python3 "$FIG" note "$d/quick.json" disk.randread engine || echo "?")
       fig kernels "$k ($kv): engine auto chose" "io_uring" "$e" "$( [ "$e" = io_uring ] && echo ok || echo FAIL)"
     else
@@ -205,7 +206,8 @@ fi
 
 # ------------------------------------------------------------------ report
 if want report; then
-  mapfile -t results < <(find "$LAB_RUN" -name '*.json' -path '*/*' ! -path '*/gate/*' ! -path '*/store/*' | sort)
+  mapfile -t results < <(find "$LAB_RUN" -name '*.json' ! -name comparison.json ! -name gate.json \
+    ! -path '*/store/*' ! -path '*/spec/*' ! -path '*/report/*' | sort)
   mkdir -p "$LAB_RUN/report"
   if [ "${#results[@]}" -eq 0 ]; then
     fig report "lab report" "results rendered" "no result files" FAIL

@@ -37,6 +37,11 @@ lab_kernel() {
   dpkg-deb -x "$deb" "$dir/root"
   rm -f "$deb"
   ls "$dir"/root/boot/vmlinuz-* >/dev/null || { echo "lab: $pkg has no vmlinuz" >&2; return 1; }
+  # /lib/modules, or /usr/lib/modules on merged-/usr suites (trixie)
+  if [ ! -d "$dir/root/lib/modules" ]; then
+    mkdir -p "$dir/root/lib"
+    ln -s ../usr/lib/modules "$dir/root/lib/modules"
+  fi
   basename "$(ls -d "$dir"/root/lib/modules/*)" >"$dir/version"
   echo "$pkg" >"$dir/package"
   touch "$dir/ready"
@@ -78,16 +83,16 @@ lab_binary() {
 _lab_module_order() {
   local moddir="$1" m
   declare -A _lab_seen=()
-  for m in $LAB_MODULES; do _lab_module_visit "$moddir" "$m"; done
+  for m in $LAB_MODULES; do _lab_module_visit "$moddir" "$m" || return 1; done
 }
 
 _lab_module_visit() {
   local moddir="$1" name="${2//-/_}" path deps d
-  [ -n "${_lab_seen[$name]:-}" ] && return
+  [ -n "${_lab_seen[$name]:-}" ] && return 0
   _lab_seen[$name]=1
   path=$(cd "$moddir" && find kernel -name "$name.ko*" -o -name "${name//_/-}.ko*" | head -1)
   if [ -z "$path" ]; then
-    grep -q "/${name//_/[-_]}.ko$" "$moddir/modules.builtin" && return
+    grep -q "/${name//_/[-_]}.ko$" "$moddir/modules.builtin" && return 0
     echo "lab: module $name is neither built in nor shipped" >&2
     return 1
   fi
@@ -96,12 +101,12 @@ _lab_module_visit() {
     *.zst) deps=$(zstd -qdc "$moddir/$path" | tr '\0' '\n' | sed -n 's/^depends=//p') ;;
     *) deps=$(tr '\0' '\n' <"$moddir/$path" | sed -n 's/^depends=//p') ;;
   esac
-  for d in ${deps//,/ }; do _lab_module_visit "$moddir" "$d"; done
+  for d in ${deps//,/ }; do _lab_module_visit "$moddir" "$d" || return 1; done
   echo "$path"
 }
 
 lab_initramfs() {
-  local suite="$1" kdir ver bin bb out stage m lib
+  local suite="$1" kdir ver bin bb out stage m lib mods
   kdir=$(lab_kernel "$suite") || return 1
   ver=$(cat "$kdir/version")
   bin=$(lab_binary) || return 1
@@ -112,6 +117,7 @@ lab_initramfs() {
     echo "$out"
     return
   fi
+  mods=$(_lab_module_order "$kdir/root/lib/modules/$ver") || return 1
   stage=$(mktemp -d "$LAB_CACHE/stage.XXXXXX")
   mkdir -p "$stage"/{bin,dev,proc,sys,tmp,mnt,etc,opt/skubench,lib/modules/"$ver"}
   cp "$bb" "$stage/bin/busybox"
@@ -131,7 +137,7 @@ lab_initramfs() {
   case "$bin" in */x86_64-unknown-linux-gnu/*) echo "portable" >"$stage/etc/lab-binary" ;; esac
   cp -r "$LAB_REPO/suites" "$stage/opt/skubench/suites"
   : >"$stage/etc/lab-modules"
-  for m in $(_lab_module_order "$kdir/root/lib/modules/$ver"); do
+  for m in $mods; do
     mkdir -p "$stage/lib/modules/$ver/$(dirname "$m")"
     case "$m" in
       *.xz) xz -dc "$kdir/root/lib/modules/$ver/$m" >"$stage/lib/modules/$ver/${m%.xz}"; m="${m%.xz}" ;;

@@ -137,14 +137,17 @@ lab_netns() {
   ip -n "$LAB_NETNS" link set lo up
   ip -n "$LAB_NETNS" link add br0 type bridge
   ip -n "$LAB_NETNS" link set br0 mtu 9000 up
-  # A burst of 2 ms at the rate (at least two jumbo frames).
+  # A burst of 2 ms at the rate (at least two jumbo frames), and a queue of
+  # 400 ms at the rate: well above the bandwidth-delay product of TCG guests
+  # (tens of ms of RTT), so TCP's backoff after a tail drop does not leave
+  # the link idle and the cap, not the queue, sets the throughput.
   burst=$((mbit * 1000000 / 8 / 500))
   [ "$burst" -lt 20000 ] && burst=20000
   for t in tap0 tap1; do
     ip -n "$LAB_NETNS" tuntap add "$t" mode tap
     ip -n "$LAB_NETNS" link set "$t" master br0 mtu 9000 up
     # Egress of a tap is what its guest receives: both directions capped.
-    ip netns exec "$LAB_NETNS" tc qdisc add dev "$t" root tbf rate "${mbit}mbit" burst "$burst" latency 50ms
+    ip netns exec "$LAB_NETNS" tc qdisc add dev "$t" root tbf rate "${mbit}mbit" burst "$burst" latency 400ms
   done
 }
 
