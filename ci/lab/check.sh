@@ -7,7 +7,7 @@
 #
 # --quick: the scale check at 4 vCPUs instead of 16 (for development).
 # Caps (environment): SKUBENCH_LAB_IOPS (N, default 400), SKUBENCH_LAB_MBIT
-# (R, default 40). Kernels: SKUBENCH_LAB_KERNELS (default "bullseye bookworm trixie").
+# (R, default 20). Kernels: SKUBENCH_LAB_KERNELS (default "bullseye bookworm trixie").
 set -euo pipefail
 LAB_DIR="$(cd "$(dirname "$0")" && pwd)"
 LAB="$LAB_DIR/lab.sh"
@@ -27,7 +27,7 @@ done
 want() { case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 N="${SKUBENCH_LAB_IOPS:-400}"
-R="${SKUBENCH_LAB_MBIT:-40}"
+R="${SKUBENCH_LAB_MBIT:-20}"
 KERNELS="${SKUBENCH_LAB_KERNELS:-bullseye bookworm trixie}"
 N07=$((N * 7 / 10))
 LAB_RUN="${SKUBENCH_LAB_RUN:-$LAB_CACHE/check/$(date -u +%Y%m%dT%H%M%S)}"
@@ -149,7 +149,7 @@ fi
 if want net; then
   say "net: tcp_stream and udp_stream through a tc tbf cap of $R Mbit/s"
   cat >"$LAB_RUN/net.sh" <<EOF
-skubench run net.tcp_stream --peer 192.0.2.11:5201 --token lab --repetitions 3 --warmup 3 --duration 5 -q --output /out/tcp.json
+skubench run net.tcp_stream --peer 192.0.2.11:5201 --token lab --repetitions 3 --warmup 5 --duration 8 -q --output /out/tcp.json
 skubench run net.udp_stream --peer 192.0.2.11:5201 --token lab --bitrate $((2 * R))m --repetitions 1 --warmup 1 --duration 5 -q --output /out/udp.json
 EOF
   boot net --vcpus 2 --net-mbit "$R" --script "$LAB_RUN/net.sh" --timeout 600

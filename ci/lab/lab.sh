@@ -80,7 +80,7 @@ lab_accel() {
       con=$(mktemp)
       timeout 60 nice -n 19 qemu-system-x86_64 -accel kvm -cpu host -smp 1 -m 512 -nodefaults \
         -display none -no-reboot -serial "file:$con" -kernel "$vmlinuz" -initrd "$initrd" \
-        -append "console=ttyS0 panic=-1 quiet" >/dev/null 2>&1 || true
+        -append "console=ttyS0 panic=-1 quiet lab.nojob" >/dev/null 2>&1 || true
       grep -q 'lab-init: no job' "$con" && LAB_ACCEL=kvm
       rm -f "$con"
     fi
