@@ -38,11 +38,11 @@ T0=$SECONDS
 printf 'check\tfigure\tconfigured\tmeasured\tverdict\n' >"$LAB_RUN/figures.tsv"
 
 say() { echo "check: $*" >&2; }
-# fig CHECK FIGURE CONFIGURED MEASURED VERDICT(ok|FAIL)
+# fig CHECK FIGURE CONFIGURED MEASURED VERDICT(ok|FAIL|info)
 fig() {
   printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$LAB_RUN/figures.tsv"
   printf 'check: %-8s %-44s configured %-14s measured %-16s %s\n' "$@" >&2
-  [ "$5" = ok ] || FAILS=$((FAILS + 1))
+  [ "$5" = ok ] || [ "$5" = info ] || FAILS=$((FAILS + 1))
 }
 # within MEASURED TARGET FRACTION → exit 0 if |m/t - 1| <= f
 within() { python3 -c "import sys; m,t,f=map(float,sys.argv[1:]); sys.exit(0 if abs(m/t-1)<=f else 1)" "$1" "$2" "$3"; }
@@ -66,8 +66,17 @@ rc_of() { cat "$LAB_RUN/$1/boot_rc"; }
 if want scale; then
   say "scale: $SCALE_VCPUS vCPUs, 2 NUMA nodes, quick suite"
   mem=$((SCALE_VCPUS >= 16 ? 4096 : 2048))
-  boot scale --vcpus "$SCALE_VCPUS" --numa 2 --mem "$mem" --timeout 1800 -- \
-    skubench run /opt/skubench/suites/quick.toml --repetitions 1 -q --output /out/quick.json
+  # Under TCG one STREAM pass over arrays ≥ 4 × the LLCs takes seconds at 16
+  # vCPUs (1.9 s measured), longer than the quick suite's 1 s measured phase:
+  # that one workload gets 12 s there. Every other workload runs as the suite says.
+  scale_suite=(--put "$LAB_REPO/suites/quick.toml")
+  if [ "$(cat "$LAB_CACHE/accel")" = tcg ]; then
+    python3 "$FIG" allowance "$LAB_REPO/suites/quick.toml" "$LAB_RUN/quick.toml" mem.stream 12s
+    scale_suite=(--put "$LAB_RUN/quick.toml")
+    fig scale "TCG allowance: mem.stream duration" "1s (quick.toml)" "12s" info
+  fi
+  boot scale --vcpus "$SCALE_VCPUS" --numa 2 --mem "$mem" --timeout 1800 "${scale_suite[@]}" -- \
+    skubench run /tmp/quick.toml --repetitions 1 -q --output /out/quick.json
   if [ -f "$LAB_RUN/scale/quick.json" ]; then
     python3 "$FIG" scale "$LAB_RUN/scale/quick.json" "$SCALE_VCPUS" 2 | tee "$LAB_RUN/scale/findings.txt" >&2 || true
     v=$(okfail python3 "$FIG" scale "$LAB_RUN/scale/quick.json" "$SCALE_VCPUS" 2)
