@@ -48,9 +48,24 @@ def note(path, label, key):
     return 1
 
 
+HEADLINE_RATES = (".ops_per_s", ".faults_per_s", ".iops", ".bits_per_s", ".transactions_per_s", ".connections_per_s")
+
+
+def zero_rates(run):
+    """Headline rates (`family.kind.rate`, three parts) of a run that are 0:
+    a run that completed no operation in its measured phase measured nothing,
+    whatever its status says."""
+    return [
+        m["name"]
+        for m in run["metrics"]
+        if m["name"].endswith(HEADLINE_RATES) and m["name"].count(".") <= 2 and m["value"] == 0
+    ]
+
+
 def allok(path):
     r = load(path)
     bad = [f"{run['label']}: {run['status']} {run.get('error', '')}" for run in r["runs"] if run["status"] != "ok"]
+    bad += [f"{run['label']}: ok but measured 0: {', '.join(z)}" for run in r["runs"] if (z := zero_rates(run))]
     for b in bad:
         print(b)
     if not r["runs"]:
@@ -75,6 +90,8 @@ def scale(path, vcpus, nodes):
     say(h.get("hypervisor") not in (None, "", "none"), f"fingerprint hypervisor = {h.get('hypervisor')!r}")
     for run in r["runs"]:
         say(run["status"] == "ok", f"{run['label']}: status {run['status']} {run.get('error', '')}".rstrip())
+        z = zero_rates(run)
+        say(not z, f"{run['label']}: headline rates non-zero" + (f" (0: {', '.join(z)})" if z else ""))
     names = {m["name"] for run in r["runs"] for m in run["metrics"]}
     last = vcpus - 1
     for want in [
