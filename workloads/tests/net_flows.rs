@@ -409,3 +409,65 @@ fn thousand_flows_between_two_namespaces_close_every_socket() {
     });
     eventually("peer descriptors left open", || fds(&peer_pid) == peer_fds0);
 }
+
+/// Reads until the peer closes `s` (end of stream or a reset); false if
+/// it is still open after `within`.
+fn closed_by_peer(s: &mut std::net::TcpStream, within: Duration) -> bool {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut b = [0u8; 64];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) | Err(_) => return true,
+            Ok(_) => {}
+        }
+    }
+}
+
+#[test]
+fn the_flows_peer_closes_strangers_duplicates_and_the_silent() {
+    use workloads::net::client::{open_data, ClientSession};
+    use workloads::net::proto::{Role, TestKind, TestSpec};
+    let srv = Server::start(ServeConfig::new(([127, 0, 0, 1], 0).into(), b"u".to_vec())).unwrap();
+    let mut c = ClientSession::connect(srv.local_addr(), b"u").unwrap();
+    let ready = c
+        .start(&TestSpec {
+            roles: vec![Role::Sink],
+            threads: 1,
+            flows: 2,
+            msg_size: 1024,
+            ..TestSpec::new(TestKind::TcpFlows)
+        })
+        .unwrap();
+    let mut bad_cookie = ready.clone();
+    bad_cookie.cookie = vec![0u8; bad_cookie.cookie.len()];
+    let mut stranger = open_data(&bad_cookie, 0, &Default::default()).unwrap();
+    let mut out_of_range = open_data(&ready, 5, &Default::default()).unwrap();
+    let mut silent = std::net::TcpStream::connect(ready.addr).unwrap();
+    let mut f0 = open_data(&ready, 0, &Default::default()).unwrap();
+    let mut dup = open_data(&ready, 0, &Default::default()).unwrap();
+    let mut f1 = open_data(&ready, 1, &Default::default()).unwrap();
+    for s in [&mut f0, &mut f1] {
+        s.write_all(&[1u8; 4096]).unwrap();
+    }
+    for (what, s) in [
+        ("wrong cookie", &mut stranger),
+        ("index out of range", &mut out_of_range),
+        ("duplicate index", &mut dup),
+    ] {
+        assert!(
+            closed_by_peer(s, Duration::from_secs(5)),
+            "{what} kept open"
+        );
+    }
+    // Nothing presented: closed at the handshake deadline.
+    assert!(
+        closed_by_peer(&mut silent, Duration::from_secs(6)),
+        "silent kept open"
+    );
+    // The real flows are still served.
+    f0.write_all(&[2u8; 4096]).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let r = c.stop().unwrap();
+    assert_eq!(r.rx_bytes, 3 * 4096, "{r:?}");
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+}

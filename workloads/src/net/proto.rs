@@ -694,6 +694,70 @@ mod tests {
     use super::*;
 
     #[test]
+    fn flows_and_cps_specs_are_bounded() {
+        let flows = |roles: Vec<Role>, flows: u32| TestSpec {
+            roles,
+            threads: 2,
+            flows,
+            msg_size: 1024,
+            req_size: 1,
+            resp_size: 1,
+            ..TestSpec::new(TestKind::TcpFlows)
+        };
+        assert!(flows(vec![Role::Sink], 1000).validate().is_ok());
+        assert!(flows(vec![Role::Echo], MAX_FLOWS).validate().is_ok());
+        let err = |s: TestSpec| s.validate().unwrap_err().to_string();
+        assert!(err(flows(vec![Role::Sink], 0)).contains("flows"));
+        assert!(err(flows(vec![Role::Sink], MAX_FLOWS + 1)).contains("flows"));
+        assert!(err(flows(vec![], 10)).contains("roles"));
+        assert!(err(flows(vec![Role::Source], 10)).contains("roles"));
+        assert!(err(flows(vec![Role::Sink, Role::Sink], 10)).contains("roles"));
+        assert!(err(TestSpec {
+            threads: 0,
+            ..flows(vec![Role::Sink], 10)
+        })
+        .contains("threads"));
+        assert!(err(TestSpec {
+            msg_size: 0,
+            ..flows(vec![Role::Sink], 10)
+        })
+        .contains("msg_size"));
+        assert!(err(TestSpec {
+            req_size: 0,
+            ..flows(vec![Role::Echo], 10)
+        })
+        .contains("req_size"));
+        let cps = TestSpec {
+            threads: 2,
+            flows: 64,
+            req_size: 1,
+            resp_size: 1,
+            ..TestSpec::new(TestKind::TcpCps)
+        };
+        assert!(cps.validate().is_ok());
+        assert!(err(TestSpec {
+            roles: vec![Role::Echo],
+            ..cps.clone()
+        })
+        .contains("roles"));
+        // `flows` belongs to these two kinds only, and is left off the
+        // wire when zero, so older peers still read the other tests.
+        let rr = TestSpec {
+            roles: vec![Role::Echo],
+            req_size: 1,
+            resp_size: 1,
+            ..TestSpec::new(TestKind::TcpRr)
+        };
+        assert!(!serde_json::to_string(&rr).unwrap().contains("flows"));
+        assert!(err(TestSpec { flows: 3, ..rr }).contains("flows"));
+        let json = serde_json::to_string(&cps).unwrap();
+        assert!(
+            json.contains("\"kind\":\"tcp_cps\"") && json.contains("\"flows\":64"),
+            "{json}"
+        );
+    }
+
+    #[test]
     fn udp_headers_round_trip_and_refuse_strangers() {
         let cookie = [7u8; 32];
         let mut d = vec![0u8; 100];

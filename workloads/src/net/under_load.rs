@@ -75,6 +75,12 @@ const PARAMS: &[ParamDef] = with_peer_params![
         default: Some("128k"),
         help: "load streams: bytes per send call",
     },
+    ParamDef {
+        name: "load_placement",
+        kind: ParamKind::Choice(&["apart", "shared"]),
+        default: Some("apart"),
+        help: "with the default placement: apart = load on the vCPUs after the RR pair's (a NIC or wire between them is the shared path); shared = load on the RR pair's vCPUs too (on loopback or veth the vCPUs are the path)",
+    },
 ];
 
 /// Factory of `net.rr_under_load`.
@@ -119,6 +125,7 @@ impl WorkloadFactory for UnderLoadFactory {
             load,
             rr_threads,
             load_threads,
+            shared: p.str("load_placement")? == "shared",
             unloaded: Mutex::new(None),
         }))
     }
@@ -132,6 +139,8 @@ struct UnderLoad {
     load: StreamTest,
     rr_threads: usize,
     load_threads: usize,
+    /// Load on the RR pair's vCPUs (`load_placement = "shared"`).
+    shared: bool,
     /// The unloaded step's end, gathered when the loaded step begins.
     unloaded: Mutex<Option<Finished>>,
 }
@@ -142,10 +151,23 @@ type LoadPins = (Option<Vec<usize>>, Option<Vec<usize>>, Option<Vec<usize>>);
 impl UnderLoad {
     /// RR workers first, then load workers, each peer thread with its
     /// client worker (the in-process peer's default placement), so the
-    /// load lands on other vCPUs than the RR pair where there are any.
+    /// load lands on other vCPUs than the RR pair where there are any
+    /// (`apart`), or on the RR pair's own (`shared`).
     fn pins(&self) -> LoadPins {
         let total = self.rr_threads + self.load_threads;
+        let rr = self.rr_threads;
         let (client, peer) = self.rr_ctl.target.pins(total, total, |j| j);
+        let explicit = self.rr_ctl.target.pin.is_some() || self.rr_ctl.target.peer_pin.is_some();
+        let (client, peer) = match (client, peer) {
+            // Load worker k on the vCPU of RR worker k mod rr.
+            (Some(c), Some(_)) if self.shared && !explicit && c.len() == total => {
+                let c: Vec<usize> = (0..total)
+                    .map(|i| c[if i < rr { i } else { (i - rr) % rr }])
+                    .collect();
+                (Some(c.clone()), Some(c))
+            }
+            x => x,
+        };
         match peer {
             Some(p) if p.len() == total && self.rr_ctl.target.peer_pin.is_none() => {
                 let (a, b) = p.split_at(self.rr_threads);
