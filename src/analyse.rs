@@ -4,19 +4,20 @@ use std::path::{Path, PathBuf};
 
 use baselines::compare::Outcome;
 use baselines::policy::{Policy, Spec};
-use baselines::store::{Query, Store};
+use baselines::store::Query;
 use bench_core::result::ResultFile;
 
 use skubench_ci::exit_codes::SkubenchExitCode;
 
 use crate::cli::{BaselineCmd, Format, StoreCmd};
 use crate::common::{
-    comparison, emit, input, load_side, run_failed, store_error, usage, write_history_reports,
+    comparison, emit, input, load_side, open_store, run_failed, store_error, usage,
+    write_history_reports,
 };
 
 /// `skubench store …`
-pub fn store(root: &Path, cmd: StoreCmd) -> anyhow::Result<SkubenchExitCode> {
-    let st = Store::new(root);
+pub fn store(location: &str, cmd: StoreCmd) -> anyhow::Result<SkubenchExitCode> {
+    let st = open_store(location)?;
     match cmd {
         StoreCmd::Add { results } => {
             // Validate every file before storing any: all or nothing for bad input.
@@ -35,7 +36,7 @@ pub fn store(root: &Path, cmd: StoreCmd) -> anyhow::Result<SkubenchExitCode> {
             }
         }
         StoreCmd::List => {
-            let idx = baselines::history::result_index(&st.history_dir()).map_err(store_error)?;
+            let idx = st.history_index().map_err(store_error)?;
             println!(
                 "{:<16}  {:<24}  {:<20}  {:<10}  {:<12}  suite",
                 "id", "time", "sku", "distro", "host"
@@ -56,8 +57,8 @@ pub fn store(root: &Path, cmd: StoreCmd) -> anyhow::Result<SkubenchExitCode> {
 }
 
 /// `skubench baseline …`
-pub fn baseline(root: &Path, cmd: BaselineCmd) -> anyhow::Result<SkubenchExitCode> {
-    let st = Store::new(root);
+pub fn baseline(location: &str, cmd: BaselineCmd) -> anyhow::Result<SkubenchExitCode> {
+    let st = open_store(location)?;
     match cmd {
         BaselineCmd::Save {
             name,
@@ -136,8 +137,8 @@ pub struct CompareArgs {
     pub output_dir: Option<PathBuf>,
     /// Keep disturbed runs.
     pub include_disturbed: bool,
-    /// Store.
-    pub store: PathBuf,
+    /// Store location.
+    pub store: String,
 }
 
 /// `skubench compare`
@@ -151,7 +152,7 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<SkubenchExitCode> {
         Some(p) => Some(Spec::load(p).map_err(input)?),
         None => None,
     };
-    let st = Store::new(&a.store);
+    let st = open_store(&a.store)?;
     let (bn, base) = load_side(&a.base, &st)?;
     let (cn, cand) = load_side(&a.cand, &st)?;
     let cmp = comparison(&base, &bn, &cand, &cn, &policy, spec.as_ref());
@@ -172,7 +173,7 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<SkubenchExitCode> {
 
 /// `skubench history`
 pub fn history(
-    root: &Path,
+    location: &str,
     q: baselines::history::HistoryQuery,
     cfg: baselines::changepoint::CpConfig,
     latest: usize,
@@ -182,9 +183,8 @@ pub fn history(
     if !(cfg.p_value > 0.0 && cfg.p_value < 1.0) || cfg.window < 4 {
         return Err(usage("--p must be in (0, 1) and --window at least 4"));
     }
-    let st = Store::new(root);
-    let (series, warnings) =
-        baselines::history::query(&st.history_dir(), &q, &cfg, latest).map_err(store_error)?;
+    let st = open_store(location)?;
+    let (series, warnings) = st.history_query(&q, &cfg, latest).map_err(store_error)?;
     for w in &warnings {
         eprintln!("skubench: warning: {w}");
     }

@@ -297,14 +297,18 @@ impl TypedValueParser for FormatParser {
 /// Where the result store lives.
 #[derive(clap::Args, Debug, Clone)]
 pub struct StoreArg {
-    /// Result store directory (before or after a `store`/`baseline` subcommand).
+    /// Result store: a directory, `file://DIR`, `az://CONTAINER/PREFIX` or
+    /// `s3://BUCKET/PREFIX` (credentials and endpoints from the cloud's
+    /// standard environment, never the URL); before or after a
+    /// `store`/`baseline` subcommand.
     #[arg(
         long,
         env = "SKUBENCH_STORE",
         default_value = "skubench-store",
-        global = true
+        global = true,
+        value_name = "DIR|URL"
     )]
-    pub store: PathBuf,
+    pub store: String,
 }
 
 /// `skubench store …`
@@ -375,6 +379,10 @@ pub struct GateArgs {
     /// SKU name recorded (`auto`: ask the instance metadata service).
     #[arg(long)]
     pub sku: Option<String>,
+    /// Onboarding tag recorded in every result of this gate (`skubench
+    /// matrix --tag` selects by it): letters, digits, `.`, `_`, `-`.
+    #[arg(long, value_name = "NAME", value_parser = parse_tag)]
+    pub tag: Option<String>,
     /// Repetitions of the first round (default: the policy's).
     #[arg(long, value_name = "N", value_parser = parse_repetitions)]
     pub repetitions: Option<u32>,
@@ -402,6 +410,10 @@ pub struct RunArgs {
     /// SKU name recorded in the result (else $SKUBENCH_SKU).
     #[arg(long)]
     pub sku: Option<String>,
+    /// Onboarding tag recorded in the result (`skubench matrix --tag`
+    /// selects by it): letters, digits, `.`, `_`, `-`.
+    #[arg(long, value_name = "NAME", value_parser = parse_tag)]
+    pub tag: Option<String>,
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
@@ -470,6 +482,17 @@ pub struct ServeArgs {
 /// repetition count ([`bench_core::suite::parse_repetitions`]).
 pub fn parse_repetitions(v: &str) -> Result<u32, String> {
     bench_core::suite::parse_repetitions(v).map_err(|e| e.to_string())
+}
+
+/// An onboarding tag: the characters of a baseline name.
+pub fn parse_tag(v: &str) -> Result<String, String> {
+    if baselines::store::valid_name(v) {
+        Ok(v.to_string())
+    } else {
+        Err(format!(
+            "`{v}`: use letters, digits, `.`, `_`, `-` (at most 100, not starting with `.`)"
+        ))
+    }
 }
 
 /// A `skubench` command line made ready for clap: the options of `run`

@@ -12,6 +12,7 @@ pub mod history;
 pub mod import;
 pub mod permutation;
 pub mod policy;
+mod remote;
 pub mod simulate;
 pub mod stats;
 pub mod store;
