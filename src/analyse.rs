@@ -52,6 +52,28 @@ pub fn store(location: &str, cmd: StoreCmd) -> anyhow::Result<SkubenchExitCode> 
             let n = st.compact().map_err(store_error)?;
             println!("history compacted: {n} rows");
         }
+        StoreCmd::Verify => {
+            let checks = st.verify().map_err(store_error)?;
+            let bad = checks.iter().filter(|(_, c)| c.is_err()).count();
+            for (id, c) in &checks {
+                match c {
+                    Ok(()) => println!("{id} ok"),
+                    Err(why) => println!("{id} BAD: {why}"),
+                }
+            }
+            println!(
+                "{} results in {}: {} ok, {bad} bad",
+                checks.len(),
+                st.location(),
+                checks.len() - bad
+            );
+            if bad > 0 {
+                return Err(run_failed(format!(
+                    "store {}: {bad} damaged result(s)",
+                    st.location()
+                )));
+            }
+        }
     }
     Ok(SkubenchExitCode::Ok)
 }

@@ -324,6 +324,9 @@ pub enum StoreCmd {
     List,
     /// Merge the per-result history files into one (faster history queries).
     Compact,
+    /// Check every stored result: its bytes hash to its id, it parses, its
+    /// history rows are there (exit 3 when one is damaged).
+    Verify,
 }
 
 /// `skubench baseline …`

@@ -52,6 +52,10 @@ pub struct Added {
     pub new: bool,
 }
 
+/// One result checked by [`Store::verify`]: its id, and what is wrong with
+/// it when something is.
+pub type Verified = (String, Result<(), String>);
+
 /// A named baseline.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
@@ -412,13 +416,58 @@ impl Store {
         Ok(v)
     }
 
+    /// Checks every stored result: its bytes hash to its id, it parses as
+    /// a result file, and its history part (or a compacted copy) is there.
+    /// One entry per result id, with what is wrong with it.
+    pub fn verify(&self) -> Result<Vec<Verified>, BaselineError> {
+        let in_history: std::collections::HashSet<String> = self
+            .history_index()?
+            .into_iter()
+            .map(|r| r.result_id)
+            .collect();
+        let mut out = Vec::new();
+        for id in self.ids()? {
+            let bytes = match &self.backend {
+                Backend::Object(r) => r
+                    .get(&format!("results/{id}.json"))?
+                    .map(|(b, _)| b.to_vec()),
+                Backend::Local(_) => {
+                    let p = self.dir("results").join(format!("{id}.json"));
+                    Some(std::fs::read(&p).map_err(|e| BaselineError::io(&p, e))?)
+                }
+            };
+            let check = match bytes {
+                None => Err("listed but not readable (deleted meanwhile?)".to_string()),
+                Some(b) if content_id(&b) != id => Err(format!(
+                    "content hashes to {}, not to its id ({} bytes): damaged or partial",
+                    content_id(&b),
+                    b.len()
+                )),
+                Some(b) => match std::str::from_utf8(&b)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| ResultFile::parse(t).map_err(|e| e.to_string()))
+                {
+                    Err(e) => Err(format!("not a valid result file: {e}")),
+                    Ok(_) if !in_history.contains(&id) => Err("no history rows".to_string()),
+                    Ok(_) => Ok(()),
+                },
+            };
+            out.push((id, check));
+        }
+        Ok(out)
+    }
+
     /// Result ids matching a query, oldest first (by run start time).
+    /// Only results whose file is stored: a writer stopped between the
+    /// history part and the result leaves rows that name no result.
     pub fn query(&self, q: &Query) -> Result<Vec<String>, BaselineError> {
         let rows = self.history_index()?;
+        let stored: std::collections::HashSet<String> = self.ids()?.into_iter().collect();
         let mut hits: Vec<&history::ResultRow> = rows
             .iter()
             .filter(|r| {
-                q.sku.as_ref().is_none_or(|s| r.sku == *s)
+                stored.contains(&r.result_id)
+                    && q.sku.as_ref().is_none_or(|s| r.sku == *s)
                     && q.distro.as_ref().is_none_or(|s| r.distro == *s)
                     && q.suite.as_ref().is_none_or(|s| r.suite == *s)
                     && q.host.as_ref().is_none_or(|s| r.hostname == *s)
