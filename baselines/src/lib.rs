@@ -9,6 +9,7 @@ pub mod compare;
 pub mod error;
 pub mod explain;
 pub mod history;
+pub mod matrix;
 pub mod import;
 pub mod permutation;
 pub mod policy;
