@@ -12,7 +12,7 @@ use skubench_ci::exit_codes::SkubenchExitCode;
 use crate::cli::{BaselineCmd, Format, StoreCmd};
 use crate::common::{
     comparison, emit, input, load_side, open_store, run_failed, store_error, usage,
-    write_history_reports,
+    write_history_reports, write_outputs,
 };
 
 /// `skubench store …`
@@ -190,6 +190,117 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<SkubenchExitCode> {
         Outcome::Fail => SkubenchExitCode::Regression,
         Outcome::Inconclusive => SkubenchExitCode::Inconclusive,
         Outcome::Pass => SkubenchExitCode::Ok,
+    })
+}
+
+/// Arguments of `matrix`.
+pub struct MatrixArgs {
+    /// The onboarding's tag.
+    pub tag: String,
+    /// Baseline side.
+    pub baseline: Option<String>,
+    /// Spec file.
+    pub spec: Option<PathBuf>,
+    /// Policy file.
+    pub policy: Option<PathBuf>,
+    /// Formats.
+    pub formats: Vec<Format>,
+    /// Output directory.
+    pub output_dir: Option<PathBuf>,
+    /// Keep disturbed runs.
+    pub include_disturbed: bool,
+    /// Store location.
+    pub store: String,
+}
+
+/// `skubench matrix`
+pub fn matrix(a: MatrixArgs) -> anyhow::Result<SkubenchExitCode> {
+    let mut policy = match &a.policy {
+        Some(p) => Policy::load(p).map_err(input)?,
+        None => Policy::default(),
+    };
+    policy.include_disturbed |= a.include_disturbed;
+    let spec = match &a.spec {
+        Some(p) => Some(Spec::load(p).map_err(input)?),
+        None => None,
+    };
+    let st = open_store(&a.store)?;
+    let base = match &a.baseline {
+        Some(b) => Some(load_side(b, &st)?),
+        None => None,
+    };
+    let ids = st
+        .query(&Query {
+            tag: Some(a.tag.clone()),
+            ..Query::default()
+        })
+        .map_err(store_error)?;
+    if ids.is_empty() {
+        return Err(usage(format!(
+            "no results tagged `{}` in store {} (record them with `run`/`gate --tag {}` and `store add`)",
+            a.tag,
+            st.location(),
+            a.tag
+        )));
+    }
+    let mut results = Vec::with_capacity(ids.len());
+    for id in ids {
+        let f = st.load(&id).map_err(store_error)?;
+        results.push((id, f));
+    }
+    let m = baselines::matrix::build(
+        &a.tag,
+        results.clone(),
+        base.as_ref().map(|(n, f)| (n.as_str(), f.as_slice())),
+        &policy,
+        spec.as_ref(),
+    );
+    let mut outputs = Vec::new();
+    for &f in &a.formats {
+        let bytes = match f {
+            Format::Markdown => reports::matrix::render_markdown(&m).into_bytes(),
+            Format::Html => reports::matrix::render_html(&m).into_bytes(),
+            Format::Json => reports::matrix::render_json(&m)?,
+            Format::Junit => reports::matrix::render_junit(&m)?.into_bytes(),
+            Format::Terminal => {
+                return Err(usage("matrix: formats are markdown, html, json, junit"))
+            }
+        };
+        outputs.push((bytes, f.ext()));
+    }
+    if let Some(dir) = &a.output_dir {
+        std::fs::create_dir_all(dir).map_err(|e| run_failed(format!("{}: {e}", dir.display())))?;
+        // Each cell's own comparison, where the page links to it.
+        let bfiles = base.as_ref().map_or(&[][..], |(_, f)| f.as_slice());
+        for c in &m.cells {
+            let Some(cmp) = &c.comparison else { continue };
+            let cdir = dir.join("cells").join(&c.slug);
+            std::fs::create_dir_all(&cdir)
+                .map_err(|e| run_failed(format!("{}: {e}", cdir.display())))?;
+            let cand: Vec<(String, ResultFile)> = results
+                .iter()
+                .filter(|(id, _)| c.sources.contains(id))
+                .cloned()
+                .collect();
+            let input = reports::html::HtmlInput {
+                comparison: cmp,
+                baseline: bfiles,
+                candidate: &cand,
+                history: &[],
+            };
+            emit(
+                &input,
+                &[Format::Markdown, Format::Html, Format::Json],
+                Some(&cdir),
+            )?;
+        }
+    }
+    write_outputs("matrix", &outputs, a.output_dir.as_deref())?;
+    eprintln!("skubench: {}", reports::matrix::headline(&m));
+    Ok(match m.outcome {
+        Some(Outcome::Fail) => SkubenchExitCode::Regression,
+        Some(Outcome::Inconclusive) => SkubenchExitCode::Inconclusive,
+        Some(Outcome::Pass) | None => SkubenchExitCode::Ok,
     })
 }
 

@@ -96,6 +96,44 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArg,
     },
+    /// One onboarding as a matrix: the results of `--tag` by SKU × distro,
+    /// each cell gated against the baseline and the spec limits, the spread
+    /// of each headline metric across distros and whether one distro is
+    /// significantly slower than the rest. Exit 1 when a cell fails, 4 when
+    /// one is inconclusive.
+    Matrix {
+        /// The onboarding's tag (`run`/`gate --tag`).
+        #[arg(long, value_parser = parse_tag)]
+        tag: String,
+        /// Baseline every cell is compared with: a name in the store, result
+        /// files, or a store query.
+        #[arg(long)]
+        baseline: Option<String>,
+        /// SKU spec limits (TOML).
+        #[arg(long)]
+        spec: Option<PathBuf>,
+        /// Policy: thresholds and alpha (TOML).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Output formats, comma-separated.
+        #[arg(
+            long,
+            default_value = "markdown",
+            value_delimiter = ',',
+            value_parser = FormatParser(Format::MATRIX)
+        )]
+        format: Vec<Format>,
+        /// Write matrix.{html,md,json,xml} here, and each cell's comparison
+        /// under cells/<sku>__<distro>/, instead of stdout.
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+        /// Keep runs flagged `disturbed`.
+        #[arg(long)]
+        include_disturbed: bool,
+        /// Store location.
+        #[command(flatten)]
+        store: StoreArg,
+    },
     /// Per-metric history from the store with change points (E-divisive + t-test).
     History {
         /// SKU.
@@ -242,6 +280,9 @@ impl Format {
         Format::Json,
         Format::Junit,
     ];
+    /// What `matrix` writes: one page, no terminal table.
+    pub const MATRIX: &'static [Format] =
+        &[Format::Markdown, Format::Html, Format::Json, Format::Junit];
     /// What `report` writes: single runs have no verdicts for JUnit.
     pub const REPORT: &'static [Format] = &[
         Format::Terminal,
