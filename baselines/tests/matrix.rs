@@ -75,12 +75,23 @@ fn named(f: ResultFile) -> (String, ResultFile) {
 #[test]
 fn a_distro_twice_as_slow_is_found_and_its_cell_fails() {
     let base = vec![named(result("D4", "pred", 1000.0, 7, 9))];
-    let results: Vec<_> = [("debian", 1000.0), ("ubuntu", 1010.0), ("rhel", 500.0), ("sles", 995.0)]
-        .iter()
-        .enumerate()
-        .map(|(i, (d, level))| named(result("D4v6", d, *level, 7, i as u32)))
-        .collect();
-    let m = build("onb", results, Some(("pred", &base)), &Policy::default(), None);
+    let results: Vec<_> = [
+        ("debian", 1000.0),
+        ("ubuntu", 1010.0),
+        ("rhel", 500.0),
+        ("sles", 995.0),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (d, level))| named(result("D4v6", d, *level, 7, i as u32)))
+    .collect();
+    let m = build(
+        "onb",
+        results,
+        Some(("pred", &base)),
+        &Policy::default(),
+        None,
+    );
     assert_eq!(m.skus, vec!["D4v6"]);
     assert_eq!(m.distros, vec!["debian 1", "rhel 1", "sles 1", "ubuntu 1"]);
     assert_eq!(m.cells.len(), 4);
@@ -115,7 +126,10 @@ fn distros_that_do_not_differ_have_no_slower_one() {
         .map(|(i, d)| named(result("D4v6", d, 1000.0, 7, i as u32 + 3)))
         .collect();
     let m = build("onb", results, None, &Policy::default(), None);
-    assert_eq!(m.outcome, None, "no baseline and no spec: nothing to judge by");
+    assert_eq!(
+        m.outcome, None,
+        "no baseline and no spec: nothing to judge by"
+    );
     assert!(m.cells.iter().all(|c| c.outcome.is_none()));
     assert_eq!(m.spreads.len(), 1);
     assert_eq!(m.spreads[0].slower, None, "{:?}", m.spreads[0].distros);
@@ -154,7 +168,10 @@ fn spec_limits_alone_judge_the_cells() {
 
 #[test]
 fn slugs_are_safe_file_names() {
-    assert_eq!(slug("Standard_D4s_v6", "ubuntu 24.04"), "Standard_D4s_v6__ubuntu_24.04");
+    assert_eq!(
+        slug("Standard_D4s_v6", "ubuntu 24.04"),
+        "Standard_D4s_v6__ubuntu_24.04"
+    );
     assert_eq!(slug("../x", ""), "_.._x___");
     assert!(!slug("a/b", "<script>").contains(['/', '<', '>']));
 }
