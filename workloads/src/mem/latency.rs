@@ -237,17 +237,17 @@ impl Ring {
                 "a ring needs at least two {NODE_BYTES}-byte nodes, got {bytes} bytes"
             )));
         }
-        Self::build_in(Region::new(nodes * NODE_BYTES, hp)?, seed)
+        Self::build_in(Region::new(nodes * NODE_BYTES, hp)?, nodes, seed)
     }
 
-    /// Links the nodes of `region` (not yet touched: its pages are placed
-    /// as its memory policy says, e.g. bound to a NUMA node by `mbind`)
-    /// into one random cycle.
-    pub fn build_in(mut region: Region, seed: u64) -> Result<Self, WorkloadError> {
-        let nodes = region.len() / NODE_BYTES;
-        if nodes < 2 {
+    /// Links the first `nodes` nodes of `region` (not yet touched: its pages
+    /// are placed as its memory policy says, e.g. bound to a NUMA node by
+    /// `mbind`) into one random cycle. The count is the caller's, not the
+    /// region's length: a region is rounded up to whole pages.
+    pub fn build_in(mut region: Region, nodes: usize, seed: u64) -> Result<Self, WorkloadError> {
+        if nodes < 2 || nodes * NODE_BYTES > region.len() {
             return Err(WorkloadError::Other(format!(
-                "a ring needs at least two {NODE_BYTES}-byte nodes, got {} bytes",
+                "a ring needs at least two {NODE_BYTES}-byte nodes within its {} bytes, got {nodes}",
                 region.len()
             )));
         }
