@@ -137,7 +137,9 @@ np_p99() { # np_p99 [loaded] → TCP_RR p99 latency in ns (netperf -j), optional
     # As net.rr_under_load places them by default: the RR pair on vCPU 0,
     # the load's pair on vCPU 1.
     [ "$PLACEMENT" = colocate ] && load_pin="-A 1,1"
-    if [ "${1:-}" = loaded ]; then
+    # shared: the load on the RR pair's vCPU, as load_placement = "shared".
+    [ "$PLACEMENT" = colocate ] && [ "${1:-}" = shared ] && load_pin="-A 0,0"
+    if [ "${1:-}" = loaded ] || [ "${1:-}" = shared ]; then
         # shellcheck disable=SC2086
         iperf3 -c 127.0.0.1 -p "$IPERF_PORT" -P 1 $load_pin -t "$((DUR + 2))" >/dev/null 2>&1 &
         ip=$!
@@ -174,6 +176,7 @@ if [ "$MODE" = flows ]; then
         add sku_cps64_p99 "$(sku net.tcp_cps.connect_ns.p99 net.tcp_cps --connectors 64)"
         pair np_p99_un "np_p99" sku_p99_un "sku net.rr_under_load.unloaded.lat_ns.p99 net.rr_under_load"
         pair np_p99_lo "np_p99 loaded" sku_p99_lo "sku net.rr_under_load.lat_ns.p99 net.rr_under_load"
+        pair np_p99_sh "np_p99 shared" sku_p99_sh "sku net.rr_under_load.lat_ns.p99 net.rr_under_load --load_placement shared"
     done
     for k in "${!R[@]}"; do echo "raw $k:${R[$k]}" >&2; done
     python3 - "$REPS" "$DUR" <<PY
@@ -194,6 +197,7 @@ rows = [
     ("connections, 64 connectors (K conn/s)", "skubench net.tcp_cps --connectors 64", "netperf TCP_CRR", "sku_cps64", "np_crr", 1e3),
     ("RR p99 unloaded (µs)", "skubench net.rr_under_load (unloaded step)", "netperf TCP_RR -j", "sku_p99_un", "np_p99_un", 1e3),
     ("RR p99 beside 1 stream (µs)", "skubench net.rr_under_load", "netperf TCP_RR -j + iperf3 -P 1", "sku_p99_lo", "np_p99_lo", 1e3),
+    ("RR p99, stream on the same vCPU (µs)", "skubench net.rr_under_load --load_placement shared", "netperf TCP_RR -j + iperf3 -P 1 -A 0,0", "sku_p99_sh", "np_p99_sh", 1e3),
 ]
 print(f"# MODE=flows: {sys.argv[1]} rounds of {sys.argv[2]} s, medians; pairs adjacent, order flipped each round; placement {os.environ.get('PLACEMENT', 'colocate')}")
 print("| test | skubench | reference | ratio | runs (skubench / reference) |")
@@ -206,10 +210,9 @@ for name, a, b, ka, kb, scale in rows:
 for name, k, scale in [("Jain's index, 1000 flows", "sku_f1000_jain", 1), ("connect p99, 64 connectors (µs)", "sku_cps64_p99", 1e3)]:
     v = vals(k)
     print(f"| {name} | {med(k)/scale:.3f} | | | {' '.join(f'{x/scale:.3f}' for x in v)} |")
-for k in ("sku_p99_lo", "np_p99_lo"):
-    pass
-un_s, lo_s, un_p, lo_p = med("sku_p99_un"), med("sku_p99_lo"), med("np_p99_un"), med("np_p99_lo")
-print(f"\nloaded ÷ unloaded p99: skubench {lo_s/un_s:.2f}, netperf {lo_p/un_p:.2f}")
+un_s, un_p = med("sku_p99_un"), med("np_p99_un")
+for what, ks, kp in [("apart", "sku_p99_lo", "np_p99_lo"), ("shared", "sku_p99_sh", "np_p99_sh")]:
+    print(f"\nloaded ({what}) ÷ unloaded p99: skubench {med(ks)/un_s:.2f}, netperf {med(kp)/un_p:.2f}")
 PY
     exit 0
 fi

@@ -471,3 +471,27 @@ fn the_flows_peer_closes_strangers_duplicates_and_the_silent() {
     assert_eq!(r.rx_bytes, 3 * 4096, "{r:?}");
     assert!(r.errors.is_empty(), "{:?}", r.errors);
 }
+
+#[test]
+fn under_load_places_the_load_apart_or_on_the_rr_vcpus() {
+    let cpus = bench_core::affinity::allowed_cpus();
+    let steps = |placement: &str| {
+        let s = common::suite(
+            &format!(
+                "[[workload]]\nkind = \"net.rr_under_load\"\nload_placement = \"{placement}\"\n"
+            ),
+            cpus.len(),
+        );
+        s.workloads[0].workload.steps()
+    };
+    let apart = steps("apart");
+    assert_eq!(apart.len(), 2);
+    assert_eq!(apart[0].label, "net.rr_under_load.unloaded");
+    assert_eq!((apart[0].threads, apart[1].threads), (1, 2));
+    let pins = apart[1].pin.clone().unwrap();
+    // RR worker first, then the load worker: on the next vCPU when there is one.
+    assert_eq!(pins, vec![cpus[0], cpus[1 % cpus.len()]]);
+    assert_eq!(apart[0].pin.clone().unwrap(), vec![cpus[0]]);
+    let shared = steps("shared");
+    assert_eq!(shared[1].pin.clone().unwrap(), vec![cpus[0], cpus[0]]);
+}

@@ -537,3 +537,36 @@ pub fn set_linger_zero(fd: RawFd) -> io::Result<()> {
     };
     setsockopt_raw(fd, libc::SOL_SOCKET, libc::SO_LINGER, &l)
 }
+
+#[cfg(test)]
+mod flow_limit_tests {
+    use super::*;
+
+    #[test]
+    fn fd_budget_and_port_range() {
+        let (soft, hard) = nofile_limits().unwrap();
+        assert!(soft <= hard);
+        // Within the soft limit nothing changes.
+        assert_eq!(ensure_nofile(1).unwrap(), soft);
+        // Past the hard limit: refused, naming the limit, nothing raised.
+        // (RLIM_INFINITY is u64::MAX: nothing is past it.)
+        if hard < u64::MAX {
+            let m = ensure_nofile(hard + 1).unwrap_err();
+            assert!(
+                m.contains("hard limit") && m.contains(&hard.to_string()),
+                "{m}"
+            );
+            assert_eq!(nofile_limits().unwrap().0, soft);
+        }
+        assert_eq!(
+            parse_port_range_sysctl("32768\t60999\n"),
+            Some((32768, 60999))
+        );
+        assert_eq!(parse_port_range_sysctl("1024 1024"), Some((1024, 1024)));
+        assert_eq!(parse_port_range_sysctl("60999 32768"), None);
+        assert_eq!(parse_port_range_sysctl("x 1"), None);
+        assert_eq!(parse_port_range_sysctl("70000 80000"), None);
+        assert_eq!(parse_port_range_sysctl(""), None);
+        assert!(ephemeral_ports().is_some());
+    }
+}
