@@ -93,8 +93,12 @@ fn guarantees_of_the_local_store_hold_on_both_object_stores() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let files = distinct_results(dir.path(), 2);
-    let (a, b) = (files[0].to_str().unwrap(), files[1].to_str().unwrap());
+    let files = distinct_results(dir.path(), 3);
+    let (a, b, c) = (
+        files[0].to_str().unwrap(),
+        files[1].to_str().unwrap(),
+        &files[2],
+    );
     for url in urls("guarantees") {
         // Content-addressed, stored once: the second add is "already stored".
         let o = store_cmd(&url, &["store", "add", a]).output().unwrap();
@@ -177,6 +181,31 @@ fn guarantees_of_the_local_store_hold_on_both_object_stores() {
             .map(|s| s["points"].as_array().unwrap().len())
             .max();
         assert_eq!(n, Some(4), "{url}: two results of two runs each: {out}");
+
+        // Compaction merges the two parts into one object; nothing is lost
+        // and a result added afterwards sits beside it.
+        let o = store_cmd(&url, &["store", "compact"]).output().unwrap();
+        assert!(
+            out_text(&o).0.contains("history compacted: "),
+            "{url}: {:?}",
+            out_text(&o)
+        );
+        let o = store_cmd(&url, &["store", "add", c.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{url}: {:?}", out_text(&o));
+        assert_eq!(verified_ids(&url).len(), 3, "{url}");
+        let o = store_cmd(&url, &["history", "--include-disturbed", "--json"])
+            .output()
+            .unwrap();
+        let h: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let n = h
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["points"].as_array().unwrap().len())
+            .max();
+        assert_eq!(n, Some(6), "{url}: three results after the compaction");
     }
 }
 
