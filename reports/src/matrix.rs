@@ -65,7 +65,7 @@ pub fn headline(m: &Matrix) -> String {
         })
         .collect();
     let mut h = format!(
-        "{} `{}`: {} SKU(s) × {} distro(s), {} cell(s): {} pass, {} fail, {} inconclusive",
+        "{} {}: {} SKU(s) × {} distro(s), {} cell(s): {} pass, {} fail, {} inconclusive",
         word(m.outcome),
         m.tag,
         m.skus.len(),
@@ -85,8 +85,8 @@ pub fn headline(m: &Matrix) -> String {
 
 fn against(m: &Matrix) -> String {
     match (&m.baseline, m.spec) {
-        (Some(b), true) => format!("baseline `{b}` and the spec limits"),
-        (Some(b), false) => format!("baseline `{b}`"),
+        (Some(b), true) => format!("baseline {b} and the spec limits"),
+        (Some(b), false) => format!("baseline {b}"),
         (None, true) => "the spec limits".into(),
         (None, false) => "nothing (no --baseline, no --spec): the grid shows runs only".into(),
     }
