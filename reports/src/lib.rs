@@ -16,6 +16,7 @@ pub mod junit;
 pub mod latency;
 pub mod markdown;
 pub mod matrix;
+pub mod numa;
 pub mod plot;
 pub mod runs;
 #[cfg(feature = "test-support")]
