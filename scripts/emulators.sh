@@ -160,6 +160,11 @@ case "$cmd" in
   start)
     dir=${2:?usage: emulators.sh start DIR [all|azurite|s3]}
     which=${3:-all}
+    for f in "$dir"/azurite.pid "$dir"/moto.pid; do
+      if [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; then
+        die "emulators already running in $dir (pid $(cat "$f")); scripts/emulators.sh stop $dir first"
+      fi
+    done
     install
     mkdir -p "$dir"
     : >"$dir/env"

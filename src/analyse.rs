@@ -38,13 +38,13 @@ pub fn store(location: &str, cmd: StoreCmd) -> anyhow::Result<SkubenchExitCode> 
         StoreCmd::List => {
             let idx = st.history_index().map_err(store_error)?;
             println!(
-                "{:<16}  {:<24}  {:<20}  {:<10}  {:<12}  suite",
-                "id", "time", "sku", "distro", "host"
+                "{:<16}  {:<24}  {:<20}  {:<10}  {:<12}  {:<12}  tag",
+                "id", "time", "sku", "distro", "host", "suite"
             );
             for r in idx {
                 println!(
-                    "{:<16}  {:<24}  {:<20}  {:<10}  {:<12}  {}",
-                    r.result_id, r.time, r.sku, r.distro, r.hostname, r.suite
+                    "{:<16}  {:<24}  {:<20}  {:<10}  {:<12}  {:<12}  {}",
+                    r.result_id, r.time, r.sku, r.distro, r.hostname, r.suite, r.tag
                 );
             }
         }

@@ -93,8 +93,12 @@ fn guarantees_of_the_local_store_hold_on_both_object_stores() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let files = distinct_results(dir.path(), 2);
-    let (a, b) = (files[0].to_str().unwrap(), files[1].to_str().unwrap());
+    let files = distinct_results(dir.path(), 3);
+    let (a, b, c) = (
+        files[0].to_str().unwrap(),
+        files[1].to_str().unwrap(),
+        &files[2],
+    );
     for url in urls("guarantees") {
         // Content-addressed, stored once: the second add is "already stored".
         let o = store_cmd(&url, &["store", "add", a]).output().unwrap();
@@ -177,6 +181,31 @@ fn guarantees_of_the_local_store_hold_on_both_object_stores() {
             .map(|s| s["points"].as_array().unwrap().len())
             .max();
         assert_eq!(n, Some(4), "{url}: two results of two runs each: {out}");
+
+        // Compaction merges the two parts into one object; nothing is lost
+        // and a result added afterwards sits beside it.
+        let o = store_cmd(&url, &["store", "compact"]).output().unwrap();
+        assert!(
+            out_text(&o).0.contains("history compacted: "),
+            "{url}: {:?}",
+            out_text(&o)
+        );
+        let o = store_cmd(&url, &["store", "add", c.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{url}: {:?}", out_text(&o));
+        assert_eq!(verified_ids(&url).len(), 3, "{url}");
+        let o = store_cmd(&url, &["history", "--include-disturbed", "--json"])
+            .output()
+            .unwrap();
+        let h: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let n = h
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["points"].as_array().unwrap().len())
+            .max();
+        assert_eq!(n, Some(6), "{url}: three results after the compaction");
     }
 }
 
@@ -582,5 +611,93 @@ fn credentials_never_reach_output_or_results() {
     assert!(
         !out.contains("SECRETMARKER") && !err.contains("SECRETMARKER"),
         "{err}"
+    );
+}
+
+/// The onboarding path end to end on Azurite: a baseline, two gates of
+/// one tag from two SKU fingerprints, `skubench matrix` reading them back.
+#[test]
+fn two_gates_of_one_tag_render_as_one_matrix() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let [url, _] = urls("onboarding");
+    let suite = dir.path().join("s.toml");
+    std::fs::write(
+        &suite,
+        "name = \"onb\"\nwarmup = \"0s\"\n[[workload]]\nkind = \"null\"\nops = 2000\nlatency_ns = 1000\n",
+    )
+    .unwrap();
+    // This machine is shared: keep disturbed runs so the cells have some.
+    let policy = dir.path().join("p.toml");
+    std::fs::write(&policy, "include_disturbed = true\n").unwrap();
+    let base = null_result(dir.path(), "pred.json", 1000, 4);
+    let o = store_cmd(
+        &url,
+        &["baseline", "save", "pred", "--from", base.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{:?}", out_text(&o));
+    for sku in ["D2s_v6", "D4s_v6"] {
+        let report = dir.path().join(sku);
+        let o = Command::new(env!("CARGO_BIN_EXE_skubench"))
+            .args([
+                "gate",
+                "--baseline",
+                "pred",
+                "--repetitions",
+                "4",
+                "--quiet",
+                "--no-ebpf",
+            ])
+            .args(["--sku", sku, "--tag", "onb-7", "--store", &url])
+            .arg("--suite")
+            .arg(&suite)
+            .arg("--policy")
+            .arg(&policy)
+            .arg("--report-dir")
+            .arg(&report)
+            .output()
+            .unwrap();
+        let (_, err) = out_text(&o);
+        assert!(matches!(o.status.code(), Some(0 | 1 | 4)), "{sku}: {err}");
+        assert!(report.join("gate.json").is_file(), "{sku}: {err}");
+    }
+    let out = dir.path().join("matrix");
+    let o = store_cmd(
+        &url,
+        &[
+            "matrix",
+            "--tag",
+            "onb-7",
+            "--baseline",
+            "pred",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+    )
+    .args(["--format", "json,markdown", "--output-dir"])
+    .arg(&out)
+    .output()
+    .unwrap();
+    let (_, err) = out_text(&o);
+    assert!(matches!(o.status.code(), Some(0 | 1 | 4)), "{err}");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("matrix.json")).unwrap()).unwrap();
+    assert_eq!(m["skus"], serde_json::json!(["D2s_v6", "D4s_v6"]), "{m}");
+    let cells = m["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2, "{m}");
+    for c in cells {
+        assert!(c["runs"].as_u64().unwrap() >= 4, "{c}");
+        assert!(c["outcome"].is_string(), "judged against the baseline: {c}");
+        let slug = c["slug"].as_str().unwrap();
+        assert!(out.join(format!("cells/{slug}/comparison.json")).is_file());
+    }
+    let md = std::fs::read_to_string(out.join("matrix.md")).unwrap();
+    assert!(
+        md.contains("| D2s_v6 |") && md.contains("| D4s_v6 |"),
+        "{md}"
     );
 }

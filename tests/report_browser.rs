@@ -130,3 +130,45 @@ fn fifty_metric_report_renders() {
     assert!(l.console.is_empty(), "console: {:?}", l.console);
     assert_plots_present(&html, &l.dom);
 }
+
+#[test]
+fn matrix_page_renders_without_console_errors() {
+    if !enabled() {
+        return;
+    }
+    // The sample's candidate as two distros of one SKU, against its baseline.
+    let (b, k) = sample::result_files();
+    let mut results = Vec::new();
+    for (distro, files) in [("ubuntu", &k), ("rhel", &b)] {
+        for (src, f) in files.iter() {
+            let mut f = f.clone();
+            f.host.sku = Some("Standard_D4s_v6".into());
+            f.host.distro = distro.into();
+            results.push((format!("{distro}-{src}"), f));
+        }
+    }
+    let m = baselines::matrix::build(
+        "onb",
+        results,
+        Some(("pred", &b)),
+        &baselines::policy::Policy::default(),
+        None,
+    );
+    let html = reports::matrix::render_html(&m);
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(&html, dir.path());
+    assert!(l.console.is_empty(), "console: {:?}", l.console);
+    assert!(l.dom.contains("<table class=\"grid-m\">"), "no grid");
+    for c in &m.cells {
+        assert!(
+            l.dom.contains(&format!("id=\"{}\"", c.slug)),
+            "no anchor {}",
+            c.slug
+        );
+    }
+    assert!(l.screenshot.len() > 20_000, "screenshot looks blank");
+    std::fs::write(dir.path().join("matrix.png"), &l.screenshot).unwrap();
+    if let Some(to) = std::env::var_os("SKUBENCH_MATRIX_SCREENSHOT") {
+        std::fs::write(to, &l.screenshot).unwrap();
+    }
+}

@@ -65,7 +65,7 @@ pub fn headline(m: &Matrix) -> String {
         })
         .collect();
     let mut h = format!(
-        "{} `{}`: {} SKU(s) × {} distro(s), {} cell(s): {} pass, {} fail, {} inconclusive",
+        "{} {}: {} SKU(s) × {} distro(s), {} cell(s): {} pass, {} fail, {} inconclusive",
         word(m.outcome),
         m.tag,
         m.skus.len(),
@@ -85,8 +85,8 @@ pub fn headline(m: &Matrix) -> String {
 
 fn against(m: &Matrix) -> String {
     match (&m.baseline, m.spec) {
-        (Some(b), true) => format!("baseline `{b}` and the spec limits"),
-        (Some(b), false) => format!("baseline `{b}`"),
+        (Some(b), true) => format!("baseline {b} and the spec limits"),
+        (Some(b), false) => format!("baseline {b}"),
         (None, true) => "the spec limits".into(),
         (None, false) => "nothing (no --baseline, no --spec): the grid shows runs only".into(),
     }
@@ -408,4 +408,81 @@ pub fn render_junit(m: &Matrix) -> Result<String, quick_junit::SerializeError> {
     }
     report.add_test_suite(spread);
     report.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baselines::matrix::{slug, DistroValue, VsRest};
+
+    /// Names come from result files (untrusted): nothing they hold may
+    /// become markup, a link target or a table cell boundary.
+    #[test]
+    fn names_from_result_files_are_escaped_everywhere() {
+        let (sku, distro) = ("<script>alert(1)</script>", "x|\"><img src=x onerror=1>");
+        let cell = Cell {
+            sku: sku.into(),
+            distro: distro.into(),
+            slug: slug(sku, distro),
+            sources: vec!["<u>src</u>".into()],
+            runs: 3,
+            outcome: Some(Outcome::Fail),
+            regressions: vec!["m<i>".into()],
+            spec_failed: vec![],
+            spec_passed: 0,
+            undecided: vec![],
+            comparison: None,
+        };
+        let spread = Spread {
+            sku: sku.into(),
+            workload: "<w>".into(),
+            metric: "<m>".into(),
+            unit: "ops/s".into(),
+            better: Better::Higher,
+            distros: vec![DistroValue {
+                distro: distro.into(),
+                slug: cell.slug.clone(),
+                n: 3,
+                median: 1.0,
+                vs_rest: Some(VsRest {
+                    ratio: 0.5,
+                    ratio_ci: Some((0.4, 0.6)),
+                    p_adjusted: Some(0.001),
+                    verdict: Verdict::Regression,
+                }),
+            }],
+            spread: 2.0,
+            slower: Some(distro.into()),
+        };
+        let m = Matrix {
+            schema: baselines::matrix::MATRIX_SCHEMA.into(),
+            tag: "<tag>".into(),
+            baseline: Some("<u>".into()),
+            spec: false,
+            skus: vec![sku.into()],
+            distros: vec![distro.into()],
+            cells: vec![cell],
+            spreads: vec![spread],
+            outcome: Some(Outcome::Fail),
+            distro_alpha: 0.04,
+        };
+        let html = render_html(&m);
+        for bad in ["<script>", "<img", "<u>", "<i>", "<w>", "<m>", "<tag>"] {
+            assert!(!html.contains(bad), "{bad} unescaped in the HTML");
+        }
+        assert!(!m.cells[0].slug.contains(['<', '>', '"', '|', ' ']));
+        let md = render_markdown(&m);
+        for bad in ["<script>", "<img", "<u>", "<tag>"] {
+            assert!(!md.contains(bad), "{bad} unescaped in the Markdown");
+        }
+        // A `|` inside a name must not split the grid's row into more cells.
+        let header = md.lines().find(|l| l.starts_with("| SKU |")).unwrap();
+        let unescaped = header
+            .char_indices()
+            .filter(|&(i, c)| c == '|' && !header[..i].ends_with('\\'))
+            .count();
+        assert_eq!(unescaped, 3, "SKU and one distro column: {header}");
+        let xml = render_junit(&m).unwrap();
+        assert!(!xml.contains("<script>"), "{xml}");
+    }
 }
