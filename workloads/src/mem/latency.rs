@@ -237,17 +237,16 @@ impl Ring {
                 "a ring needs at least two {NODE_BYTES}-byte nodes, got {bytes} bytes"
             )));
         }
-        Self::build_in(Region::new(nodes * NODE_BYTES, hp)?, seed)
+        Self::build_in(Region::new(nodes * NODE_BYTES, hp)?, nodes, seed)
     }
 
-    /// Links the nodes of `region` (not yet touched: its pages are placed
-    /// as its memory policy says, e.g. bound to a NUMA node by `mbind`)
-    /// into one random cycle.
-    pub fn build_in(mut region: Region, seed: u64) -> Result<Self, WorkloadError> {
-        let nodes = region.len() / NODE_BYTES;
-        if nodes < 2 {
+    /// Links the first `nodes` nodes of `region` (not yet touched: its
+    /// pages are placed as its memory policy says, e.g. bound to a NUMA
+    /// node by `mbind`) into one random cycle.
+    pub fn build_in(mut region: Region, nodes: usize, seed: u64) -> Result<Self, WorkloadError> {
+        if nodes < 2 || nodes > region.len() / NODE_BYTES {
             return Err(WorkloadError::Other(format!(
-                "a ring needs at least two {NODE_BYTES}-byte nodes, got {} bytes",
+                "a ring of {nodes} {NODE_BYTES}-byte nodes does not fit a region of {} bytes (at least two nodes)",
                 region.len()
             )));
         }
@@ -339,7 +338,7 @@ impl Ring {
 
     /// The ring's memory: start and length in bytes.
     pub fn span(&self) -> (*const u8, usize) {
-        (self.region.as_ptr(), self.region.len())
+        (self.region.as_ptr(), self.nodes * NODE_BYTES)
     }
 
     /// Bytes of the ring backed by transparent huge pages.

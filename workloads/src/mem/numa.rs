@@ -30,7 +30,7 @@ use bench_core::{SpecError, Unit, WorkloadError};
 use serde::Serialize;
 use serde_json::json;
 
-use super::latency::{Ring, LOADS_PER_OP};
+use super::latency::{Ring, LOADS_PER_OP, NODE_BYTES};
 use super::stream::{triad, SCALAR};
 use super::{cache_levels, check_memory, hugepages_param, page_size, Hugepages, Region};
 
@@ -625,7 +625,7 @@ impl Workload for NumaWorkload {
             let size = plan.lat_size as usize;
             let seed = self.seed ^ u64::from(node);
             let ring = super::on_cpu(step.cpu_of(0), move || {
-                Ring::build_in(bound_region(size, hp, node)?, seed)
+                Ring::build_in(bound_region(size, hp, node)?, size / NODE_BYTES, seed)
             })?;
             let (ptr, len) = ring.span();
             self.check_placement(&step.label, placement_of(ptr, len, node)?)?;
