@@ -68,13 +68,14 @@ print("topology (host.numa):", json.dumps(h["numa"]))
 r = d["runs"][0]
 print("status:", r["status"], r.get("error") or "")
 m = {x["name"]: x["value"] for x in r["metrics"]}
-print("\n| cell | CPUs | ns/load (TCG) | triad bytes/s (TCG) | latency pages on node | bandwidth pages on node |")
-print("|---|---|---:|---:|---:|---:|")
+print("\n| cell | CPUs | ns/load (TCG) | triad bytes/s (TCG) | loaded ns/load (TCG) | latency pages on node | bandwidth pages on node | loaded pages on node |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
 for c in r["notes"]["mem.numa"]["cells"]:
-    lp, bp = c["latency_placement"], c["bandwidth_placement"]
+    lp, bp, xp = c["latency_placement"], c["bandwidth_placement"], c.get("loaded_placement") or {}
+    x = lambda p: f"{p['on_node']}/{p['sampled']} on {p['node']}" if p else "-"
     print(f"| {c['cell']} | {c['cpus']} | {m.get('mem.numa.' + c['cell'] + '.ns_per_load', 0):.0f} | "
           f"{m.get('mem.numa.' + c['cell'] + '.bytes_per_s', 0)/1e9:.2f} G | "
-          f"{lp['on_node']}/{lp['sampled']} on {lp['node']} | {bp['on_node']}/{bp['sampled']} on {bp['node']} |")
+          f"{m.get('mem.numa.' + c['cell'] + '.loaded_ns_per_load', 0):.0f} | {x(lp)} | {x(bp)} | {x(xp)} |")
 ok = r["status"] == "ok" and len(r["notes"]["mem.numa"]["cells"]) == 4
 sys.exit(0 if ok else 1)
 EOF
