@@ -12,6 +12,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOTFS="${SKUBENCH_BULLSEYE_ROOT:-/var/cache/skubench-bullseye}"
+# The Debian mirror: the one the machine's own apt sources name (one-line or
+# deb822), never a host written here.
+# shellcheck source=ci/lab/apt.sh
+. ci/lab/apt.sh
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need debootstrap; then apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; fi
@@ -25,7 +29,7 @@ cargo zigbuild --release --locked --target x86_64-unknown-linux-gnu.2.28
 
 if [ ! -x "$ROOTFS/bin/sh" ]; then
   echo "== debootstrap bullseye into $ROOTFS"
-  debootstrap --variant=minbase bullseye "$ROOTFS" http://deb.debian.org/debian >/dev/null
+  debootstrap --variant=minbase bullseye "$ROOTFS" "$(lab_debian_uri)" >/dev/null
 fi
 echo "bullseye glibc: $(chroot "$ROOTFS" /usr/bin/ldd --version | head -1)"
 

@@ -25,8 +25,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray};
+use aya::programs::raw_trace_point::RawTracePointLinkId;
 use aya::programs::trace_point::TracePointLinkId;
-use aya::programs::TracePoint;
+use aya::programs::{RawTracePoint, TracePoint};
 use aya::{EbpfLoader, Pod};
 
 use crate::hist::{new_hist, Hist};
@@ -55,6 +56,8 @@ pub struct EbpfHists {
     pub runq: Option<Hist>,
     /// TCP smoothed RTT, ns.
     pub tcp_rtt: Option<Hist>,
+    /// The block histograms came from raw tracepoints (else classic ones).
+    pub block_raw: bool,
 }
 
 #[repr(C)]
@@ -88,15 +91,102 @@ const PERCPU_MAPS: [&str; 2] = ["runq_hist", "rtt_hist"];
 /// Whether a program belongs to the probes asked for.
 type Wanted = fn(&Probes) -> bool;
 
-/// (program, tracepoint category, tracepoint name, probe it belongs to).
-const PROGRAMS: &[(&str, &str, &str, Wanted)] = &[
-    ("bio_issue", "block", "block_rq_issue", |p| p.block),
-    ("bio_done", "block", "block_rq_complete", |p| p.block),
-    ("runq_wakeup", "sched", "sched_wakeup", |p| p.runq),
-    ("runq_wakeup_new", "sched", "sched_wakeup_new", |p| p.runq),
-    ("runq_switch", "sched", "sched_switch", |p| p.runq),
-    ("tcp_rtt", "tcp", "tcp_probe", |p| p.tcp_rtt),
+/// How a program attaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Attach {
+    /// A classic tracepoint: the kernel builds the record, the program
+    /// reads fields at offsets from tracefs.
+    Classic,
+    /// A raw tracepoint: the program gets the tracepoint's arguments.
+    Raw,
+}
+
+/// (program, tracepoint category, tracepoint name, probe it belongs to, how).
+///
+/// The block probe has both forms: raw where kernel BTF gives the member
+/// offsets it needs (no record is built per I/O: cheaper at high IOPS),
+/// classic otherwise.
+const PROGRAMS: &[(&str, &str, &str, Wanted, Attach)] = &[
+    (
+        "bio_issue",
+        "block",
+        "block_rq_issue",
+        |p| p.block,
+        Attach::Classic,
+    ),
+    (
+        "bio_done",
+        "block",
+        "block_rq_complete",
+        |p| p.block,
+        Attach::Classic,
+    ),
+    (
+        "rq_issue_raw",
+        "block",
+        "block_rq_issue",
+        |p| p.block,
+        Attach::Raw,
+    ),
+    (
+        "rq_done_raw",
+        "block",
+        "block_rq_complete",
+        |p| p.block,
+        Attach::Raw,
+    ),
+    (
+        "runq_wakeup",
+        "sched",
+        "sched_wakeup",
+        |p| p.runq,
+        Attach::Classic,
+    ),
+    (
+        "runq_wakeup_new",
+        "sched",
+        "sched_wakeup_new",
+        |p| p.runq,
+        Attach::Classic,
+    ),
+    (
+        "runq_switch",
+        "sched",
+        "sched_switch",
+        |p| p.runq,
+        Attach::Classic,
+    ),
+    (
+        "tcp_rtt",
+        "tcp",
+        "tcp_probe",
+        |p| p.tcp_rtt,
+        Attach::Classic,
+    ),
 ];
+
+/// The raw block programs' member offsets (globals `rq_hop1`, `rq_hop2`,
+/// `disk_major`, `disk_minor`) from kernel BTF: `request.q` →
+/// `request_queue.disk` (5.16 and later) or `request.rq_disk` (before).
+fn block_offsets(s: &crate::btf::Structs) -> Result<[u32; 4], crate::btf::BtfError> {
+    const NO_HOP: u32 = u32::MAX;
+    let (hop1, hop2) = match (s.offset("request", "q"), s.offset("request_queue", "disk")) {
+        (Ok(q), Ok(d)) => (q, d),
+        _ => (s.offset("request", "rq_disk")?, NO_HOP),
+    };
+    Ok([
+        hop1,
+        hop2,
+        s.offset("gendisk", "major")?,
+        s.offset("gendisk", "first_minor")?,
+    ])
+}
+
+/// An attached program's link.
+enum Link {
+    Classic(TracePointLinkId),
+    Raw(RawTracePointLinkId),
+}
 
 /// (global in the program, tracepoint, field, size the program reads).
 const FIELDS: &[(&str, &str, &str, u32)] = &[
@@ -247,7 +337,9 @@ pub struct Ebpf {
     available: Probes,
     /// Probes left out, and why.
     missing: Vec<String>,
-    links: Vec<(&'static str, TracePointLinkId)>,
+    /// How the block probe attaches (raw where kernel BTF allows).
+    block_attach: Attach,
+    links: Vec<(&'static str, Link)>,
     /// Bucket counts at [`Ebpf::mark`] (map → key → count), subtracted on
     /// collect: the programs attach before the measured phase (attaching
     /// and clearing take tens of ms) and the phase starts at the mark.
@@ -258,6 +350,16 @@ impl Ebpf {
     /// Loads and verifies the programs. `Err` says in one line why eBPF
     /// attribution cannot run here.
     pub fn open() -> Result<Self, EbpfError> {
+        Self::open_with(true)
+    }
+
+    /// As [`Ebpf::open`] on a kernel without BTF: the block probe on
+    /// classic tracepoints (to test and measure that fallback).
+    pub fn open_without_btf() -> Result<Self, EbpfError> {
+        Self::open_with(false)
+    }
+
+    fn open_with(use_btf: bool) -> Result<Self, EbpfError> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             return Err(EbpfError::NotRoot);
@@ -289,37 +391,65 @@ impl Ebpf {
             runq: !bad("sched/"),
             tcp_rtt: !bad("tcp/"),
         };
-        let missing: Vec<String> = broken.into_iter().map(|(_, m)| m).collect();
+        let raw_offsets = if use_btf {
+            crate::btf::Structs::from_kernel().and_then(|s| block_offsets(&s))
+        } else {
+            Err(crate::btf::BtfError::Format("not used".into()))
+        };
+        let block_attach = if raw_offsets.is_ok() {
+            Attach::Raw
+        } else {
+            Attach::Classic
+        };
+        let missing: Vec<String> = broken
+            .into_iter()
+            .filter(|(tp, _)| !(block_attach == Attach::Raw && tp.starts_with("block/")))
+            .map(|(_, m)| m)
+            .collect();
         let mut loader = EbpfLoader::new();
-        // No CO-RE relocations: kernel BTF is not needed.
+        // No CO-RE relocations: the offsets are set as globals.
         loader.btf(None);
         for (g, off) in &offsets {
             loader.set_global(g, off, true);
         }
+        if let Ok(o) = &raw_offsets {
+            for (g, off) in ["rq_hop1", "rq_hop2", "disk_major", "disk_minor"]
+                .iter()
+                .zip(o)
+            {
+                loader.set_global(g, off, true);
+            }
+        }
         let mut bpf = loader
             .load(OBJECT)
             .map_err(|e| EbpfError::Object(e.to_string()))?;
-        for (prog, cat, _, _) in PROGRAMS {
+        // The raw block programs need no tracepoint fields, only BTF.
+        let available = Probes {
+            block: available.block || block_attach == Attach::Raw,
+            ..available
+        };
+        for (prog, cat, _, _, how) in PROGRAMS {
             let usable = match *cat {
-                "block" => available.block,
+                "block" => available.block && *how == block_attach,
                 "sched" => available.runq,
                 _ => available.tcp_rtt,
             };
             if !usable {
                 continue;
             }
-            let p: &mut TracePoint = bpf
-                .program_mut(prog)
-                .ok_or_else(|| EbpfError::Program {
-                    prog,
-                    msg: "missing from the object".into(),
-                })?
-                .try_into()
-                .map_err(|e: aya::programs::ProgramError| EbpfError::Program {
-                    prog,
-                    msg: e.to_string(),
-                })?;
-            p.load().map_err(|e| EbpfError::Verifier {
+            let p = bpf.program_mut(prog).ok_or_else(|| EbpfError::Program {
+                prog,
+                msg: "missing from the object".into(),
+            })?;
+            let wrong = |e: aya::programs::ProgramError| EbpfError::Program {
+                prog,
+                msg: e.to_string(),
+            };
+            let loaded = match how {
+                Attach::Classic => <&mut TracePoint>::try_from(p).map_err(wrong)?.load(),
+                Attach::Raw => <&mut RawTracePoint>::try_from(p).map_err(wrong)?.load(),
+            };
+            loaded.map_err(|e| EbpfError::Verifier {
                 prog,
                 msg: e.to_string(),
             })?;
@@ -328,6 +458,7 @@ impl Ebpf {
             bpf,
             available,
             missing,
+            block_attach,
             links: Vec::new(),
             base: BTreeMap::new(),
         })
@@ -343,6 +474,12 @@ impl Ebpf {
         &self.missing
     }
 
+    /// Whether the block probe uses raw tracepoints (kernel BTF present)
+    /// rather than classic ones.
+    pub fn block_is_raw(&self) -> bool {
+        self.block_attach == Attach::Raw
+    }
+
     /// Empties the histograms and attaches the programs `want` asks for.
     pub fn attach(&mut self, want: Probes) -> Result<(), EbpfError> {
         self.detach();
@@ -353,6 +490,7 @@ impl Ebpf {
         // Start stamps left from the last step would time the gap between
         // steps as one huge latency.
         self.clear::<BioKey>("bio_start")?;
+        self.clear::<u64>("rq_start")?;
         self.clear::<u32>("runq_start")?;
         let a = self.available;
         let want = Probes {
@@ -360,15 +498,24 @@ impl Ebpf {
             runq: want.runq && a.runq,
             tcp_rtt: want.tcp_rtt && a.tcp_rtt,
         };
-        for (prog, cat, name, on) in PROGRAMS {
-            if !on(&want) {
+        for (prog, cat, name, on, how) in PROGRAMS {
+            if !on(&want) || (*cat == "block" && *how != self.block_attach) {
                 continue;
             }
-            let p: &mut TracePoint = match self.bpf.program_mut(prog).map(TryInto::try_into) {
-                Some(Ok(p)) => p,
-                _ => continue,
+            let Some(p) = self.bpf.program_mut(prog) else {
+                continue;
             };
-            match p.attach(cat, name) {
+            let attached = match how {
+                Attach::Classic => match <&mut TracePoint>::try_from(p) {
+                    Ok(p) => p.attach(cat, name).map(Link::Classic),
+                    Err(_) => continue,
+                },
+                Attach::Raw => match <&mut RawTracePoint>::try_from(p) {
+                    Ok(p) => p.attach(name).map(Link::Raw),
+                    Err(_) => continue,
+                },
+            };
+            match attached {
                 Ok(id) => self.links.push((prog, id)),
                 Err(e) => {
                     self.detach();
@@ -384,10 +531,20 @@ impl Ebpf {
 
     /// Detaches every program (nothing is traced afterwards).
     pub fn detach(&mut self) {
-        for (prog, id) in std::mem::take(&mut self.links) {
-            if let Some(p) = self.bpf.program_mut(prog) {
-                if let Ok(p) = <&mut TracePoint>::try_from(p) {
-                    let _ = p.detach(id);
+        for (prog, link) in std::mem::take(&mut self.links) {
+            let Some(p) = self.bpf.program_mut(prog) else {
+                continue;
+            };
+            match link {
+                Link::Classic(id) => {
+                    if let Ok(p) = <&mut TracePoint>::try_from(p) {
+                        let _ = p.detach(id);
+                    }
+                }
+                Link::Raw(id) => {
+                    if let Ok(p) = <&mut RawTracePoint>::try_from(p) {
+                        let _ = p.detach(id);
+                    }
                 }
             }
         }
@@ -402,6 +559,7 @@ impl Ebpf {
                 out.block.push((device_name(dev), h));
             }
             out.block.sort_by(|a, b| a.0.cmp(&b.0));
+            out.block_raw = self.block_attach == Attach::Raw;
         }
         if probes.runq && self.available.runq {
             out.runq = self.read("runq_hist")?.remove(&0);
@@ -687,5 +845,60 @@ mod tests {
         }
         let again = e.collect(all).expect("collect");
         assert_eq!(again.runq.map_or(0, |h| h.len()), runq.len());
+    }
+
+    /// Both forms of the block probe (raw tracepoints where kernel BTF is,
+    /// classic otherwise) count this process's own O_DIRECT reads on the
+    /// build disk, under the same device. Root only.
+    #[test]
+    fn both_block_probes_count_direct_reads_where_root() {
+        use std::io::Write;
+        use std::os::unix::fs::{FileExt, OpenOptionsExt};
+        if std::env::var_os("SKUBENCH_PRIVILEGED_TESTS").is_none() {
+            return;
+        }
+        // The crate's own directory: a real disk (O_DIRECT), not a tmpfs.
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let path = dir.path().join("f");
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&vec![7u8; 1 << 20])
+            .unwrap();
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&path)
+            .unwrap();
+        let block = Probes {
+            block: true,
+            ..Probes::default()
+        };
+        let mut devices = Vec::new();
+        for (raw, mut e) in [
+            (true, Ebpf::open().unwrap()),
+            (false, Ebpf::open_without_btf().unwrap()),
+        ] {
+            if raw && !e.block_is_raw() {
+                continue; // no kernel BTF here: only the classic form
+            }
+            assert_eq!(e.block_is_raw(), raw);
+            e.attach(block).unwrap();
+            e.mark().unwrap();
+            // 4 KiB-aligned buffer: O_DIRECT needs it.
+            let mut buf = vec![0u8; 8192];
+            let off = buf.as_ptr().align_offset(4096);
+            for i in 0..200u64 {
+                f.read_at(&mut buf[off..off + 4096], (i % 256) * 4096)
+                    .unwrap();
+            }
+            let h = e.collect(block).unwrap();
+            assert_eq!(h.block_raw, raw);
+            let n: u64 = h.block.iter().map(|(_, h)| h.len()).sum();
+            assert!(n >= 200, "raw={raw}: {n} requests traced for 200 reads");
+            let busiest = h.block.iter().max_by_key(|(_, h)| h.len()).unwrap();
+            devices.push(busiest.0.clone());
+        }
+        devices.dedup();
+        assert_eq!(devices.len(), 1, "the forms name different devices");
     }
 }

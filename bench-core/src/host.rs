@@ -135,6 +135,77 @@ pub fn llc_bytes() -> u64 {
     best
 }
 
+/// The last-level caches of all CPUs together: for each CPU the highest-level
+/// data or unified cache in /sys, each instance (its `shared_cpu_list`)
+/// counted once. On a machine with one LLC this is `llc_bytes()`; on several
+/// sockets, NUMA nodes or chiplets it is their sum, which STREAM's sizing rule
+/// ("each array ≥ 4 × the sum of the last-level caches used") needs. Falls
+/// back to `llc_bytes()` when /sys lists no caches per CPU.
+pub fn llc_total_bytes() -> u64 {
+    let mut caches = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/sys/devices/system/cpu") else {
+        return llc_bytes();
+    };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with("cpu") || !name[3..].chars().all(|c| c.is_ascii_digit()) || name.len() == 3 {
+            continue;
+        }
+        for i in 0..8 {
+            let d = e.path().join(format!("cache/index{i}"));
+            let read = |f: &str| std::fs::read_to_string(d.join(f)).map(|s| s.trim().to_string());
+            let Ok(level) = read("level") else { break };
+            let (Ok(kind), Ok(size), Ok(shared)) = (read("type"), read("size"), read("shared_cpu_list")) else {
+                continue;
+            };
+            caches.push(CacheEntry {
+                level: level.parse().unwrap_or(0),
+                data: kind != "Instruction",
+                bytes: crate::units::parse_size(&size).unwrap_or(0),
+                shared_cpus: shared,
+                cpu: name[3..].parse().unwrap_or(0),
+            });
+        }
+    }
+    match sum_last_level(&caches) {
+        0 => llc_bytes(),
+        b => b,
+    }
+}
+
+/// One cache of one CPU as /sys lists it (for `sum_last_level`).
+#[derive(Clone, Debug)]
+pub struct CacheEntry {
+    /// The CPU whose cache directory listed it.
+    pub cpu: usize,
+    /// 1, 2, 3 …
+    pub level: u32,
+    /// Data or unified (not an instruction cache).
+    pub data: bool,
+    /// Its size.
+    pub bytes: u64,
+    /// The CPUs that share it (`shared_cpu_list`): one instance per value.
+    pub shared_cpus: String,
+}
+
+/// The sum of the distinct last-level caches: per CPU its highest-level data
+/// cache, each instance (by `shared_cpus`) once.
+pub fn sum_last_level(caches: &[CacheEntry]) -> u64 {
+    let mut top: std::collections::BTreeMap<usize, &CacheEntry> = Default::default();
+    for c in caches.iter().filter(|c| c.data) {
+        let e = top.entry(c.cpu).or_insert(c);
+        if c.level > e.level {
+            *e = c;
+        }
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    for c in top.values() {
+        seen.entry(c.shared_cpus.clone()).or_insert(c.bytes);
+    }
+    seen.values().sum()
+}
+
 /// What CPUID says about a hypervisor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CpuidHypervisor {
@@ -429,6 +500,35 @@ impl HostInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_level_caches_of_two_sockets_add_up() {
+        // Two sockets of 2 CPUs: private L1d/L2, one 16 MiB L3 per socket.
+        let mut caches = Vec::new();
+        for cpu in 0..4usize {
+            let socket = if cpu < 2 { "0-1" } else { "2-3" };
+            let own = cpu.to_string();
+            for (level, data, bytes, shared) in [
+                (1, true, 32 << 10, own.as_str()),
+                (1, false, 32 << 10, own.as_str()),
+                (2, true, 1 << 20, own.as_str()),
+                (3, true, 16 << 20, socket),
+            ] {
+                caches.push(CacheEntry {
+                    cpu,
+                    level,
+                    data,
+                    bytes,
+                    shared_cpus: shared.into(),
+                });
+            }
+        }
+        assert_eq!(sum_last_level(&caches), 32 << 20);
+        // One socket: the one L3.
+        let one: Vec<_> = caches.iter().filter(|c| c.cpu < 2).cloned().collect();
+        assert_eq!(sum_last_level(&one), 16 << 20);
+        assert_eq!(sum_last_level(&[]), 0);
+    }
 
     #[test]
     fn os_release_parsing() {

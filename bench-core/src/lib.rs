@@ -10,6 +10,7 @@
 
 pub mod affinity;
 pub mod attrib;
+pub mod btf;
 pub mod clock;
 pub mod disturb;
 pub mod ebpf;

@@ -900,7 +900,11 @@ fn add_attribution(label: &str, a: &StepAttribution, elapsed_s: f64, out: &mut R
         out.notes.insert("ebpf_absent".into(), why.clone().into());
     } else if a.ebpf.is_some() {
         let p = attribution_scope(label).1;
-        let traced: Vec<&str> = [(p.block, "block"), (p.runq, "runq"), (p.tcp_rtt, "tcp_rtt")]
+        let block = match &a.ebpf {
+            Some(h) if h.block_raw => "block (raw tracepoints)",
+            _ => "block",
+        };
+        let traced: Vec<&str> = [(p.block, block), (p.runq, "runq"), (p.tcp_rtt, "tcp_rtt")]
             .iter()
             .filter(|x| x.0)
             .map(|x| x.1)

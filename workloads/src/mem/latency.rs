@@ -240,13 +240,14 @@ impl Ring {
         Self::build_in(Region::new(nodes * NODE_BYTES, hp)?, nodes, seed)
     }
 
-    /// Links the first `nodes` nodes of `region` (not yet touched: its
-    /// pages are placed as its memory policy says, e.g. bound to a NUMA
-    /// node by `mbind`) into one random cycle.
+    /// Links the first `nodes` nodes of `region` (not yet touched: its pages
+    /// are placed as its memory policy says, e.g. bound to a NUMA node by
+    /// `mbind`) into one random cycle. The count is the caller's, not the
+    /// region's length: a region is rounded up to whole pages.
     pub fn build_in(mut region: Region, nodes: usize, seed: u64) -> Result<Self, WorkloadError> {
-        if nodes < 2 || nodes > region.len() / NODE_BYTES {
+        if nodes < 2 || nodes * NODE_BYTES > region.len() {
             return Err(WorkloadError::Other(format!(
-                "a ring of {nodes} {NODE_BYTES}-byte nodes does not fit a region of {} bytes (at least two nodes)",
+                "a ring needs at least two {NODE_BYTES}-byte nodes within its {} bytes, got {nodes}",
                 region.len()
             )));
         }

@@ -129,7 +129,7 @@ impl WorkloadFactory for StreamFactory {
     fn build(&self, p: &Params, vcpus: usize) -> Result<Box<dyn Workload>, SpecError> {
         let threads = p.threads("threads")?.resolve(vcpus);
         let pin = pin_list(p)?;
-        let llc_bytes = bench_core::host::llc_bytes();
+        let llc_bytes = bench_core::host::llc_total_bytes();
         let array_bytes = if p.is_set("array_size") {
             p.u64("array_size")?
         } else {
