@@ -21,6 +21,8 @@ pub struct NumaMatrix {
     pub lat_ns: BTreeMap<(u32, u32), f64>,
     /// bytes/s.
     pub bytes_per_s: BTreeMap<(u32, u32), f64>,
+    /// ns per load while the CPU node's other vCPUs stream (loaded latency).
+    pub loaded_lat_ns: BTreeMap<(u32, u32), f64>,
 }
 
 /// One table to render: title, unit, cells.
@@ -52,6 +54,7 @@ impl NumaMatrix {
             match what {
                 "ns_per_load" => m.lat_ns.insert(cell, v),
                 "bytes_per_s" => m.bytes_per_s.insert(cell, v),
+                "loaded_ns_per_load" => m.loaded_lat_ns.insert(cell, v),
                 _ => continue,
             };
             if !m.cpu_nodes.contains(&cell.0) {
@@ -105,8 +108,8 @@ impl NumaMatrix {
     /// worst relative to it (latency: best/value; bandwidth: value/best).
     pub fn html(&self) -> String {
         let mut o = String::new();
-        for (i, (title, unit, cells)) in self.tables().into_iter().enumerate() {
-            let lower_better = i == 0;
+        for (title, unit, cells) in self.tables() {
+            let lower_better = unit == "ns";
             let best = if lower_better {
                 cells.values().copied().fold(f64::INFINITY, f64::min)
             } else {
@@ -164,6 +167,13 @@ impl NumaMatrix {
                 &self.bytes_per_s,
             ));
         }
+        if !self.loaded_lat_ns.is_empty() {
+            v.push((
+                "NUMA loaded latency, ns per load while the CPU node's other vCPUs run triad",
+                "ns",
+                &self.loaded_lat_ns,
+            ));
+        }
         v
     }
 }
@@ -179,6 +189,7 @@ mod tests {
             ("mem.numa.c1m0.ns_per_load", 170.0),
             ("mem.numa.c1m1.ns_per_load", 95.0),
             ("mem.numa.c0m0.bytes_per_s", 20e9),
+            ("mem.numa.c0m0.loaded_ns_per_load", 130.0),
             ("mem.numa.c0m1.bytes_per_s", 10e9),
             ("mem.numa.c0m0.lat.psi.cpu.some_pct", 3.0),
             ("mem.numa.cXm0.ns_per_load", 1.0),
@@ -202,7 +213,8 @@ mod tests {
         let md = two_nodes().markdown();
         assert!(md.contains("| CPU \\ memory | node 0 | node 1 |"), "{md}");
         let lat_rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| node ")).collect();
-        assert_eq!(lat_rows.len(), 4, "{md}");
+        // Latency, bandwidth, loaded latency: two CPU nodes each.
+        assert_eq!(lat_rows.len(), 6, "{md}");
         // Bandwidth of c1 was not measured: a dash, not a zero.
         assert!(lat_rows[3].contains(" - "), "{md}");
         assert!(!md.contains("One NUMA node"));
@@ -216,6 +228,7 @@ mod tests {
         assert!(h.contains("hsl(120,60%,85%)"), "{h}");
         // 90/180 = half as good: hue 60.
         assert!(h.contains("hsl(60,60%,85%)"), "{h}");
-        assert_eq!(h.matches("<table").count(), 2);
+        assert_eq!(h.matches("<table").count(), 3);
+        assert!(h.contains("loaded latency"), "{h}");
     }
 }

@@ -398,6 +398,27 @@ fn numa_matrix_on_this_host_has_a_cell_per_node_pair_with_verified_placement() {
         .role,
         Some(bench_core::result::Role::Headline)
     );
+    // Loaded latency where a CPU node has a vCPU to stream beside the chase.
+    for c in cells {
+        let tag = c["cell"].as_str().unwrap();
+        if c["cpus"].as_array().unwrap().len() > 1 {
+            let idle = metric(r, &format!("mem.numa.{tag}.ns_per_load"));
+            let loaded = metric(r, &format!("mem.numa.{tag}.loaded_ns_per_load"));
+            assert!(
+                loaded > 0.5 * idle,
+                "{tag}: loaded {loaded} ns vs idle {idle} ns"
+            );
+            assert!(metric(r, &format!("mem.numa.{tag}.loaded_bytes_per_s")) > 1e7);
+            assert_eq!(
+                c["loaded_placement"]["on_node"],
+                c["loaded_placement"]["sampled"]
+            );
+        } else {
+            assert!(r
+                .metric(&format!("mem.numa.{tag}.loaded_ns_per_load"))
+                .is_none());
+        }
+    }
     assert_eq!(note["single_node"], host.len() == 1);
     if host.len() == 1 {
         assert!(r.notes["mem.numa.single_node"]

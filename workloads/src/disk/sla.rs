@@ -9,8 +9,8 @@
 //!    (powers of two, and the maximum itself): the curve of IOPS against the
 //!    chosen latency percentile (completion latency, as fio's clat);
 //! 2. `latency_rate_steps` paced steps (`rate_iops`) that bisect the IOPS
-//!    between the best depth that met the target and the first deeper one
-//!    that missed it, run at that missing depth: more I/Os may be in flight,
+//!    between the best depth that met the target and the most IOPS a deeper
+//!    depth did while missing it, run at that depth: more I/Os may be in flight,
 //!    but they arrive at a set rate. Their latency is the response time from
 //!    each I/O's intended start (coordinated omission), so a rate the device
 //!    cannot keep counts as a miss, never as a pass at a lower rate;
@@ -225,9 +225,11 @@ impl Search {
     }
 
     /// The setting of the next paced step: a bisection of the IOPS between
-    /// the best depth that met the target (or 0) and the first deeper one
-    /// that missed it, run at that missing depth; paced steps so far narrow
-    /// the interval.
+    /// the best depth that met the target (or 0) and the most IOPS any
+    /// deeper depth reached while missing it, run at that deeper depth;
+    /// paced steps so far narrow the interval. (Not the first deeper miss:
+    /// on a noisy machine it may have done fewer IOPS than the depth that
+    /// met the target, which would end the search before it began.)
     pub fn next_rate(&self, target_ns: u64) -> Setting {
         let qd = self.depth_steps();
         let best_qd = qd
@@ -235,16 +237,32 @@ impl Search {
             .filter(|o| o.met(target_ns))
             .max_by_key(|o| o.iodepth);
         let floor = best_qd.map_or(0, |o| o.iodepth);
-        // The shallowest depth past the best one that missed (qd1 itself
-        // when nothing met the target).
-        let Some(miss) = qd.iter().find(|o| !o.met(target_ns) && o.iodepth > floor) else {
+        let deeper: Vec<&&Observed> = qd
+            .iter()
+            .filter(|o| !o.met(target_ns) && o.iodepth > floor)
+            .collect();
+        if deeper.is_empty() {
             return Setting::Skip("every queue depth met the target: no rate to refine");
-        };
-        if miss.ops == 0 {
-            return Setting::Skip("the missing depth measured no I/O");
         }
+        // The most IOPS among them; ties go to the shallower depth.
+        let Some(miss) =
+            deeper
+                .iter()
+                .filter(|o| o.ops > 0)
+                .fold(None::<&&Observed>, |b, o| match b {
+                    Some(b) if b.iops >= o.iops => Some(b),
+                    _ => Some(o),
+                })
+        else {
+            return Setting::Skip("the depths that missed the target measured no I/O");
+        };
         let mut lo = best_qd.map_or(0.0, |o| o.iops);
         let mut hi = miss.iops;
+        if hi <= lo {
+            return Setting::Skip(
+                "no deeper depth did more IOPS than the best one that met the target",
+            );
+        }
         for o in self
             .observed
             .iter()
@@ -461,14 +479,30 @@ mod tests {
                 qd(8, 32_000.0, 4_000_000),
             ],
         };
+        // Between qd2's 20 000 and qd8's 32 000 (the most a miss did), at qd8.
         assert_eq!(
             s.next_rate(t),
+            Setting::Run {
+                iodepth: 8,
+                rate: Some(26_000)
+            }
+        );
+        // Had qd8 missed at fewer IOPS, qd4 would be the upper end.
+        let mut noisy = s.clone();
+        noisy.observed[3].iops = 15_000.0;
+        assert_eq!(
+            noisy.next_rate(t),
             Setting::Run {
                 iodepth: 4,
                 rate: Some(25_000)
             }
         );
-        // 25 000 met: the next is between 25 000 and 30 000.
+        noisy.observed[2].iops = 19_000.0;
+        assert!(matches!(noisy.next_rate(t), Setting::Skip(w) if w.contains("no deeper depth")));
+        noisy.observed[2].ops = 0;
+        noisy.observed[3].ops = 0;
+        assert!(matches!(noisy.next_rate(t), Setting::Skip(w) if w.contains("no I/O")));
+        // 25 000 met: the next is between 25 000 and 32 000.
         s.observed.push(Observed {
             name: "rate1".into(),
             kind: StepKind::Rate(1),
@@ -481,26 +515,26 @@ mod tests {
         assert_eq!(
             s.next_rate(t),
             Setting::Run {
-                iodepth: 4,
-                rate: Some(27_500)
+                iodepth: 8,
+                rate: Some(28_500)
             }
         );
         assert_eq!(s.best(t).unwrap().name, "rate1");
-        // 27 500 was not achieved (only 26 000): a miss, whatever its latency.
+        // 28 500 was not achieved (only 27 000): a miss, whatever its latency.
         s.observed.push(Observed {
             name: "rate2".into(),
             kind: StepKind::Rate(2),
-            iodepth: 4,
-            rate: Some(27_500),
-            iops: 26_000.0,
+            iodepth: 8,
+            rate: Some(28_500),
+            iops: 27_000.0,
             lat_ns: 900_000,
             ops: 1000,
         });
         assert_eq!(
             s.next_rate(t),
             Setting::Run {
-                iodepth: 4,
-                rate: Some(26_250)
+                iodepth: 8,
+                rate: Some(26_750)
             }
         );
         assert_eq!(s.best(t).unwrap().name, "rate1");
@@ -518,7 +552,7 @@ mod tests {
     fn when_qd1_misses_the_rates_go_down_from_its_iops() {
         let t = 1_000;
         let mut s = Search {
-            observed: vec![qd(1, 10_000.0, 5_000), qd(2, 12_000.0, 9_000)],
+            observed: vec![qd(1, 10_000.0, 5_000), qd(2, 9_000.0, 9_000)],
         };
         assert!(s.best(t).is_none());
         assert_eq!(

@@ -204,6 +204,24 @@ impl DiskWorkload {
             }
         }
         let search = sla::Search { observed };
+        // A step that ran and measured nothing (a stalled device, a starved
+        // thread) is no point of the curve; say so rather than plot a zero.
+        let empty: Vec<&str> = search
+            .observed
+            .iter()
+            .filter(|o| o.ops == 0)
+            .map(|o| o.name.as_str())
+            .collect();
+        if !empty.is_empty() {
+            out.notes.insert(
+                format!("{label}.sla.warning"),
+                format!(
+                    "step(s) {} measured no I/O: left out of the curve and the answer",
+                    empty.join(", ")
+                )
+                .into(),
+            );
+        }
         // The depth sweep as curves, and its knee.
         let mut sweep: Vec<(u32, f64, u64)> = search
             .observed

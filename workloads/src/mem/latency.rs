@@ -339,7 +339,7 @@ impl Ring {
 
     /// The ring's memory: start and length in bytes.
     pub fn span(&self) -> (*const u8, usize) {
-        (self.region.as_ptr(), self.region.len())
+        (self.region.as_ptr(), self.nodes * NODE_BYTES)
     }
 
     /// Bytes of the ring backed by transparent huge pages.

@@ -1,8 +1,10 @@
 //! The NUMA matrix (`mem.numa`), as Intel MLC's `--latency_matrix` and
 //! `--bandwidth_matrix`: for every (CPU node, memory node) pair, the idle
 //! load-to-use latency of one thread chasing a random ring (the chase of
-//! [`super::latency`]) and the bandwidth of the node's threads running
-//! STREAM triad ([`super::stream`]'s kernel and byte counting), with the
+//! [`super::latency`]), the bandwidth of the node's threads running STREAM
+//! triad ([`super::stream`]'s kernel and byte counting), and (on a node
+//! with two vCPUs or more) the loaded latency: the chase while the node's
+//! other vCPUs run triad against the same memory, with the
 //! memory bound to the memory node by `mbind(MPOL_BIND)` before it is first
 //! touched and the threads pinned to the CPU node's vCPUs.
 //!
@@ -406,6 +408,18 @@ impl Worker for TriadWorker {
     }
 }
 
+/// What a step of a cell measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Measure {
+    /// One thread chasing: idle latency.
+    Latency,
+    /// Triad on every thread.
+    Bandwidth,
+    /// The chase on the first vCPU while triad runs on the others (MLC's
+    /// loaded latency): worker 0 chases, the rest stream.
+    Loaded,
+}
+
 /// Factory of `mem.numa`.
 pub struct NumaFactory;
 
@@ -500,11 +514,17 @@ impl NumaWorkload {
         self.plan.as_ref().map(|p| p.cells.as_slice())
     }
 
-    fn cell_of(&self, label: &str) -> Option<(&Cell, bool)> {
+    fn cell_of(&self, label: &str) -> Option<(&Cell, Measure)> {
         let rest = label.strip_prefix("mem.numa.")?;
         let (tag, what) = rest.split_once('.')?;
         let cell = self.plan.as_ref()?.cells.iter().find(|c| c.tag() == tag)?;
-        Some((cell, what == "lat"))
+        let m = match what {
+            "lat" => Measure::Latency,
+            "bw" => Measure::Bandwidth,
+            "loaded" => Measure::Loaded,
+            _ => return None,
+        };
+        Some((cell, m))
     }
 
     fn check_placement(&self, label: &str, p: Placement) -> Result<(), WorkloadError> {
@@ -556,6 +576,15 @@ impl Workload for NumaWorkload {
             );
             bw.duration = Some(self.duration);
             v.push(bw);
+            if c.cpus.len() > 1 {
+                let mut loaded = Step::new(
+                    format!("mem.numa.{}.loaded", c.tag()),
+                    c.cpus.len(),
+                    Some(c.cpus.clone()),
+                );
+                loaded.duration = Some(self.duration);
+                v.push(loaded);
+            }
         }
         v
     }
@@ -608,7 +637,7 @@ impl Workload for NumaWorkload {
             .plan
             .as_ref()
             .ok_or_else(|| WorkloadError::Other("mem.numa used before prepare".into()))?;
-        let (cell, lat) = self.cell_of(&step.label).ok_or_else(|| {
+        let (cell, what) = self.cell_of(&step.label).ok_or_else(|| {
             WorkloadError::Other(format!("mem.numa: unknown step {}", step.label))
         })?;
         let node = cell.mem_node;
@@ -619,7 +648,8 @@ impl Workload for NumaWorkload {
                 m.remove(&step.label);
             }
         }
-        if lat {
+        let chases = what == Measure::Latency || (what == Measure::Loaded && index == 0);
+        if chases {
             // Bound before the ring is built (its first touch), on the
             // CPU the chase runs on, as a first-touch policy would have it.
             let size = plan.lat_size as usize;
@@ -631,8 +661,12 @@ impl Workload for NumaWorkload {
             self.check_placement(&step.label, placement_of(ptr, len, node)?)?;
             return Ok(Box::new(ChaseWorker { ring }));
         }
-        let threads = step.threads.max(1);
-        let elems = (plan.bw_size as usize / 8 / threads).max(1024);
+        // In a loaded step the first thread chases; the others stream.
+        let streams = match what {
+            Measure::Loaded => step.threads.saturating_sub(1).max(1),
+            _ => step.threads.max(1),
+        };
+        let elems = (plan.bw_size as usize / 8 / streams).max(1024);
         let (a, b, c) = super::on_cpu(step.cpu_of(index), move || {
             let mut v = Vec::with_capacity(3);
             for i in 0..3 {
@@ -668,6 +702,7 @@ impl Workload for NumaWorkload {
             .unwrap_or_default();
         let mut cells_json = Vec::new();
         let mut headline = Vec::new();
+        let mut loaded_metrics = Vec::new();
         let mut rest = Vec::new();
         for c in &plan.cells {
             let tag = c.tag();
@@ -702,18 +737,51 @@ impl Workload for NumaWorkload {
                 headline.push(m);
                 rest.push((format!("mem.numa.{tag}.triad_pass_ns.p50"), pass_ns as f64));
             }
+            // Loaded: worker 0's chase while the others streamed.
+            let loaded_label = format!("mem.numa.{tag}.loaded");
+            let loaded = steps
+                .iter()
+                .find(|s| s.step.label == loaded_label && s.workers.len() > 1)
+                .and_then(|s| {
+                    let chase = &s.workers[0].hist;
+                    let bytes: u64 = s.workers[1..].iter().map(|w| w.bytes).sum();
+                    (!chase.is_empty() && s.elapsed_s > 0.0).then(|| {
+                        (
+                            chase.value_at_quantile(0.5) as f64 / LOADS_PER_OP as f64,
+                            bytes as f64 / s.elapsed_s,
+                        )
+                    })
+                });
+            if let Some((l, b)) = loaded {
+                loaded_metrics.push(bench_core::result::Metric::new(
+                    format!("mem.numa.{tag}.loaded_ns_per_load"),
+                    l,
+                    Unit::Ns,
+                    Better::Lower,
+                ));
+                loaded_metrics.push(bench_core::result::Metric::new(
+                    format!("mem.numa.{tag}.loaded_bytes_per_s"),
+                    b,
+                    Unit::BytesPerS,
+                    Better::Higher,
+                ));
+            }
             cells_json.push(json!({
                 "cell": tag,
                 "cpu_node": c.cpu_node,
                 "mem_node": c.mem_node,
                 "cpus": c.cpus,
                 "ns_per_load": lat,
+                "loaded_ns_per_load": loaded.map(|x| x.0),
+                "loaded_bytes_per_s": loaded.map(|x| x.1),
+                "loaded_placement": placed.get(&loaded_label),
                 "bytes_per_s": bw.map(|x| x.0),
                 "latency_placement": placed.get(&lat_label),
                 "bandwidth_placement": placed.get(&bw_label),
             }));
         }
         out.metrics.extend(headline);
+        out.metrics.extend(loaded_metrics);
         for (n, v) in rest {
             out.metric(n, v, Unit::Ns, Better::Lower);
         }
@@ -728,7 +796,7 @@ impl Workload for NumaWorkload {
                 "hugepages": self.hugepages.as_str(),
                 "single_node": single,
                 "method": format!(
-                    "memory bound to the memory node with mbind(MPOL_BIND, MPOL_MF_STRICT) before its first touch, threads pinned to the CPU node's vCPUs; placement checked on up to {PLACEMENT_SAMPLE} pages per region with move_pages (query only), at least {:.0}% on the node or the run fails. Latency: one thread, dependent loads around a random ring (Sattolo), median of batches of {LOADS_PER_OP} loads / {LOADS_PER_OP} (idle latency, as MLC's --latency_matrix). Bandwidth: STREAM triad on every chosen vCPU of the CPU node, each over its own arrays, 24 bytes per element counted (write-allocate not counted), sustained over the measured phase",
+                    "memory bound to the memory node with mbind(MPOL_BIND, MPOL_MF_STRICT) before its first touch, threads pinned to the CPU node's vCPUs; placement checked on up to {PLACEMENT_SAMPLE} pages per region with move_pages (query only), at least {:.0}% on the node or the run fails. Latency: one thread, dependent loads around a random ring (Sattolo), median of batches of {LOADS_PER_OP} loads / {LOADS_PER_OP} (idle latency, as MLC's --latency_matrix); loaded latency: the same chase on the first vCPU while triad runs on the CPU node's other vCPUs against the same memory node (as MLC's --loaded_latency, one load level). Bandwidth: STREAM triad on every chosen vCPU of the CPU node, each over its own arrays, 24 bytes per element counted (write-allocate not counted), sustained over the measured phase",
                     PLACEMENT_MIN * 100.0
                 ),
             }),
