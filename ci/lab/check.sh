@@ -65,14 +65,14 @@ host() {
 }
 # capped NAME OPTIONS…: boot for a capped figure. A TCG guest the host starves
 # cannot reach its cap, so when qemu's threads waited for a host CPU more than
-# SKUBENCH_LAB_MAX_WAIT (1.0) vCPU-seconds per second, the guest is booted once
+# SKUBENCH_LAB_MAX_WAIT (0.5) vCPU-seconds per second, the guest is booted once
 # more; the decision looks only at the host's figure, never at the result, and
 # the starved attempt is kept as NAME.starved.
 capped() {
   local name="$1" w
   boot "$@"
   w=$(awk '/^qemu_wait_per_s/ { print $2 }' "$LAB_RUN/$name/host-cpu" 2>/dev/null || echo 0)
-  if python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) > float(sys.argv[2]) else 1)" "${w:-0}" "${SKUBENCH_LAB_MAX_WAIT:-1.0}"; then
+  if python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) > float(sys.argv[2]) else 1)" "${w:-0}" "${SKUBENCH_LAB_MAX_WAIT:-0.5}"; then
     say "$name: the host starved the guest ($(host "$name")); booting it once more"
     rm -rf "$LAB_RUN/$name.starved"
     mv "$LAB_RUN/$name" "$LAB_RUN/$name.starved"

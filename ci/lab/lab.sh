@@ -247,6 +247,8 @@ lab_boot() {
   cp "$wd/guest.cmd" "$out/qemu.cmd"
   [ -f "$wd/peer.console" ] && cp "$wd/peer.console" "$out/peer-console.log"
   echo "$((SECONDS - start))" >"$out/wall_s"
+  printf 'vcpus=%s numa=%s mem_mib=%s kernel=%s accel=%s disk_iops=%s disk_bps=%s net_mbit=%s\n' \
+    "$vcpus" "$numa" "$mem" "$kernel" "$(lab_accel 2>/dev/null)" "${iops:--}" "${bps:--}" "${mbit:--}" >"$out/shape"
   # How much the host let the guest run: qemu's CPU seconds and the seconds
   # its threads waited for a host CPU (a starved TCG guest cannot reach a cap).
   awk -v r="${sched_last% *}" -v w="${sched_last#* }" -v t="$((SECONDS - start))" -v l0="$load0" -v l1="$(cut -d' ' -f1 /proc/loadavg)" \
