@@ -127,7 +127,7 @@ lab_qemu() {
 # CPU time and run-queue wait of all threads of a qemu (ns, from
 # /proc/PID/task/*/schedstat): "RUN WAIT".
 lab_qemu_sched() {
-  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ r += $1; w += $2 } END { printf "%d %d\n", r, w }'
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ r += $1; w += $2 } END { printf "%.0f %.0f\n", r, w }'
 }
 
 # A job disk: tar of job.sh (+ files); an output disk: raw space.
