@@ -96,6 +96,44 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArg,
     },
+    /// One onboarding as a matrix: the results of `--tag` by SKU × distro,
+    /// each cell gated against the baseline and the spec limits, the spread
+    /// of each headline metric across distros and whether one distro is
+    /// significantly slower than the rest. Exit 1 when a cell fails, 4 when
+    /// one is inconclusive.
+    Matrix {
+        /// The onboarding's tag (`run`/`gate --tag`).
+        #[arg(long, value_parser = parse_tag)]
+        tag: String,
+        /// Baseline every cell is compared with: a name in the store, result
+        /// files, or a store query.
+        #[arg(long)]
+        baseline: Option<String>,
+        /// SKU spec limits (TOML).
+        #[arg(long)]
+        spec: Option<PathBuf>,
+        /// Policy: thresholds and alpha (TOML).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Output formats, comma-separated.
+        #[arg(
+            long,
+            default_value = "markdown",
+            value_delimiter = ',',
+            value_parser = FormatParser(Format::MATRIX)
+        )]
+        format: Vec<Format>,
+        /// Write matrix.{html,md,json,xml} here, and each cell's comparison
+        /// under cells/<sku>__<distro>/, instead of stdout.
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+        /// Keep runs flagged `disturbed`.
+        #[arg(long)]
+        include_disturbed: bool,
+        /// Store location.
+        #[command(flatten)]
+        store: StoreArg,
+    },
     /// Per-metric history from the store with change points (E-divisive + t-test).
     History {
         /// SKU.
@@ -242,6 +280,9 @@ impl Format {
         Format::Json,
         Format::Junit,
     ];
+    /// What `matrix` writes: one page, no terminal table.
+    pub const MATRIX: &'static [Format] =
+        &[Format::Markdown, Format::Html, Format::Json, Format::Junit];
     /// What `report` writes: single runs have no verdicts for JUnit.
     pub const REPORT: &'static [Format] = &[
         Format::Terminal,
@@ -297,14 +338,18 @@ impl TypedValueParser for FormatParser {
 /// Where the result store lives.
 #[derive(clap::Args, Debug, Clone)]
 pub struct StoreArg {
-    /// Result store directory (before or after a `store`/`baseline` subcommand).
+    /// Result store: a directory, `file://DIR`, `az://CONTAINER/PREFIX` or
+    /// `s3://BUCKET/PREFIX` (credentials and endpoints from the cloud's
+    /// standard environment, never the URL); before or after a
+    /// `store`/`baseline` subcommand.
     #[arg(
         long,
         env = "SKUBENCH_STORE",
         default_value = "skubench-store",
-        global = true
+        global = true,
+        value_name = "DIR|URL"
     )]
-    pub store: PathBuf,
+    pub store: String,
 }
 
 /// `skubench store …`
@@ -320,6 +365,9 @@ pub enum StoreCmd {
     List,
     /// Merge the per-result history files into one (faster history queries).
     Compact,
+    /// Check every stored result: its bytes hash to its id, it parses, its
+    /// history rows are there (exit 3 when one is damaged).
+    Verify,
 }
 
 /// `skubench baseline …`
@@ -375,6 +423,10 @@ pub struct GateArgs {
     /// SKU name recorded (`auto`: ask the instance metadata service).
     #[arg(long)]
     pub sku: Option<String>,
+    /// Onboarding tag recorded in every result of this gate (`skubench
+    /// matrix --tag` selects by it): letters, digits, `.`, `_`, `-`.
+    #[arg(long, value_name = "NAME", value_parser = parse_tag)]
+    pub tag: Option<String>,
     /// Repetitions of the first round (default: the policy's).
     #[arg(long, value_name = "N", value_parser = parse_repetitions)]
     pub repetitions: Option<u32>,
@@ -402,6 +454,10 @@ pub struct RunArgs {
     /// SKU name recorded in the result (else $SKUBENCH_SKU).
     #[arg(long)]
     pub sku: Option<String>,
+    /// Onboarding tag recorded in the result (`skubench matrix --tag`
+    /// selects by it): letters, digits, `.`, `_`, `-`.
+    #[arg(long, value_name = "NAME", value_parser = parse_tag)]
+    pub tag: Option<String>,
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
@@ -470,6 +526,17 @@ pub struct ServeArgs {
 /// repetition count ([`bench_core::suite::parse_repetitions`]).
 pub fn parse_repetitions(v: &str) -> Result<u32, String> {
     bench_core::suite::parse_repetitions(v).map_err(|e| e.to_string())
+}
+
+/// An onboarding tag: the characters of a baseline name.
+pub fn parse_tag(v: &str) -> Result<String, String> {
+    if baselines::store::valid_name(v) {
+        Ok(v.to_string())
+    } else {
+        Err(format!(
+            "`{v}`: use letters, digits, `.`, `_`, `-` (at most 100, not starting with `.`)"
+        ))
+    }
 }
 
 /// A `skubench` command line made ready for clap: the options of `run`

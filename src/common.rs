@@ -127,6 +127,7 @@ pub fn execute(
     output: &Path,
     host: HostInfo,
     quiet: bool,
+    tag: Option<String>,
 ) -> anyhow::Result<(ResultFile, Status)> {
     let invocation = Invocation {
         argv: std::env::args().collect(),
@@ -134,6 +135,7 @@ pub fn execute(
         suite_file: suite.path.as_ref().map(|p| p.display().to_string()),
         suite_text: suite.text.clone(),
         repetitions: suite.settings.repetitions,
+        tag,
     };
     let mut writer = ResultWriter::new(output.to_path_buf(), tool_info(), host, invocation);
     let mut progress = crate::progress::Progress::new(quiet);
@@ -229,6 +231,12 @@ pub fn load_side(spec: &str, st: &Store) -> anyhow::Result<(String, Vec<(String,
         out.push((id.clone(), st.load(&id).map_err(store_error)?));
     }
     Ok((spec.to_string(), out))
+}
+
+/// Opens the store at `location` (a directory or a URL); a malformed
+/// location is a usage error. Nothing is contacted yet.
+pub fn open_store(location: &str) -> anyhow::Result<Store> {
+    Store::open(location).map_err(|e| usage(format!("--store: {e}")))
 }
 
 /// Runs the comparison; used by `compare` and `gate`.

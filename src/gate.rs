@@ -14,7 +14,7 @@ use skubench_ci::gate::{needs_more_runs, next_round_repetitions, Decision, GateS
 use crate::cli::{Format, GateArgs};
 use crate::common::{
     color_wanted, comparison, detect_host, emit, execute, input, install_signal_handlers,
-    load_side, run_failed, store_error, usage, write_history_reports,
+    load_side, open_store, run_failed, store_error, usage, write_history_reports,
 };
 
 /// Runs the gate.
@@ -28,7 +28,7 @@ pub fn gate(a: GateArgs) -> anyhow::Result<SkubenchExitCode> {
         Some(p) => Some(Spec::load(p).map_err(input)?),
         None => None,
     };
-    let st = Store::new(&a.store.store);
+    let st = open_store(&a.store.store)?;
     let base = match &a.baseline {
         Some(b) => Some(load_side(b, &st)?),
         None => None,
@@ -63,7 +63,14 @@ pub fn gate(a: GateArgs) -> anyhow::Result<SkubenchExitCode> {
                 out.display()
             )));
         }
-        let (file, status) = execute(&runner, &mut suite, &out, host.clone(), a.quiet)?;
+        let (file, status) = execute(
+            &runner,
+            &mut suite,
+            &out,
+            host.clone(),
+            a.quiet,
+            a.tag.clone(),
+        )?;
         if status != Status::Ok {
             let why = if status == Status::Interrupted || runner.stop.load(Ordering::Relaxed) {
                 "interrupted (SIGINT/SIGTERM)"
@@ -75,7 +82,22 @@ pub fn gate(a: GateArgs) -> anyhow::Result<SkubenchExitCode> {
                 out.display()
             )));
         }
-        st.add_path(&out).map_err(store_error)?;
+        // The result file stays on disk whatever the store says: a store
+        // that is down must not lose what was measured.
+        st.add_path(&out).map_err(|e| {
+            let kept = format!(
+                "the result file is kept at {}; store it later with `skubench store add {} --store {}`",
+                out.display(),
+                out.display(),
+                st.location()
+            );
+            match store_error(e).downcast::<crate::common::Exit>() {
+                Ok(crate::common::Exit(code, m)) => {
+                    anyhow::Error::from(crate::common::Exit(code, format!("{m}; {kept}")))
+                }
+                Err(e) => run_failed(format!("{e}; {kept}")),
+            }
+        })?;
         cand.push((out.display().to_string(), file));
         let cmp = base
             .as_ref()
@@ -167,9 +189,9 @@ fn gate_history(
         distro: Some(host.distro.clone()),
         ..Default::default()
     };
-    let (series, warnings) =
-        baselines::history::query(&st.history_dir(), &q, &Default::default(), a.latest)
-            .map_err(store_error)?;
+    let (series, warnings) = st
+        .history_query(&q, &Default::default(), a.latest)
+        .map_err(store_error)?;
     for w in warnings {
         eprintln!("skubench gate: warning: {w}");
     }

@@ -126,5 +126,24 @@ fn dispatch(cli: Cli) -> anyhow::Result<SkubenchExitCode> {
             hostname,
         } => analyse::import(&tool, &file, output, sku, distro, hostname),
         Command::Serve(a) => run::serve(a),
+        Command::Matrix {
+            tag,
+            baseline,
+            spec,
+            policy,
+            format,
+            output_dir,
+            include_disturbed,
+            store,
+        } => analyse::matrix(analyse::MatrixArgs {
+            tag,
+            baseline,
+            spec,
+            policy,
+            formats: format,
+            output_dir,
+            include_disturbed,
+            store: store.store,
+        }),
     }
 }

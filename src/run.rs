@@ -226,7 +226,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<SkubenchExitCode> {
     let host = detect_host(a.sku, &runner)?;
     let output = a.output.unwrap_or_else(|| default_output(&host));
     check_output(&output)?;
-    let (_file, status) = execute(&runner, &mut suite, &output, host, a.quiet)?;
+    let (_file, status) = execute(&runner, &mut suite, &output, host, a.quiet, a.tag.clone())?;
     eprintln!("skubench: result written to {}", output.display());
     Ok(match status {
         Status::Ok => SkubenchExitCode::Ok,

@@ -28,11 +28,13 @@ fn validate_against_schema(path: &Path) -> serde_json::Value {
 fn run_quick_suite_shortened_writes_a_valid_result() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("quick.json");
-    let quick = "suites/quick.toml --repetitions 1 --duration 0.1 --warmup 0 --sku Test_D2";
+    let quick =
+        "suites/quick.toml --repetitions 1 --duration 0.1 --warmup 0 --sku Test_D2 --tag onb-1";
     run_ok(quick, &out).stderr(predicate::str::contains("result written to"));
     let v = validate_against_schema(&out);
     assert_eq!(v["status"], "ok");
     assert_eq!(v["host"]["sku"], "Test_D2");
+    assert_eq!(v["invocation"]["tag"], "onb-1", "the tag is in the schema");
     let kinds: Vec<&str> = v["runs"]
         .as_array()
         .unwrap()

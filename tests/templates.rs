@@ -1,5 +1,8 @@
 //! The pipeline templates parse as YAML and reference only skubench
-//! commands, flags and repository files that exist.
+//! commands, flags and repository files that exist; none compiles on a VM
+//! under test (the portable binary is built once by ci/build-portable.sh),
+//! every store they name is the shared one, and the Containerfile copies
+//! what the build script lays out.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -44,10 +47,33 @@ fn templates_parse_and_reference_existing_commands() {
         assert!(!docs.is_empty(), "{}: empty", p.display());
         let mut all = Vec::new();
         docs.iter().for_each(|d| strings(d, &mut all));
+        for s in &all {
+            // The portable binary is built once, by ci/build-portable.sh.
+            assert!(!s.contains("cargo "), "{}: compiles: {s}", p.display());
+            // Paths of this repository anywhere (also as the artifact's
+            // layout, which mirrors the repository) must exist.
+            for t in s.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',')) {
+                let t = t.trim_start_matches("../../");
+                if t.starts_with("suites/") || t.starts_with("ci/") {
+                    assert!(Path::new(t).exists(), "{}: {t} does not exist", p.display());
+                }
+            }
+        }
+        if text.contains("skubench gate") || text.contains("skubench matrix") {
+            assert!(
+                text.contains("--store"),
+                "{}: gates without the shared store",
+                p.display()
+            );
+        }
         for s in all {
             let tokens: Vec<&str> = s.split_whitespace().collect();
             for (i, t) in tokens.iter().enumerate() {
                 if !(t.ends_with("skubench") || t.ends_with("/skubench")) || i + 1 >= tokens.len() {
+                    continue;
+                }
+                // `chmod +x skubench && ./skubench …`: a file, not a command.
+                if i > 0 && tokens[i - 1] == "+x" {
                     continue;
                 }
                 let sub = tokens[i + 1];
@@ -84,6 +110,18 @@ fn templates_parse_and_reference_existing_commands() {
                         );
                     }
                 }
+                // The store is the shared one: a URL or the pipeline's
+                // variable holding it, never a directory of the runner.
+                if let Some(j) = tokens.iter().position(|t| *t == "--store") {
+                    let v = tokens.get(j + 1).copied().unwrap_or("").trim_matches('"');
+                    assert!(
+                        ["az://", "s3://", "$", "{{"]
+                            .iter()
+                            .any(|p| v.starts_with(p)),
+                        "{}: --store {v} is not the shared store",
+                        p.display()
+                    );
+                }
                 // Repository paths it names must exist.
                 for arg in &tokens[i + 2..] {
                     if arg.starts_with("suites/") || arg.starts_with("ci/") {
@@ -99,12 +137,67 @@ fn templates_parse_and_reference_existing_commands() {
         checked += 1;
     }
     assert!(checked >= 6, "only {checked} templates");
-    for c in ["gate", "run", "store"] {
+    for c in ["gate", "matrix", "serve"] {
         assert!(
             commands.contains(c),
             "no template uses `skubench {c}`: {commands:?}"
         );
     }
+}
+
+/// The Containerfile copies what ci/build-portable.sh lays out, runs what
+/// it copies, as a user that is not root, and the k8s Job names the paths
+/// it installs. (tests/container.rs builds it where podman is.)
+#[test]
+fn containerfile_matches_the_artifact_and_the_job() {
+    let text = std::fs::read_to_string("ci/container/Containerfile").unwrap();
+    let build = std::fs::read_to_string("ci/build-portable.sh").unwrap();
+    let job = std::fs::read_to_string("ci/templates/k8s-job.yaml").unwrap();
+    let mut from = false;
+    let mut installed = Vec::new();
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (inst, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match inst {
+            "ARG" | "WORKDIR" | "CMD" => {}
+            "FROM" => from = true,
+            "COPY" => {
+                let parts: Vec<&str> = rest.split_whitespace().collect();
+                let (src, dest) = (parts[0], parts[1]);
+                let name = src.trim_end_matches('/');
+                assert!(
+                    build.contains(&format!("\"$out/{name}\""))
+                        || build.contains(&format!("cp -r {name} \"$out/\"")),
+                    "COPY {src}: ci/build-portable.sh does not put it in the context"
+                );
+                installed.push(dest.to_string());
+            }
+            "USER" => assert!(!rest.starts_with('0') && rest != "root", "runs as root"),
+            "ENTRYPOINT" => {
+                let bin = rest.trim_matches(|c| matches!(c, '[' | ']' | '"'));
+                assert!(
+                    installed.iter().any(|d| d == bin),
+                    "ENTRYPOINT {bin} not copied"
+                );
+            }
+            other => panic!("Containerfile: unexpected instruction {other}"),
+        }
+    }
+    assert!(from, "no FROM");
+    for path in [
+        "/usr/local/bin/skubench",
+        "/usr/share/skubench/suites/quick.toml",
+    ] {
+        assert!(job.contains(path), "the k8s Job does not use {path}");
+        assert!(
+            installed.iter().any(|d| path.starts_with(d.as_str())),
+            "{path} is not installed by the Containerfile"
+        );
+    }
+    assert!(Path::new("suites/quick.toml").exists());
 }
 
 #[test]

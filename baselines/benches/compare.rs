@@ -79,6 +79,7 @@ fn bench_history(c: &mut Criterion) {
                 better: "higher".into(),
                 disturbed: false,
                 status: "ok".into(),
+                tag: String::new(),
             });
         }
     }

@@ -20,6 +20,15 @@ pub enum BaselineError {
     /// A result file failed to load.
     #[error(transparent)]
     Result(#[from] bench_core::CoreError),
+    /// An object-store operation failed (network, permissions, the
+    /// service): a failed operation, not bad input.
+    #[error("store {location}: {message}")]
+    Remote {
+        /// The object or prefix, as a URL without credentials.
+        location: String,
+        /// What failed.
+        message: String,
+    },
     /// Parquet / dataframe failure.
     #[error("history dataset {path}: {message}")]
     History {

@@ -48,6 +48,8 @@ pub struct Row {
     pub disturbed: bool,
     /// Run status (`ok` …).
     pub status: String,
+    /// The onboarding tag of the result (`--tag`), empty when none.
+    pub tag: String,
 }
 
 /// Rows of one result file.
@@ -79,6 +81,7 @@ pub fn rows_of(result_id: &str, f: &ResultFile) -> Vec<Row> {
                 },
                 disturbed: r.disturbance.disturbed,
                 status: status.clone(),
+                tag: f.invocation.tag.clone().unwrap_or_default(),
             });
         }
     }
@@ -112,7 +115,45 @@ pub fn frame(rows: &[Row]) -> PolarsResult<DataFrame> {
         "better" => s(|r| &r.better),
         "disturbed" => rows.iter().map(|r| r.disturbed).collect::<Vec<bool>>(),
         "status" => s(|r| &r.status),
+        "tag" => s(|r| &r.tag),
     )
+}
+
+/// The Parquet bytes of one result's history rows (the object-store
+/// backend uploads them as one object).
+pub fn part_bytes(result_id: &str, f: &ResultFile) -> Result<Vec<u8>, BaselineError> {
+    let rows = rows_of(result_id, f);
+    let here = Path::new(result_id);
+    let mut df = frame(&rows).map_err(|e| hist_err(here, e))?;
+    frame_bytes(&mut df, here)
+}
+
+/// `df` as Parquet bytes.
+pub(crate) fn frame_bytes(df: &mut DataFrame, at: &Path) -> Result<Vec<u8>, BaselineError> {
+    let mut buf = Vec::new();
+    ParquetWriter::new(&mut buf)
+        .finish(df)
+        .map_err(|e| hist_err(at, e))?;
+    Ok(buf)
+}
+
+/// Reads one Parquet object held in memory; `at` names it in errors.
+pub(crate) fn read_bytes(bytes: bytes::Bytes, at: &Path) -> Result<DataFrame, BaselineError> {
+    let df = ParquetReader::new(std::io::Cursor::new(bytes))
+        .finish()
+        .map_err(|e| hist_err(at, format!("unreadable Parquet file: {e}")))?;
+    normalize(df, at)
+}
+
+/// Files written before a column existed get it empty, so every file
+/// stacks onto the same schema.
+fn normalize(mut df: DataFrame, at: &Path) -> Result<DataFrame, BaselineError> {
+    if df.column("tag").is_err() {
+        let n = df.height();
+        df.with_column(Column::new("tag".into(), vec![""; n]))
+            .map_err(|e| hist_err(at, e))?;
+    }
+    Ok(df)
 }
 
 fn write_frame(path: &Path, df: &mut DataFrame) -> Result<(), BaselineError> {
@@ -140,9 +181,15 @@ pub fn write_part(path: &Path, result_id: &str, f: &ResultFile) -> Result<(), Ba
 
 fn read_file(path: &Path) -> Result<DataFrame, BaselineError> {
     let f = std::fs::File::open(path).map_err(|e| hist_err(path, e))?;
-    ParquetReader::new(f)
+    let df = ParquetReader::new(f)
         .finish()
-        .map_err(|e| hist_err(path, format!("unreadable Parquet file: {e}")))
+        .map_err(|e| hist_err(path, format!("unreadable Parquet file: {e}")))?;
+    normalize(df, path)
+}
+
+/// Whether a history file name is a compacted file (else one result's part).
+pub(crate) fn is_compacted(name: &str) -> bool {
+    name.starts_with("compact-")
 }
 
 fn parquet_files(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), BaselineError> {
@@ -161,7 +208,7 @@ fn parquet_files(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), BaselineErr
         if !name.ends_with(".parquet") {
             continue;
         }
-        if name.starts_with("compact-") {
+        if is_compacted(name) {
             compacted.push(p);
         } else {
             parts.push(p);
@@ -176,43 +223,75 @@ fn parquet_files(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), BaselineErr
 /// warnings) and skipped, so the rest of the history stays usable.
 pub fn read_all(dir: &Path) -> Result<(DataFrame, Vec<String>), BaselineError> {
     let (compacted, parts) = parquet_files(dir)?;
+    let name = |p: &PathBuf| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let c: Vec<String> = compacted.iter().map(name).collect();
+    let p: Vec<String> = parts.iter().map(name).collect();
+    assemble(&c, &p, |n| read_file(&dir.join(n)), dir)
+}
+
+/// Stacks the dataset's files: the compacted ones (`compact_names`), then
+/// each result's part that no compacted file holds yet (`part_names`,
+/// `<result id>.parquet`), `load`ing each by file name. Rows of a result
+/// are kept once even when a compaction raced another (two compacted files
+/// holding it) or a reader (a part and its compacted copy). An unreadable
+/// file is a warning, not an error.
+pub(crate) fn assemble(
+    compact_names: &[String],
+    part_names: &[String],
+    mut load: impl FnMut(&str) -> Result<DataFrame, BaselineError>,
+    at: &Path,
+) -> Result<(DataFrame, Vec<String>), BaselineError> {
     let mut warnings = Vec::new();
     let mut out: Option<DataFrame> = None;
     let mut seen: HashSet<String> = HashSet::new();
-    let push =
-        |df: DataFrame, out: &mut Option<DataFrame>, p: &Path| -> Result<(), BaselineError> {
-            match out {
-                None => *out = Some(df),
-                Some(o) => {
-                    o.vstack_mut_owned(df).map_err(|e| hist_err(p, e))?;
-                }
+    let push = |df: DataFrame, out: &mut Option<DataFrame>| -> Result<(), BaselineError> {
+        match out {
+            None => *out = Some(df),
+            Some(o) => {
+                o.vstack_mut_owned(df).map_err(|e| hist_err(at, e))?;
             }
-            Ok(())
-        };
-    for p in &compacted {
-        match read_file(p) {
+        }
+        Ok(())
+    };
+    for n in compact_names {
+        match load(n) {
             Ok(df) => {
-                if let Ok(ids) = df.column("result_id").and_then(|c| c.str().cloned()) {
-                    seen.extend((0..ids.len()).filter_map(|i| ids.get(i)).map(String::from));
-                }
-                push(df, &mut out, p)?;
+                let ids = df
+                    .column("result_id")
+                    .and_then(|c| c.str().cloned())
+                    .map_err(|e| hist_err(&at.join(n), e))?;
+                let keep: BooleanChunked = (0..ids.len())
+                    .map(|i| !ids.get(i).is_some_and(|id| seen.contains(id)))
+                    .collect();
+                let fresh: HashSet<String> = (0..ids.len())
+                    .filter_map(|i| ids.get(i))
+                    .map(String::from)
+                    .collect();
+                let df = df.filter(&keep).map_err(|e| hist_err(&at.join(n), e))?;
+                seen.extend(fresh);
+                push(df, &mut out)?;
             }
             Err(e) => warnings.push(e.to_string()),
         }
     }
-    for p in &parts {
-        let id = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    for n in part_names {
+        let id = n.strip_suffix(".parquet").unwrap_or(n);
         if seen.contains(id) {
             continue;
         }
-        match read_file(p) {
-            Ok(df) => push(df, &mut out, p)?,
+        match load(n) {
+            Ok(df) => push(df, &mut out)?,
             Err(e) => warnings.push(e.to_string()),
         }
     }
     let df = match out {
         Some(df) => df,
-        None => frame(&[]).map_err(|e| hist_err(dir, e))?,
+        None => frame(&[]).map_err(|e| hist_err(at, e))?,
     };
     Ok((df, warnings))
 }
@@ -267,17 +346,25 @@ pub struct ResultRow {
     pub suite: String,
     /// Host name.
     pub hostname: String,
+    /// Onboarding tag, empty when none.
+    pub tag: String,
 }
 
-/// Distinct results in the dataset.
+/// Distinct results in the dataset at `dir` (a local store's history).
 pub fn result_index(dir: &Path) -> Result<Vec<ResultRow>, BaselineError> {
     let (df, _) = read_all(dir)?;
-    let ids = str_col(&df, "result_id", dir)?;
-    let time = str_col(&df, "time", dir)?;
-    let sku = str_col(&df, "sku", dir)?;
-    let distro = str_col(&df, "distro", dir)?;
-    let suite = str_col(&df, "suite", dir)?;
-    let host = str_col(&df, "hostname", dir)?;
+    result_index_of(&df, dir)
+}
+
+/// Distinct results in a history frame; `dir` names it in errors.
+pub fn result_index_of(df: &DataFrame, dir: &Path) -> Result<Vec<ResultRow>, BaselineError> {
+    let ids = str_col(df, "result_id", dir)?;
+    let time = str_col(df, "time", dir)?;
+    let sku = str_col(df, "sku", dir)?;
+    let distro = str_col(df, "distro", dir)?;
+    let suite = str_col(df, "suite", dir)?;
+    let host = str_col(df, "hostname", dir)?;
+    let tag = str_col(df, "tag", dir)?;
     let mut by_id: BTreeMap<&str, ResultRow> = BTreeMap::new();
     for i in 0..df.height() {
         let (Some(id), Some(t)) = (ids.get(i), time.get(i)) else {
@@ -290,6 +377,7 @@ pub fn result_index(dir: &Path) -> Result<Vec<ResultRow>, BaselineError> {
             distro: distro.get(i).unwrap_or_default().into(),
             suite: suite.get(i).unwrap_or_default().into(),
             hostname: host.get(i).unwrap_or_default().into(),
+            tag: tag.get(i).unwrap_or_default().into(),
         });
         if t < e.time.as_str() {
             e.time = t.into();
@@ -359,7 +447,19 @@ pub fn query(
     latest_k: usize,
 ) -> Result<(Vec<MetricHistory>, Vec<String>), BaselineError> {
     let (df, warnings) = read_all(dir)?;
-    let c = |n: &str| str_col(&df, n, dir);
+    Ok((query_frame(&df, dir, q, cfg, latest_k)?, warnings))
+}
+
+/// [`query`] over a history frame already read (any backend); `dir`
+/// names it in errors.
+pub fn query_frame(
+    df: &DataFrame,
+    dir: &Path,
+    q: &HistoryQuery,
+    cfg: &CpConfig,
+    latest_k: usize,
+) -> Result<Vec<MetricHistory>, BaselineError> {
+    let c = |n: &str| str_col(df, n, dir);
     let (ids, runs, time, sku, distro, workload, metric, unit, better, status) = (
         c("result_id")?,
         c("run_id")?,
@@ -442,5 +542,5 @@ pub fn query(
             alerts,
         });
     }
-    Ok((out, warnings))
+    Ok(out)
 }

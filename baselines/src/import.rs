@@ -139,6 +139,7 @@ fn wrap(
             suite_file: Some(source.into()),
             suite_text: None,
             repetitions: 1,
+            tag: None,
         },
         runs,
     }

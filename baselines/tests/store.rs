@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use baselines::history::{self, HistoryQuery};
+use baselines::history::HistoryQuery;
 use baselines::store::{Query, Store};
 use bench_core::host::HostInfo;
 use bench_core::result::{Better, Invocation, Metric, ResultFile, RunRecord, Status, ToolInfo};
@@ -111,16 +111,12 @@ fn concurrent_writers_lose_nothing() {
         h.join().unwrap();
     }
     assert_eq!(st.ids().unwrap().len(), 80);
-    let idx = history::result_index(&st.history_dir()).unwrap();
+    let idx = st.history_index().unwrap();
     assert_eq!(idx.len(), 80);
     st.compact().unwrap();
-    let (h, w) = history::query(
-        &st.history_dir(),
-        &HistoryQuery::default(),
-        &Default::default(),
-        5,
-    )
-    .unwrap();
+    let (h, w) = st
+        .history_query(&HistoryQuery::default(), &Default::default(), 5)
+        .unwrap();
     assert!(w.is_empty());
     assert_eq!(h[0].points.len(), 80);
 }
@@ -133,17 +129,15 @@ fn a_corrupt_history_file_is_named_and_the_rest_stays_usable() {
         st.add_result(&result("D2", i, 10.0)).unwrap();
     }
     std::fs::write(
-        st.history_dir().join("deadbeefdeadbeef.parquet"),
+        st.local_root()
+            .unwrap()
+            .join("history/deadbeefdeadbeef.parquet"),
         b"not parquet",
     )
     .unwrap();
-    let (h, warnings) = history::query(
-        &st.history_dir(),
-        &HistoryQuery::default(),
-        &Default::default(),
-        5,
-    )
-    .unwrap();
+    let (h, warnings) = st
+        .history_query(&HistoryQuery::default(), &Default::default(), 5)
+        .unwrap();
     assert_eq!(h[0].points.len(), 3);
     assert_eq!(warnings.len(), 1);
     assert!(

@@ -64,6 +64,18 @@ pub struct NumaNode {
     pub cpus: String,
     /// Memory on the node, bytes (0 when unknown).
     pub memory_bytes: u64,
+    /// The node's distance to every node in node order, as the firmware's
+    /// SLIT reports it in `nodeN/distance` (10 = local). Empty when
+    /// unknown, and in files written before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub distances: Vec<u32>,
+}
+
+/// Parses a `nodeN/distance` line (`10 21`); `None` when any field is not
+/// a number or there are more than 4096.
+pub fn parse_node_distances(text: &str) -> Option<Vec<u32>> {
+    let v: Option<Vec<u32>> = text.split_whitespace().map(|t| t.parse().ok()).collect();
+    v.filter(|v| v.len() <= 4096)
 }
 
 fn read_trim(path: impl AsRef<Path>) -> String {
@@ -395,6 +407,10 @@ pub fn numa_nodes_in(dir: &Path) -> Option<Vec<NumaNode>> {
                     .ok()
                     .and_then(|t| parse_node_meminfo(&t))
                     .unwrap_or(0),
+                distances: std::fs::read_to_string(path.join("distance"))
+                    .ok()
+                    .and_then(|t| parse_node_distances(&t))
+                    .unwrap_or_default(),
             })
         })
         .collect();
@@ -410,6 +426,7 @@ pub fn numa_nodes(online_cpus: &str, memory_bytes: u64) -> Vec<NumaNode> {
             node: 0,
             cpus: online_cpus.trim().to_string(),
             memory_bytes,
+            distances: Vec::new(),
         }]
     })
 }
@@ -652,6 +669,8 @@ mod tests {
         node(10, "", 4);
         node(1, "4-7", 2);
         node(0, "0-3", 1);
+        std::fs::write(dir.path().join("node0/distance"), "10 21 31\n").unwrap();
+        std::fs::write(dir.path().join("node1/distance"), "21 10 oops\n").unwrap();
         std::fs::write(dir.path().join("online"), "0-1,10\n").unwrap();
         std::fs::create_dir(dir.path().join("power")).unwrap();
         let nodes = numa_nodes_in(dir.path()).unwrap();
@@ -660,6 +679,12 @@ mod tests {
             .map(|n| (n.node, n.cpus.as_str(), n.memory_bytes))
             .collect();
         assert_eq!(seen, [(0, "0-3", 1024), (1, "4-7", 2048), (10, "", 4096)]);
+        // Distances as the kernel lists them; unreadable ones are left out.
+        assert_eq!(nodes[0].distances, [10, 21, 31]);
+        assert!(nodes[1].distances.is_empty());
+        assert!(nodes[2].distances.is_empty());
+        assert_eq!(parse_node_distances("10 20\n"), Some(vec![10, 20]));
+        assert_eq!(parse_node_distances("10 -1"), None);
         assert!(numa_nodes_in(&dir.path().join("absent")).is_none());
         let empty = tempfile::tempdir().unwrap();
         assert!(numa_nodes_in(empty.path()).is_none());

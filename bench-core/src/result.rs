@@ -315,6 +315,10 @@ pub struct Invocation {
     pub suite_text: Option<String>,
     /// Repetitions asked for.
     pub repetitions: u32,
+    /// The onboarding this run belongs to (`run`/`gate --tag NAME`): the
+    /// matrix report selects results by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
 }
 
 /// A whole result file.

@@ -40,11 +40,13 @@ fn numa_is_optional_and_checked() {
             node: 0,
             cpus: "0-3".into(),
             memory_bytes: 8 << 30,
+            distances: vec![10, 21],
         },
         NumaNode {
             node: 1,
             cpus: String::new(),
             memory_bytes: 0,
+            distances: Vec::new(),
         },
     ];
     let doc = serde_json::to_value(&h).unwrap();
@@ -53,7 +55,12 @@ fn numa_is_optional_and_checked() {
     let mut bad = doc.clone();
     bad["numa"][0]["node"] = serde_json::json!(-1);
     assert!(!errors(&v, &bad).is_empty());
-    let mut bad = doc;
+    let mut bad = doc.clone();
     bad["numa"][1]["cpu_list"] = serde_json::json!("0");
+    assert!(!errors(&v, &bad).is_empty());
+    // Distances are optional (files before them read), and numbers only.
+    assert!(doc["numa"][1].get("distances").is_none());
+    let mut bad = doc;
+    bad["numa"][0]["distances"] = serde_json::json!([10, "far"]);
     assert!(!errors(&v, &bad).is_empty());
 }

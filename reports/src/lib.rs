@@ -15,6 +15,8 @@ pub mod json;
 pub mod junit;
 pub mod latency;
 pub mod markdown;
+pub mod matrix;
+pub mod numa;
 pub mod plot;
 pub mod runs;
 #[cfg(feature = "test-support")]

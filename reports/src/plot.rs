@@ -126,6 +126,46 @@ pub struct CurvePlot {
     pub side_labels: [String; 2],
     /// The lines; `points` are (x, y).
     pub lines: Vec<Line>,
+    /// Points and levels to mark (a knee, a target), from the runs' notes.
+    pub marks: Vec<Mark>,
+}
+
+/// A marked place on a curve plot: a point (`x` given), or a level across
+/// the plot (`x` none), with its label.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mark {
+    /// What it is (`knee: qd 8`, `target 1 ms (p99)`).
+    pub label: String,
+    /// X of a point; none for a level.
+    pub x: Option<f64>,
+    /// Y of the point or level.
+    pub y: f64,
+}
+
+impl Mark {
+    /// The marks a run's notes give a curve: `notes.curve_marks.<curve>`,
+    /// a list of `{label, x?, y}`; malformed entries are left out.
+    pub fn of_run(r: &bench_core::result::RunRecord, curve: &str) -> Vec<Mark> {
+        let Some(list) = r
+            .notes
+            .get("curve_marks")
+            .and_then(|m| m.get(curve))
+            .and_then(|l| l.as_array())
+        else {
+            return Vec::new();
+        };
+        list.iter()
+            .filter_map(|m| {
+                let y = m.get("y")?.as_f64().filter(|y| y.is_finite())?;
+                let x = match m.get("x") {
+                    None => None,
+                    Some(v) => Some(v.as_f64().filter(|x| x.is_finite())?),
+                };
+                let label = m.get("label")?.as_str()?.chars().take(80).collect();
+                Some(Mark { label, x, y })
+            })
+            .collect()
+    }
 }
 
 impl CurvePlot {
@@ -152,10 +192,16 @@ impl CurvePlot {
                             x_bytes: c.x_unit == "bytes",
                             side_labels: side_labels.map(String::from),
                             lines: Vec::new(),
+                            marks: Vec::new(),
                         });
                         plots.len() - 1
                     }
                 };
+                for m in Mark::of_run(r, &c.name) {
+                    if !plots[i].marks.contains(&m) {
+                        plots[i].marks.push(m);
+                    }
+                }
                 plots[i].lines.push(Line {
                     side: *side,
                     disturbed: r.disturbance.disturbed,
@@ -676,9 +722,24 @@ impl Plotter for SvgPlotter {
             })
             .collect();
         let pts = || lines.iter().flat_map(|(_, v)| v.iter());
-        let (Some((x0, x1)), Some((ylo, y1))) =
-            (bounds(pts().map(|q| q.0)), bounds(pts().map(|q| q.1)))
-        else {
+        // Marks in the plot's coordinates; a level spans the plot, so it
+        // widens only the y range.
+        let marks: Vec<(Option<f64>, f64, &str)> = p
+            .marks
+            .iter()
+            .filter(|m| (!p.log_y || m.y > 0.0) && m.x.is_none_or(|x| !p.log_x || x > 0.0))
+            .map(|m| {
+                (
+                    m.x.map(|x| lg(p.log_x, x)),
+                    lg(p.log_y, m.y),
+                    m.label.as_str(),
+                )
+            })
+            .collect();
+        let (Some((x0, x1)), Some((ylo, y1))) = (
+            bounds(pts().map(|q| q.0)),
+            bounds(pts().map(|q| q.1).chain(marks.iter().map(|m| m.1))),
+        ) else {
             return empty(self.width, &p.title);
         };
         let (x0, x1) = if x1 > x0 {
@@ -727,7 +788,32 @@ impl Plotter for SvgPlotter {
                 &p.side_labels,
                 true,
                 SeriesLabelPosition::UpperLeft,
-            )
+            )?;
+            let ink = BLACK.mix(0.8);
+            for (x, y, label) in &marks {
+                match x {
+                    Some(x) => {
+                        chart.draw_series(std::iter::once(
+                            EmptyElement::at((*x, *y))
+                                + Circle::new((0, 0), 6, ink.stroke_width(2))
+                                + Text::new(label.to_string(), (8, -14), (FONT, 12)),
+                        ))?;
+                    }
+                    None => {
+                        chart.draw_series(DashedLineSeries::new(
+                            [(x0, *y), (x1, *y)],
+                            6,
+                            4,
+                            ALARM.mix(0.8).stroke_width(1),
+                        ))?;
+                        chart.draw_series(std::iter::once(
+                            EmptyElement::at((x0, *y))
+                                + Text::new(label.to_string(), (4, -14), (FONT, 12)),
+                        ))?;
+                    }
+                }
+            }
+            Ok(())
         })
     }
 
@@ -866,5 +952,69 @@ mod tests {
             }],
         });
         assert!(w.contains("x.ops_per_s") && w.contains("#C62828"), "{w}");
+    }
+
+    #[test]
+    fn curve_marks_come_from_notes_and_are_drawn() {
+        let mut r = bench_core::result::RunRecord {
+            id: "a#1".into(),
+            workload: "disk".into(),
+            label: "disk".into(),
+            repetition: 1,
+            spec: serde_json::json!({}),
+            status: bench_core::result::Status::Ok,
+            error: None,
+            started_at: String::new(),
+            finished_at: String::new(),
+            warmup_s: 0.0,
+            measured_s: 1.0,
+            metrics: vec![],
+            histograms: Default::default(),
+            series: vec![],
+            curves: vec![],
+            disturbance: Default::default(),
+            notes: Default::default(),
+        };
+        r.curves.push(bench_core::result::Curve {
+            name: "d.lat".into(),
+            x_unit: "ops/s".into(),
+            y_unit: "ns".into(),
+            log_x: false,
+            log_y: true,
+            points: vec![[1000.0, 1e5], [1900.0, 1.1e5], [2000.0, 4e5]],
+        });
+        r.notes.insert(
+            "curve_marks".into(),
+            serde_json::json!({ "d.lat": [
+                { "label": "knee: qd 2", "x": 1900.0, "y": 1.1e5 },
+                { "label": "target 1 ms", "y": 1e6 },
+                { "label": "bad", "x": "no", "y": 1.0 },
+                { "label": "nan" }
+            ]}),
+        );
+        let plots = CurvePlot::from_runs("disk", &[(Side::Baseline, &r)], ["runs", ""]);
+        assert_eq!(plots.len(), 1);
+        assert_eq!(
+            plots[0].marks,
+            vec![
+                Mark {
+                    label: "knee: qd 2".into(),
+                    x: Some(1900.0),
+                    y: 1.1e5
+                },
+                Mark {
+                    label: "target 1 ms".into(),
+                    x: None,
+                    y: 1e6
+                },
+            ]
+        );
+        let svg = SvgPlotter::default().curve(&plots[0]);
+        assert!(
+            svg.contains("knee: qd 2") && svg.contains("target 1 ms"),
+            "{svg}"
+        );
+        // The level lies above every point: the y range grew to show it.
+        assert!(svg.contains("<circle"), "{svg}");
     }
 }

@@ -198,6 +198,11 @@ pub fn json(files: &[(String, ResultFile)]) -> Result<Vec<u8>, serde_json::Error
     Ok(v)
 }
 
+/// The NUMA matrix of a workload's medians, if it measured one.
+fn numa_of(w: &WorkloadSummary) -> Option<crate::numa::NumaMatrix> {
+    crate::numa::NumaMatrix::from_metrics(w.metrics.iter().map(|m| (m.name.as_str(), m.median)))
+}
+
 fn runs_note(w: &WorkloadSummary) -> String {
     let mut s = format!("{} run{}", w.runs_ok, if w.runs_ok == 1 { "" } else { "s" });
     if w.runs_failed > 0 {
@@ -252,6 +257,9 @@ pub fn markdown(files: &[(String, ResultFile)]) -> String {
                     fmt_value(m.max, &m.unit),
                     m.values.len()
                 );
+            }
+            if let Some(m) = numa_of(w) {
+                o.push_str(&m.markdown());
             }
             for h in &w.histograms {
                 let p = |k: &str| {
@@ -333,7 +341,11 @@ pub fn html_with(files: &[(String, ResultFile)], plotter: &dyn Plotter) -> Strin
                     m.values.len()
                 );
             }
-            let _ = writeln!(o, "</tbody></table><div class=\"grid\">");
+            let _ = write!(o, "</tbody></table>");
+            if let Some(m) = numa_of(w) {
+                o.push_str(&m.html());
+            }
+            let _ = writeln!(o, "<div class=\"grid\">");
             for h in &w.histograms {
                 let fam = latency::Family {
                     workload: w.label.clone(),

@@ -355,3 +355,117 @@ fn latency_full_default_sweep() {
         "{plateaus:#?}"
     );
 }
+
+/// A short `mem.numa` run with `extra` parameters.
+fn numa_text(extra: &str) -> String {
+    format!(
+        "warmup = \"0.1s\"\n[[workload]]\nkind = \"mem.numa\"\ncell_duration = \"0.2s\"\n\
+         lat_size = \"16m\"\nbw_size = \"16m\"\n{extra}"
+    )
+}
+
+#[test]
+fn numa_matrix_on_this_host_has_a_cell_per_node_pair_with_verified_placement() {
+    let recs = run(&numa_text(""));
+    let r = &recs[0];
+    let host = bench_core::host::numa_nodes("", 0);
+    let cpu_nodes = host.iter().filter(|n| !n.cpus.is_empty()).count();
+    let mem_nodes = host.iter().filter(|n| n.memory_bytes > 0).count();
+    let note = &r.notes["mem.numa"];
+    let cells = note["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), cpu_nodes * mem_nodes, "{note}");
+    for c in cells {
+        let tag = c["cell"].as_str().unwrap();
+        let lat = metric(r, &format!("mem.numa.{tag}.ns_per_load"));
+        let bw = metric(r, &format!("mem.numa.{tag}.bytes_per_s"));
+        // Sane: a DRAM-ish load is between a cache hit and a page walk
+        // storm; bandwidth between a floppy and a future HBM stack.
+        assert!((0.5..5_000.0).contains(&lat), "{tag}: {lat} ns");
+        assert!((1e7..1e13).contains(&bw), "{tag}: {bw} B/s");
+        for p in ["latency_placement", "bandwidth_placement"] {
+            let pl = &c[p];
+            assert!(pl["sampled"].as_u64().unwrap() > 0, "{c}");
+            assert_eq!(pl["on_node"], pl["sampled"], "{c}");
+            assert_eq!(pl["node"], c["mem_node"]);
+        }
+    }
+    assert_eq!(
+        r.metric(&format!(
+            "mem.numa.{}.ns_per_load",
+            cells[0]["cell"].as_str().unwrap()
+        ))
+        .unwrap()
+        .role,
+        Some(bench_core::result::Role::Headline)
+    );
+    assert_eq!(note["single_node"], host.len() == 1);
+    if host.len() == 1 {
+        assert!(r.notes["mem.numa.single_node"]
+            .as_str()
+            .unwrap()
+            .contains("one NUMA node"));
+    }
+}
+
+#[test]
+fn numa_matrix_on_a_fake_topology_plans_every_pair_and_fails_a_node_the_kernel_lacks() {
+    // Node 1 exists only in the fake directory: its cells are planned, and
+    // binding memory to it is refused by the kernel, naming the node.
+    let dir = tempfile::tempdir().unwrap();
+    let cpus = bench_core::affinity::allowed_cpus();
+    let list = cpus
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    for (n, c) in [(0, list.as_str()), (1, "")] {
+        let d = dir.path().join(format!("node{n}"));
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("cpulist"), format!("{c}\n")).unwrap();
+        std::fs::write(
+            d.join("meminfo"),
+            format!("Node {n} MemTotal: 1048576 kB\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("distance"),
+            if n == 0 { "10 20\n" } else { "20 10\n" },
+        )
+        .unwrap();
+    }
+    let (recs, status) = stream_run(&numa_text(&format!(
+        "node_dir = \"{}\"\nthreads = 1\n",
+        dir.path().display()
+    )));
+    assert_eq!(status, Status::Failed);
+    let r = &recs[0];
+    let e = r.error.clone().unwrap_or_default();
+    assert!(e.contains("mbind") && e.contains("NUMA node 1"), "{e}");
+    // The local cell was measured before the remote one failed.
+    assert!(metric(r, "mem.numa.c0m0.ns_per_load") > 0.0);
+    assert!(r.metric("mem.numa.c0m1.ns_per_load").is_none());
+    // Only node 0 asked for: one cell, fine.
+    let recs = run(&numa_text(&format!(
+        "node_dir = \"{}\"\nmem_nodes = \"0\"\nthreads = 1\n",
+        dir.path().display()
+    )));
+    let cells = recs[0].notes["mem.numa"]["cells"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(cells.len(), 1);
+    assert_eq!(cells[0]["cpus"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        recs[0].notes["mem.numa"]["nodes"][1]["distances"],
+        serde_json::json!([20, 10])
+    );
+    assert!(spec_error(&numa_text("cpu_nodes = \"x\"\n")).contains("cpu_nodes"));
+    assert!(spec_error(
+        &numa_text("").replace("cell_duration = \"0.2s\"", "cell_duration = \"1ms\"")
+    )
+    .contains("cell_duration"));
+    assert!(
+        spec_error(&numa_text("").replace("lat_size = \"16m\"", "lat_size = \"1k\""))
+            .contains("lat_size")
+    );
+}

@@ -24,6 +24,19 @@ use workloads::net::{ServeConfig, Server};
 
 const LOOPBACK: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
 
+/// The flood test measures this process's RSS, so it runs alone: the
+/// others (whose runs, as root with eBPF attribution, allocate tens of
+/// MiB) share this lock and the flood test takes it exclusively.
+static RSS_LOCK: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn beside() -> std::sync::RwLockReadGuard<'static, ()> {
+    RSS_LOCK.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    RSS_LOCK.write().unwrap_or_else(|p| p.into_inner())
+}
+
 fn server(token: &str) -> Server {
     Server::start(ServeConfig::new(LOOPBACK.into(), token.as_bytes().to_vec())).unwrap()
 }
@@ -32,6 +45,7 @@ fn server(token: &str) -> Server {
 
 #[test]
 fn tcp_stream_send_and_both_ends_agree() {
+    let _rss = beside();
     let recs = run_ok(
         "warmup = \"100ms\"\nduration = \"400ms\"\n[[workload]]\nkind = \"net.tcp_stream\"\n",
     );
@@ -58,6 +72,7 @@ fn tcp_stream_send_and_both_ends_agree() {
 
 #[test]
 fn tcp_stream_bidir_and_multiplexed_recv() {
+    let _rss = beside();
     let recs = run_ok(
         "warmup = \"100ms\"\nduration = \"400ms\"\n\
          [[workload]]\nkind = \"net.tcp_stream\"\ndirection = \"bidir\"\nmsg_size = \"64k\"\n\
@@ -89,6 +104,7 @@ fn tcp_stream_bidir_and_multiplexed_recv() {
 
 #[test]
 fn tcp_rr_closed_and_open_loop() {
+    let _rss = beside();
     let recs = run_ok(
         "warmup = \"100ms\"\nduration = \"400ms\"\n\
          [[workload]]\nkind = \"net.tcp_rr\"\n\
@@ -116,6 +132,7 @@ fn tcp_rr_closed_and_open_loop() {
 
 #[test]
 fn tcp_crr_counts_connections() {
+    let _rss = beside();
     let recs = run_ok(
         "warmup = \"100ms\"\nduration = \"400ms\"\n[[workload]]\nkind = \"net.tcp_crr\"\n\
          [[workload]]\nkind = \"net.tcp_crr\"\nname = \"cc\"\ncloser = \"client\"\nthreads = 2\n",
@@ -143,6 +160,7 @@ fn udp_at_20m(extra: &str) -> RunRecord {
 
 #[test]
 fn udp_stream_paces_and_reports_loss_and_jitter() {
+    let _rss = beside();
     let r = &udp_at_20m("");
     let bps = m(r, "net.udp_stream.bits_per_s");
     assert!((10e6..30e6).contains(&bps), "paced at 20 Mbit/s: {bps}");
@@ -158,6 +176,7 @@ fn udp_stream_paces_and_reports_loss_and_jitter() {
 
 #[test]
 fn udp_stream_recv_the_peer_sends_at_the_rate() {
+    let _rss = beside();
     let r = &udp_at_20m("direction = \"recv\"\nthreads = 2\n");
     assert_eq!(r.notes["direction"], "recv");
     let bps = m(r, "net.udp_stream.bits_per_s");
@@ -187,6 +206,7 @@ fn udp_stream_recv_the_peer_sends_at_the_rate() {
 
 #[test]
 fn bad_parameters_are_spec_errors() {
+    let _rss = beside();
     for (text, key) in [
         (
             "kind = \"net.tcp_stream\"\npeer = \"192.0.2.1:5201\"",
@@ -289,6 +309,7 @@ fn rr_session(addr: SocketAddr, token: &[u8], n: u64) -> Result<(), PeerError> {
 
 #[test]
 fn wrong_token_is_refused_and_right_token_still_served() {
+    let _rss = beside();
     let srv = server("right token");
     let e = ClientSession::connect(srv.local_addr(), b"wrong token")
         .unwrap_err()
@@ -300,6 +321,7 @@ fn wrong_token_is_refused_and_right_token_still_served() {
 
 #[test]
 fn skipping_authentication_is_refused() {
+    let _rss = beside();
     let srv = server("t");
     // No hello at all.
     let mut s = raw(&srv);
@@ -328,6 +350,7 @@ fn skipping_authentication_is_refused() {
 
 #[test]
 fn garbage_and_oversized_frames_are_refused() {
+    let _rss = beside();
     let srv = server("t");
     // A 4 GiB length prefix.
     let mut s = raw(&srv);
@@ -367,6 +390,7 @@ fn garbage_and_oversized_frames_are_refused() {
 
 #[test]
 fn a_stalled_client_is_dropped_and_does_not_block_others() {
+    let _rss = beside();
     let mut cfg = ServeConfig::new(LOOPBACK.into(), b"t".to_vec());
     cfg.handshake_timeout = Duration::from_millis(300);
     let srv = Server::start(cfg).unwrap();
@@ -386,6 +410,7 @@ fn a_stalled_client_is_dropped_and_does_not_block_others() {
 
 #[test]
 fn sixty_four_concurrent_sessions_and_the_65th_is_refused() {
+    let _rss = beside();
     const N: usize = 64;
     let srv = server("t");
     assert_eq!(ServeConfig::new(LOOPBACK.into(), vec![1]).max_sessions, N);
@@ -481,6 +506,7 @@ fn rss_kib() -> u64 {
 /// hold handshake slots (64 per address, 3 s each), never sessions.
 #[test]
 fn idle_and_flooding_connections_cannot_lock_out_a_real_client() {
+    let _rss = alone();
     let srv = server("t");
     let addr = srv.local_addr();
     let rss0 = rss_kib();
@@ -553,6 +579,7 @@ fn idle_and_flooding_connections_cannot_lock_out_a_real_client() {
 /// threads gone; the peer serves the next client.
 #[test]
 fn an_authenticated_client_that_stops_reading_loses_its_session() {
+    let _rss = beside();
     let mut cfg = ServeConfig::new(LOOPBACK.into(), b"t".to_vec());
     cfg.stall_timeout = Duration::from_millis(800);
     let srv = Server::start(cfg).unwrap();
@@ -580,6 +607,7 @@ fn an_authenticated_client_that_stops_reading_loses_its_session() {
 
 #[test]
 fn a_session_the_peer_closed_when_idle_is_reopened_between_repetitions() {
+    let _rss = beside();
     let mut cfg = ServeConfig::new(LOOPBACK.into(), b"t".to_vec());
     cfg.idle_timeout = Duration::from_millis(300);
     let srv = Server::start(cfg).unwrap();
@@ -713,6 +741,7 @@ fn peer_child(prefix: &[&str], bind: &str, token: &str) -> (Kill, u16) {
 
 #[test]
 fn peer_killed_mid_test_fails_the_run_with_a_clear_error() {
+    let _rss = beside();
     let (mut peer, port) = peer_child(&[], "127.0.0.1", "tok");
     let text = format!(
         "warmup = 0\nduration = \"20s\"\n[[workload]]\nkind = \"net.tcp_stream\"\n\
@@ -752,6 +781,7 @@ fn ip(args: &[&str]) {
 
 #[test]
 fn client_and_peer_in_two_namespaces_over_veth() {
+    let _rss = beside();
     if std::env::var("SKUBENCH_PRIVILEGED_TESTS").as_deref() != Ok("1") {
         eprintln!("skipped: set SKUBENCH_PRIVILEGED_TESTS=1 (as root) to run");
         return;
@@ -818,6 +848,7 @@ fn free_port() -> u16 {
 
 #[test]
 fn data_ports_stay_in_the_configured_range_and_run_out_clearly() {
+    let _rss = beside();
     let p = free_port();
     let mut cfg = ServeConfig::new(LOOPBACK.into(), b"t".to_vec());
     cfg.data_ports = Some((p, p));

@@ -73,6 +73,10 @@ pub const SUPPORTED: &[&str] = &[
     "ss_dur",
     "ss_ramp",
     "kb_base",
+    "latency_target",
+    "latency_window",
+    "latency_percentile",
+    "latency_run",
 ];
 
 /// One option line: key, optional value, 1-based line.
@@ -219,6 +223,19 @@ pub fn parse_jobs(
         ));
     }
     Ok(jobs)
+}
+
+/// A fio time whose bare number is microseconds (`latency_target=1000`);
+/// with a unit (`1ms`, `500us`) as written.
+pub fn fio_usec(v: &str) -> Result<Duration, ValueError> {
+    let t = v.trim();
+    if let Ok(us) = t.parse::<f64>() {
+        if !us.is_finite() || !(0.0..=1e12).contains(&us) {
+            return Err(format!("`{v}` is out of range").into());
+        }
+        return Ok(Duration::from_secs_f64(us / 1e6));
+    }
+    parse_duration(t)
 }
 
 fn fio_bool(o: &FioOption, file: &str) -> Result<bool, SpecError> {
@@ -536,6 +553,17 @@ fn translate(job: &FioJob, file: &str, allow_destructive: bool) -> Result<Transl
             "steadystate" | "ss" => set("steadystate", val()?, &loc),
             "ss_dur" => set("ss_dur", val()?, &loc),
             "ss_ramp" => set("ss_ramp", val()?, &loc),
+            // fio's latency_target search, mapped to skubench's
+            // (docs/bench/disk.md): a bare number is microseconds, as in fio.
+            "latency_target" | "latency_window" => {
+                let v = val()?;
+                let d = fio_usec(&v).map_err(|m| {
+                    SpecError::at_line(file, o.line, format!("option `{key}`: {m}"))
+                })?;
+                set(key, format!("{}ns", d.as_nanos()), &loc);
+            }
+            "latency_percentile" => set(key, val()?, &loc),
+            "latency_run" => set(key, fio_bool(o, file)?.to_string(), &loc),
             "kb_base" => {
                 let v = val()?;
                 if v != "1024" {
@@ -603,6 +631,21 @@ fn translate(job: &FioJob, file: &str, allow_destructive: bool) -> Result<Transl
                 job.name
             ),
         ));
+    }
+    if let Some(t) = job.get("latency_target") {
+        let tloc = format!("{file}:{}", t.line);
+        // fio judges every I/O unless told a percentile, and searches
+        // depths up to the job's iodepth.
+        if job.get("latency_percentile").is_none() {
+            set("latency_percentile", "100".into(), &tloc);
+        }
+        let qd = job
+            .get("iodepth")
+            .and_then(|o| o.value.clone())
+            .unwrap_or_else(|| "1".into());
+        set("latency_qd_max", qd, &tloc);
+        // fio's search changes the depth only, never the rate.
+        set("latency_search", "qd".into(), &tloc);
     }
     set("allow_destructive", allow_destructive.to_string(), &job_loc);
     set("fio_job", text, &job_loc);

@@ -13,6 +13,8 @@
 pub mod engine;
 pub mod fio;
 pub mod pattern;
+pub mod sla;
+mod sla_run;
 pub mod steady;
 pub mod target;
 pub mod verify;
@@ -224,6 +226,51 @@ const PARAMS: &[ParamDef] = &[
         help: "time after the start of the measured phase before steady state is judged",
     },
     ParamDef {
+        name: "latency_target",
+        kind: ParamKind::Duration,
+        default: None,
+        help: "find the highest IOPS whose latency_percentile stays at or under this (e.g. 1ms): a queue-depth sweep and a rate search, every step recorded (fio's latency_target)",
+    },
+    ParamDef {
+        name: "latency_percentile",
+        kind: ParamKind::F64 {
+            min: 0.001,
+            max: 100.0,
+        },
+        default: Some("99"),
+        help: "with latency_target: the percentile that must stay under it (fio job files default to 100, as fio)",
+    },
+    ParamDef {
+        name: "latency_window",
+        kind: ParamKind::Duration,
+        default: None,
+        help: "with latency_target: measured length of each search step (default: the run's duration)",
+    },
+    ParamDef {
+        name: "latency_run",
+        kind: ParamKind::Bool,
+        default: Some("false"),
+        help: "with latency_target: re-measure the answer in a last step and record whether it held (fio's latency_run)",
+    },
+    ParamDef {
+        name: "latency_search",
+        kind: ParamKind::Choice(&["qd+rate", "qd", "rate"]),
+        default: Some("qd+rate"),
+        help: "with latency_target: qd (depth sweep 1…latency_qd_max), rate (rate_iops bisection below iodepth's IOPS) or both",
+    },
+    ParamDef {
+        name: "latency_qd_max",
+        kind: ParamKind::U64 { min: 1, max: 4096 },
+        default: Some("256"),
+        help: "with latency_target: deepest queue of the sweep (powers of two from 1, then this)",
+    },
+    ParamDef {
+        name: "latency_rate_steps",
+        kind: ParamKind::U64 { min: 0, max: 16 },
+        default: Some("4"),
+        help: "with latency_target: paced steps bisecting the IOPS between the last depth that met the target and the first that missed",
+    },
+    ParamDef {
         name: "fio_job",
         kind: ParamKind::Str,
         default: None,
@@ -317,6 +364,8 @@ pub struct DiskConfig {
     pub steadystate: Option<SteadyState>,
     /// The fio job text, if translated from one.
     pub fio_job: Option<String>,
+    /// IOPS at a latency target (`latency_target`), when asked for.
+    pub sla: Option<sla::SlaConfig>,
 }
 
 impl DiskConfig {
@@ -492,11 +541,14 @@ pub fn config_from_params(p: &Params, vcpus: usize) -> Result<DiskConfig, SpecEr
             "key `io_size`: must be greater than 0",
         ));
     }
+    let iodepth = p.u64("iodepth")? as u32;
+    let rate_iops = p.get("rate_iops").map(|_| p.u64("rate_iops")).transpose()?;
+    let sla = sla_from_params(p, iodepth, engine, rate_iops, io_size)?;
     Ok(DiskConfig {
         rw,
         rwmixread: p.u64("rwmixread")? as u32,
         sizes,
-        iodepth: p.u64("iodepth")? as u32,
+        iodepth,
         iodepth_batch: p.u64("iodepth_batch")? as u32,
         iodepth_batch_complete: p.u64("iodepth_batch_complete")? as u32,
         numjobs,
@@ -509,7 +561,7 @@ pub fn config_from_params(p: &Params, vcpus: usize) -> Result<DiskConfig, SpecEr
         dir,
         allow_destructive: p.bool("allow_destructive")?,
         engine,
-        rate_iops: p.get("rate_iops").map(|_| p.u64("rate_iops")).transpose()?,
+        rate_iops,
         sync,
         distribution,
         seed: p.u64("randseed")?,
@@ -520,7 +572,82 @@ pub fn config_from_params(p: &Params, vcpus: usize) -> Result<DiskConfig, SpecEr
             .map(|_| p.str("fio_job"))
             .transpose()?
             .map(str::to_string),
+        sla,
     })
+}
+
+/// The latency-target search of a job, when `latency_target` is set; the
+/// window without it is an error, as are the keys the
+/// search itself sets (`rate_iops`) or cannot bound (`io_size`).
+fn sla_from_params(
+    p: &Params,
+    iodepth: u32,
+    engine: EngineChoice,
+    rate_iops: Option<u64>,
+    io_size: Option<u64>,
+) -> Result<Option<sla::SlaConfig>, SpecError> {
+    let Some(_) = p.get("latency_target") else {
+        // The other latency_* keys have defaults, so only the window can
+        // be seen to be given in vain.
+        if p.get("latency_window").is_some() {
+            return Err(SpecError::key(
+                "latency_window",
+                "key `latency_window`: only means something with latency_target",
+            ));
+        }
+        return Ok(None);
+    };
+    let target = p.duration("latency_target")?;
+    let target_ns = u64::try_from(target.as_nanos()).unwrap_or(u64::MAX);
+    if target_ns == 0 {
+        return Err(SpecError::key(
+            "latency_target",
+            "key `latency_target`: must be greater than 0",
+        ));
+    }
+    if rate_iops.is_some() {
+        return Err(SpecError::key(
+            "rate_iops",
+            "key `rate_iops`: the latency_target search sets the rate itself; leave rate_iops out",
+        ));
+    }
+    if io_size.is_some() {
+        return Err(SpecError::key(
+            "io_size",
+            "key `io_size`: latency_target steps are time-based (latency_window); leave io_size out",
+        ));
+    }
+    let window = p
+        .get("latency_window")
+        .map(|_| p.duration("latency_window"))
+        .transpose()?;
+    if window.is_some_and(|w| w < std::time::Duration::from_millis(100)) {
+        return Err(SpecError::key(
+            "latency_window",
+            "key `latency_window`: at least 100ms, or a step measures too few I/Os to judge a percentile",
+        ));
+    }
+    let mode = sla::SearchMode::parse(p.str("latency_search")?).unwrap_or(sla::SearchMode::QdRate);
+    if engine == EngineChoice::Sync && mode != sla::SearchMode::Rate {
+        return Err(SpecError::key(
+            "engine",
+            "key `engine`: the sync engine has one I/O in flight, so a queue-depth sweep means nothing; \
+             use io_uring (or auto), or latency_search = \"rate\"",
+        ));
+    }
+    Ok(Some(sla::SlaConfig {
+        target_ns,
+        percentile: p.f64("latency_percentile")?,
+        window,
+        hold: p.bool("latency_run")?,
+        mode,
+        qd_max: if mode == sla::SearchMode::Rate {
+            iodepth
+        } else {
+            p.u64("latency_qd_max")? as u32
+        },
+        rate_steps: p.u64("latency_rate_steps")? as u32,
+    }))
 }
 
 /// Factory of the `disk` workload.
@@ -587,6 +714,9 @@ pub struct Prepared {
     pub dev_stat: Option<(String, PathBuf)>,
     /// Facts the workers found (e.g. a fallback), for the notes.
     pub notes: Mutex<BTreeMap<String, String>>,
+    /// In a latency-target step: where its workers publish the judged
+    /// latency, and the step's name there.
+    pub sla: Option<(Arc<sla::SlaTap>, String)>,
 }
 
 impl Prepared {
@@ -604,6 +734,33 @@ impl Prepared {
         (self.start, self.len)
     }
 
+    /// The same target and region for one step of a latency-target
+    /// search: `iodepth` per job, `rate` IOPS over all jobs (each job gets
+    /// its share, rounded up), publishing into `tap` as `name`.
+    pub fn for_step(
+        &self,
+        iodepth: u32,
+        rate: Option<u64>,
+        tap: Arc<sla::SlaTap>,
+        name: &str,
+    ) -> Prepared {
+        let mut cfg = self.cfg.clone();
+        cfg.iodepth = iodepth.max(1);
+        let jobs = cfg.numjobs.max(1) as u64;
+        cfg.rate_iops = rate.map(|r| r.div_ceil(jobs).max(1));
+        Prepared {
+            cfg,
+            engine: self.engine,
+            path: self.path.clone(),
+            start: self.start,
+            len: self.len,
+            tag: self.tag,
+            dev_stat: self.dev_stat.clone(),
+            notes: Mutex::new(self.notes.lock().map(|n| n.clone()).unwrap_or_default()),
+            sla: Some((tap, name.to_string())),
+        }
+    }
+
     /// Records a note for the result.
     pub fn note(&self, key: &str, value: String) {
         if let Ok(mut n) = self.notes.lock() {
@@ -618,6 +775,12 @@ pub struct DiskWorkload {
     prepared: Option<Arc<Prepared>>,
     created: Option<PathBuf>,
     notes: BTreeMap<String, serde_json::Value>,
+    /// Latency-target search: what the steps published …
+    tap: Arc<sla::SlaTap>,
+    /// … how each step of this repetition was run …
+    settings: Mutex<BTreeMap<String, sla::Setting>>,
+    /// … and the target as each step saw it (for its workers and notes).
+    step_prepared: Mutex<BTreeMap<String, Arc<Prepared>>>,
 }
 
 impl DiskWorkload {
@@ -628,6 +791,9 @@ impl DiskWorkload {
             prepared: None,
             created: None,
             notes: BTreeMap::new(),
+            tap: sla::SlaTap::new(),
+            settings: Mutex::new(BTreeMap::new()),
+            step_prepared: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -767,6 +933,18 @@ impl DiskWorkload {
             self.notes.insert("device".into(), name.clone().into());
         }
         self.notes.insert("region_bytes".into(), len.into());
+        if let (Engine::Sync, Some(sl)) = (engine, &cfg.sla) {
+            if sl.mode != sla::SearchMode::Rate {
+                return Err(WorkloadError::Other(format!(
+                    "the latency_target depth sweep needs io_uring, which is unavailable here ({}); \
+                     use latency_search = \"rate\"",
+                    self.notes
+                        .get("engine_fallback_reason")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("auto chose sync")
+                )));
+            }
+        }
         if engine == Engine::Sync && cfg.iodepth > 1 {
             self.notes.insert(
                 "iodepth_note".into(),
@@ -785,6 +963,7 @@ impl DiskWorkload {
             tag,
             dev_stat,
             notes: Mutex::new(BTreeMap::new()),
+            sla: None,
         }));
         Ok(())
     }
@@ -809,11 +988,25 @@ impl Workload for DiskWorkload {
     }
 
     fn steps(&self) -> Vec<Step> {
-        vec![Step::new(
-            self.cfg.label(),
-            self.cfg.numjobs,
-            self.cfg.pin.clone(),
-        )]
+        let Some(sl) = &self.cfg.sla else {
+            return vec![Step::new(
+                self.cfg.label(),
+                self.cfg.numjobs,
+                self.cfg.pin.clone(),
+            )];
+        };
+        sl.plan()
+            .into_iter()
+            .map(|(name, kind)| {
+                let label = format!("{}.sla.{name}", self.cfg.label());
+                if kind == sla::StepKind::Verdict {
+                    return Step::new(label, 1, None);
+                }
+                let mut st = Step::new(label, self.cfg.numjobs, self.cfg.pin.clone());
+                st.duration = sl.window;
+                st
+            })
+            .collect()
     }
 
     fn prepare(&mut self, env: &PrepareEnv) -> Result<(), WorkloadError> {
@@ -830,7 +1023,10 @@ impl Workload for DiskWorkload {
             .prepared
             .clone()
             .ok_or_else(|| WorkloadError::Other("disk workload used before prepare".into()))?;
-        engine::new_worker(p, index, step.threads)
+        match &self.cfg.sla {
+            None => engine::new_worker(p, index, step.threads),
+            Some(sl) => self.sla_worker(sl, &p, step, index),
+        }
     }
 
     fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
@@ -852,6 +1048,19 @@ impl Workload for DiskWorkload {
              with rate_iops also resp_lat_ns from each I/O's intended start (coordinated omission)"
                 .into(),
         );
+        if let Some(sl) = &self.cfg.sla {
+            if let Ok(m) = self.step_prepared.lock() {
+                for sp in m.values() {
+                    if let Ok(n) = sp.notes.lock() {
+                        for (k, v) in n.iter() {
+                            out.notes.insert(k.clone(), v.clone().into());
+                        }
+                    }
+                }
+            }
+            self.sla_metrics(sl, &mut out, steps)?;
+            return Ok(out);
+        }
         for s in steps {
             self.step_metrics(&mut out, s)?;
         }

@@ -237,7 +237,20 @@ impl Ring {
                 "a ring needs at least two {NODE_BYTES}-byte nodes, got {bytes} bytes"
             )));
         }
-        let mut region = Region::new(nodes * NODE_BYTES, hp)?;
+        Self::build_in(Region::new(nodes * NODE_BYTES, hp)?, nodes, seed)
+    }
+
+    /// Links the first `nodes` nodes of `region` (not yet touched: its pages
+    /// are placed as its memory policy says, e.g. bound to a NUMA node by
+    /// `mbind`) into one random cycle. The count is the caller's, not the
+    /// region's length: a region is rounded up to whole pages.
+    pub fn build_in(mut region: Region, nodes: usize, seed: u64) -> Result<Self, WorkloadError> {
+        if nodes < 2 || nodes * NODE_BYTES > region.len() {
+            return Err(WorkloadError::Other(format!(
+                "a ring needs at least two {NODE_BYTES}-byte nodes within its {} bytes, got {nodes}",
+                region.len()
+            )));
+        }
         let base = region.as_mut_ptr();
         let stride = NODE_BYTES / std::mem::size_of::<usize>();
         // SAFETY: the region is page aligned and `nodes * NODE_BYTES` long,
@@ -322,6 +335,11 @@ impl Ring {
             }
         }
         Cursor(p as usize)
+    }
+
+    /// The ring's memory: start and length in bytes.
+    pub fn span(&self) -> (*const u8, usize) {
+        (self.region.as_ptr(), self.region.len())
     }
 
     /// Bytes of the ring backed by transparent huge pages.

@@ -7,6 +7,7 @@
 //! that can be broken when a worker fails.
 
 pub mod latency;
+pub mod numa;
 pub mod pagefault;
 pub mod stream;
 
@@ -25,6 +26,7 @@ pub fn factories() -> Vec<Box<dyn WorkloadFactory>> {
         Box::new(stream::StreamFactory),
         Box::new(latency::LatencyFactory),
         Box::new(pagefault::PagefaultFactory),
+        Box::new(numa::NumaFactory),
     ]
 }
 
@@ -177,6 +179,12 @@ impl Region {
         // writable for `len` bytes, zero-initialised (a valid f64 pattern),
         // and borrowed mutably through `self` for the slice's lifetime.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.cast::<f64>(), self.len / 8) }
+    }
+
+    /// The region as `f64`s, read-only.
+    pub fn as_f64(&self) -> &[f64] {
+        // SAFETY: as `as_f64_mut`, borrowed shared through `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast::<f64>(), self.len / 8) }
     }
 
     /// Bytes of this region backed by transparent huge pages right now,

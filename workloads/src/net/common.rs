@@ -250,6 +250,30 @@ impl NetCtl {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A second controller for workload `kind` on the same peer (its own
+    /// control session and tests), for a workload that runs two tests at
+    /// once. Call after [`NetCtl::prepare`]; the in-process peer stays
+    /// owned (and stopped) by `self`.
+    pub fn sibling(&self, kind: &'static str) -> Result<Arc<Self>, WorkloadError> {
+        let st = self.lock();
+        let addr = st.addr.ok_or_else(|| werr(self.kind, "not prepared"))?;
+        let mut target = self.target.clone();
+        // The sibling resolves nothing and starts no peer of its own.
+        target.peer = Some(addr.to_string());
+        let s = Arc::new(Self {
+            target,
+            kind,
+            state: Mutex::new(State {
+                addr: Some(addr),
+                token: st.token.clone(),
+                ..State::default()
+            }),
+        });
+        drop(st);
+        s.prepare()?;
+        Ok(s)
+    }
+
     /// Starts the in-process peer or resolves the remote one, then opens
     /// and authenticates the control session.
     pub fn prepare(&self) -> Result<(), WorkloadError> {

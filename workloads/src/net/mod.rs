@@ -3,6 +3,11 @@
 //! - [`stream`]: `net.tcp_stream`, bulk TCP in either or both directions.
 //! - [`udp`]: `net.udp_stream`, UDP at a rate with loss/jitter/reordering.
 //! - [`rr`]: `net.tcp_rr` (request/response) and `net.tcp_crr` (connection rate).
+//! - [`flows`]: `net.tcp_flows` (thousands of stream or RR flows on event
+//!   loops, with per-flow fairness) and `net.tcp_cps` (connections per
+//!   second with connect-time percentiles).
+//! - [`under_load`]: `net.rr_under_load`, RR latency with and without a
+//!   saturating stream beside it.
 //! - [`server`]: the peer; [`client`] and [`proto`]: the control protocol.
 //!
 //! Every client workload talks to a peer over an authenticated control
@@ -14,12 +19,15 @@
 
 pub mod client;
 pub mod common;
+mod evloop;
+pub mod flows;
 pub mod proto;
 pub mod rr;
 pub mod server;
 pub mod stream;
 pub mod sys;
 pub mod udp;
+pub mod under_load;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -38,6 +46,9 @@ pub fn factories() -> Vec<Box<dyn WorkloadFactory>> {
         Box::new(udp::UdpStreamFactory),
         Box::new(rr::RrFactory::RR),
         Box::new(rr::RrFactory::CRR),
+        Box::new(flows::FlowsFactory),
+        Box::new(flows::CpsFactory),
+        Box::new(under_load::UnderLoadFactory),
     ]
 }
 

@@ -47,6 +47,12 @@ pub enum TestKind {
     TcpCrr,
     /// UDP datagrams at a rate.
     UdpStream,
+    /// Many persistent TCP flows (stream or request/response), served by
+    /// `threads` event-loop threads on the peer, never a thread per flow.
+    TcpFlows,
+    /// Connections per second: connect, request, response, client close,
+    /// served by `threads` event-loop threads on the peer.
+    TcpCps,
 }
 
 /// Parameters of one test, sent by the client in [`Msg::Start`].
@@ -96,12 +102,24 @@ pub struct TestSpec {
     /// other tests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bitrate: Option<f64>,
+    /// `tcp_flows`: the number of flows, each taking the one role in
+    /// `roles`; `tcp_cps`: the client's concurrent connectors (the peer holds
+    /// at most this many connections at once, plus its handshake budget).
+    /// Left out of the message when zero, so older peers accept the rest.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub flows: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 /// Largest data-connection count or thread count a peer accepts in one test.
 pub const MAX_CONNS: usize = 1024;
 /// Largest message/request/response size a peer accepts, bytes.
 pub const MAX_IO_SIZE: u32 = 16 << 20;
+/// Largest flow count (or concurrent connector count) of one test.
+pub const MAX_FLOWS: u32 = 65536;
 
 impl TestSpec {
     /// A test of `kind` with nothing else set: no connections, threads,
@@ -121,6 +139,7 @@ impl TestSpec {
             pin: None,
             client_closes: false,
             bitrate: None,
+            flows: 0,
         }
     }
 
@@ -177,6 +196,35 @@ impl TestSpec {
                     return Err("threads: at least 1".into());
                 }
             }
+            TestKind::TcpFlows | TestKind::TcpCps => {
+                if self.threads == 0 {
+                    return Err("threads: at least 1".into());
+                }
+                if self.flows == 0 || self.flows > MAX_FLOWS {
+                    return Err(format!("flows: {}, expected 1..={MAX_FLOWS}", self.flows).into());
+                }
+                let want: &[Role] = if self.kind == TestKind::TcpFlows {
+                    &[Role::Sink, Role::Echo]
+                } else {
+                    &[]
+                };
+                let ok = match self.roles.as_slice() {
+                    [] => self.kind == TestKind::TcpCps,
+                    [r] => want.contains(r),
+                    _ => false,
+                };
+                if !ok {
+                    return Err(if self.kind == TestKind::TcpFlows {
+                        "roles: a flows test names one role, `sink` or `echo`, for every flow"
+                    } else {
+                        "roles: a connection-rate test has none"
+                    }
+                    .into());
+                }
+            }
+        }
+        if self.flows != 0 && !matches!(self.kind, TestKind::TcpFlows | TestKind::TcpCps) {
+            return Err("flows: only for tcp_flows and tcp_cps tests".into());
         }
         if self.kind == TestKind::UdpStream && !self.roles.is_empty() {
             if self.roles.len() != self.threads as usize
@@ -202,12 +250,16 @@ impl TestSpec {
         } else if self.bitrate.is_some() {
             return Err("bitrate: only for a UDP test where the peer sends".into());
         }
-        if matches!(self.kind, TestKind::TcpRr | TestKind::TcpCrr)
-            && (self.req_size == 0 || self.resp_size == 0)
-        {
+        let rr = matches!(
+            self.kind,
+            TestKind::TcpRr | TestKind::TcpCrr | TestKind::TcpCps
+        ) || (self.kind == TestKind::TcpFlows && self.roles == [Role::Echo]);
+        if rr && (self.req_size == 0 || self.resp_size == 0) {
             return Err("req_size/resp_size: at least 1 byte".into());
         }
-        if self.kind == TestKind::TcpStream && self.msg_size == 0 {
+        let stream = self.kind == TestKind::TcpStream
+            || (self.kind == TestKind::TcpFlows && self.roles == [Role::Sink]);
+        if stream && self.msg_size == 0 {
             return Err("msg_size: at least 1 byte".into());
         }
         Ok(())
@@ -640,6 +692,70 @@ pub fn random_bytes(n: usize) -> std::io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flows_and_cps_specs_are_bounded() {
+        let flows = |roles: Vec<Role>, flows: u32| TestSpec {
+            roles,
+            threads: 2,
+            flows,
+            msg_size: 1024,
+            req_size: 1,
+            resp_size: 1,
+            ..TestSpec::new(TestKind::TcpFlows)
+        };
+        assert!(flows(vec![Role::Sink], 1000).validate().is_ok());
+        assert!(flows(vec![Role::Echo], MAX_FLOWS).validate().is_ok());
+        let err = |s: TestSpec| s.validate().unwrap_err().to_string();
+        assert!(err(flows(vec![Role::Sink], 0)).contains("flows"));
+        assert!(err(flows(vec![Role::Sink], MAX_FLOWS + 1)).contains("flows"));
+        assert!(err(flows(vec![], 10)).contains("roles"));
+        assert!(err(flows(vec![Role::Source], 10)).contains("roles"));
+        assert!(err(flows(vec![Role::Sink, Role::Sink], 10)).contains("roles"));
+        assert!(err(TestSpec {
+            threads: 0,
+            ..flows(vec![Role::Sink], 10)
+        })
+        .contains("threads"));
+        assert!(err(TestSpec {
+            msg_size: 0,
+            ..flows(vec![Role::Sink], 10)
+        })
+        .contains("msg_size"));
+        assert!(err(TestSpec {
+            req_size: 0,
+            ..flows(vec![Role::Echo], 10)
+        })
+        .contains("req_size"));
+        let cps = TestSpec {
+            threads: 2,
+            flows: 64,
+            req_size: 1,
+            resp_size: 1,
+            ..TestSpec::new(TestKind::TcpCps)
+        };
+        assert!(cps.validate().is_ok());
+        assert!(err(TestSpec {
+            roles: vec![Role::Echo],
+            ..cps.clone()
+        })
+        .contains("roles"));
+        // `flows` belongs to these two kinds only, and is left off the
+        // wire when zero, so older peers still read the other tests.
+        let rr = TestSpec {
+            roles: vec![Role::Echo],
+            req_size: 1,
+            resp_size: 1,
+            ..TestSpec::new(TestKind::TcpRr)
+        };
+        assert!(!serde_json::to_string(&rr).unwrap().contains("flows"));
+        assert!(err(TestSpec { flows: 3, ..rr }).contains("flows"));
+        let json = serde_json::to_string(&cps).unwrap();
+        assert!(
+            json.contains("\"kind\":\"tcp_cps\"") && json.contains("\"flows\":64"),
+            "{json}"
+        );
+    }
 
     #[test]
     fn udp_headers_round_trip_and_refuse_strangers() {

@@ -107,7 +107,8 @@ impl Mode {
     }
 }
 
-struct RrTest {
+/// The RR test (`net.tcp_rr`'s), for workloads that run it beside others.
+pub(super) struct RrTest {
     mode: Mode,
     req: usize,
     resp: usize,
@@ -170,6 +171,19 @@ impl WorkloadFactory for RrFactory {
 }
 
 impl RrTest {
+    /// A `net.tcp_rr` test: `req`/`resp` bytes, closed loop (`rate` 0) or
+    /// open loop at `rate` transactions/s in all.
+    pub(super) fn rr(req: usize, resp: usize, nodelay: bool, rate: f64) -> Self {
+        Self {
+            mode: Mode::Rr,
+            req,
+            resp,
+            nodelay,
+            rate,
+            client_closes: false,
+        }
+    }
+
     fn opts(&self) -> SockOpts {
         SockOpts {
             nodelay: self.nodelay,

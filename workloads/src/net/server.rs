@@ -557,39 +557,42 @@ pub fn software() -> String {
 /// Byte and transaction counters of one data thread, on its own cache line.
 #[repr(align(128))]
 #[derive(Default)]
-struct Slot {
-    rx: AtomicU64,
-    tx: AtomicU64,
-    n: AtomicU64,
+pub(super) struct Slot {
+    pub(super) rx: AtomicU64,
+    pub(super) tx: AtomicU64,
+    pub(super) n: AtomicU64,
 }
 
 #[derive(Default)]
-struct ThreadOut {
-    cpu: Option<usize>,
-    error: Option<String>,
-    udp: Option<UdpRecv>,
+pub(super) struct ThreadOut {
+    pub(super) cpu: Option<usize>,
+    pub(super) error: Option<String>,
+    pub(super) udp: Option<UdpRecv>,
+    /// TCP_INFO over the sockets the thread owned (event-loop threads,
+    /// whose flows are not in `TestShared::socks`).
+    pub(super) tcp: Option<TcpInfoSum>,
 }
 
-struct TestShared {
-    spec: TestSpec,
+pub(super) struct TestShared {
+    pub(super) spec: TestSpec,
     stop: AtomicBool,
     deadline: Instant,
-    client_ip: IpAddr,
-    cookie: Vec<u8>,
-    slots: Vec<Slot>,
+    pub(super) client_ip: IpAddr,
+    pub(super) cookie: Vec<u8>,
+    pub(super) slots: Vec<Slot>,
     /// Clones of the data sockets: read for TCP_INFO and shut down at the end.
     socks: Mutex<Vec<TcpStream>>,
-    threads: Mutex<Vec<JoinHandle<ThreadOut>>>,
+    pub(super) threads: Mutex<Vec<JoinHandle<ThreadOut>>>,
     errors: Mutex<Vec<String>>,
     pinned: AtomicBool,
     /// Longest time without progress on a data connection.
-    stall: Duration,
+    pub(super) stall: Duration,
     /// The session's control connection: a stalled client loses it.
     ctrl: Option<TcpStream>,
 }
 
 impl TestShared {
-    fn done(&self) -> bool {
+    pub(super) fn done(&self) -> bool {
         self.stop.load(Ordering::Relaxed) || Instant::now() >= self.deadline
     }
 
@@ -597,7 +600,7 @@ impl TestShared {
     /// timeout the client has stopped reading (or sending): the test
     /// stops and the control connection is shut, which ends the session
     /// and frees its threads and ports. Returns the error to end with.
-    fn stalled(&self, since: Instant) -> Option<io::Error> {
+    pub(super) fn stalled(&self, since: Instant) -> Option<io::Error> {
         if since.elapsed() < self.stall {
             return None;
         }
@@ -612,14 +615,14 @@ impl TestShared {
         }
         Some(io::Error::new(io::ErrorKind::TimedOut, m))
     }
-    fn error(&self, e: String) {
+    pub(super) fn error(&self, e: String) {
         if let Ok(mut v) = self.errors.lock() {
             if v.len() < MAX_ERRORS {
                 v.push(e);
             }
         }
     }
-    fn pin(&self, i: usize) -> Option<usize> {
+    pub(super) fn pin(&self, i: usize) -> Option<usize> {
         let pin = self.spec.pin.as_ref().filter(|p| !p.is_empty())?;
         let c = pin[i % pin.len()];
         match bench_core::affinity::pin_current_thread(c) {
@@ -679,6 +682,12 @@ impl PeerTest {
             TestKind::TcpStream | TestKind::TcpRr => spec.roles.len(),
             _ => spec.threads as usize,
         };
+        if matches!(spec.kind, TestKind::TcpFlows | TestKind::TcpCps) {
+            // Every flow is a descriptor here: say so now rather than fail
+            // half-way through the accepts with EMFILE.
+            let need = spec.flows as u64 + super::evloop::MAX_PENDING_DATA as u64 + 64;
+            sys::ensure_nofile(need).map_err(|e| format!("flows: {e}"))?;
+        }
         let sh = Arc::new(TestShared {
             stop: AtomicBool::new(false),
             deadline: Instant::now() + sv.cfg.max_duration,
@@ -739,6 +748,13 @@ impl PeerTest {
                     })?;
                     push(&sh.threads, h);
                 }
+                (port, None)
+            }
+            TestKind::TcpFlows | TestKind::TcpCps => {
+                let l = bind_data(ip, ports, |a| sys::tcp_listen(a, &opts))
+                    .map_err(|e| format!("data listener: {e}"))?;
+                let port = l.local_addr().map_err(|e| e.to_string())?.port();
+                super::evloop::start(&sh, l)?;
                 (port, None)
             }
             TestKind::TcpStream | TestKind::TcpRr => {
@@ -823,6 +839,9 @@ impl PeerTest {
                     if o.udp.is_some() {
                         udp = o.udp;
                     }
+                    if let Some(t) = &o.tcp {
+                        tcp.merge(t);
+                    }
                 }
                 Err(_) => self.sh.error("a data thread panicked".into()),
             }
@@ -871,7 +890,7 @@ impl Drop for PeerTest {
     }
 }
 
-fn spawn<T: Send + 'static>(
+pub(super) fn spawn<T: Send + 'static>(
     name: &str,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<JoinHandle<T>, PeerError> {
@@ -881,7 +900,7 @@ fn spawn<T: Send + 'static>(
         .map_err(|e| format!("spawning a thread: {e}").into())
 }
 
-fn push<T>(m: &Mutex<Vec<T>>, v: T) {
+pub(super) fn push<T>(m: &Mutex<Vec<T>>, v: T) {
     if let Ok(mut g) = m.lock() {
         g.push(v);
     }
@@ -972,6 +991,7 @@ fn conn_acceptor(sh: &Arc<TestShared>, l: TcpListener) {
                 cpu: cpu.or_else(bench_core::affinity::current_cpu),
                 error: r.err().map(|e| format!("data connection {idx}: {e}")),
                 udp: None,
+                tcp: None,
             }
         }) {
             Ok(h) => push(&sh.threads, h),
@@ -1108,6 +1128,7 @@ fn crr_acceptor(sh: &TestShared, l: &TcpListener, i: usize) -> ThreadOut {
         cpu: cpu.or_else(bench_core::affinity::current_cpu),
         error,
         udp: None,
+        tcp: None,
     }
 }
 
@@ -1165,6 +1186,7 @@ fn udp_source(
         cpu: cpu.or_else(bench_core::affinity::current_cpu),
         error,
         udp: None,
+        tcp: None,
     };
     let mut hello = [0u8; 64];
     let dest = loop {
@@ -1279,6 +1301,7 @@ fn udp_receiver(sh: &TestShared, sock: UdpSocket) -> ThreadOut {
         cpu: cpu.or_else(bench_core::affinity::current_cpu),
         error: None,
         udp: Some(r),
+        tcp: None,
     }
 }
 

@@ -157,16 +157,43 @@ impl WorkloadFactory for TcpStreamFactory {
                 msg_size: msg as usize,
                 opts: sock_params(p, false)?,
                 zerocopy: p.bool("zerocopy")?,
+                quiet: false,
             },
         ))
     }
 }
 
-struct StreamTest {
+/// The stream test (`net.tcp_stream`'s), also the load of other workloads.
+pub(super) struct StreamTest {
     dirs: Vec<Dir>,
     msg_size: usize,
     opts: SockOpts,
     zerocopy: bool,
+    /// Load for another measurement: the workers count their bytes but
+    /// record no operations, so the step's histogram is the other
+    /// workload's alone.
+    quiet: bool,
+}
+
+impl StreamTest {
+    /// `streams` client → peer streams of `msg_size` calls, as quiet load.
+    pub(super) fn load(streams: usize, msg_size: usize) -> Self {
+        Self {
+            dirs: vec![Dir::Send; streams],
+            msg_size,
+            opts: SockOpts::default(),
+            zerocopy: false,
+            quiet: true,
+        }
+    }
+}
+
+/// Payload bytes the stream workers of `s` sent in the measured phase.
+pub(super) fn sent_bytes(s: &StepResult) -> Result<u64, WorkloadError> {
+    Ok(s.outputs::<NetOutput<StreamCounts>>()?
+        .iter()
+        .map(|o| o.own.send_bytes)
+        .sum())
 }
 
 impl NetTest for StreamTest {
@@ -228,6 +255,7 @@ impl NetTest for StreamTest {
             zc: self.zerocopy.then(ZcStats::default),
             sent: 0,
             received: 0,
+            quiet: self.quiet,
         }))
     }
     fn metrics(&self, s: &StepResult, f: &Finished) -> Result<RunOutput, WorkloadError> {
@@ -316,6 +344,8 @@ struct StreamWorker {
     sent: u64,
     /// Payload bytes received in the measured phase.
     received: u64,
+    /// Count bytes only (see [`StreamTest::quiet`]).
+    quiet: bool,
 }
 
 impl StreamWorker {
@@ -362,7 +392,11 @@ impl StreamWorker {
             Ok(0) if !send => Err(data_err(c, io::ErrorKind::UnexpectedEof.into())),
             Ok(n) => {
                 let n = n as u64;
-                ctx.op_done(n);
+                if self.quiet {
+                    ctx.tick();
+                } else {
+                    ctx.op_done(n);
+                }
                 if ctx.measuring() {
                     if send {
                         self.sent += n;

@@ -462,3 +462,111 @@ pub fn reap_zerocopy(fd: RawFd, st: &mut ZcStats) {
         }
     }
 }
+
+/// Makes sure this process may hold `need` open descriptors: raises the
+/// soft `RLIMIT_NOFILE` (up to the hard limit) when it is lower, and says
+/// what the limit is when even the hard one is too low. Returns the soft
+/// limit now in force.
+// `rlim_t` is 32 bits on some targets: the casts are not no-ops there.
+#[allow(clippy::unnecessary_cast)]
+pub fn ensure_nofile(need: u64) -> Result<u64, String> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is a live rlimit the kernel fills in.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return Err(format!("getrlimit: {}", io::Error::last_os_error()));
+    }
+    if r.rlim_cur as u64 >= need {
+        return Ok(r.rlim_cur as u64);
+    }
+    if (r.rlim_max as u64) < need {
+        return Err(format!(
+            "about {need} open files are needed, the hard limit here is {} (raise `ulimit -Hn` / LimitNOFILE, or use fewer flows)",
+            r.rlim_max
+        ));
+    }
+    let want = libc::rlimit {
+        rlim_cur: need as libc::rlim_t,
+        rlim_max: r.rlim_max,
+    };
+    // SAFETY: plain syscall with a live struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } != 0 {
+        return Err(format!(
+            "raising the open-file limit from {} to {need}: {}",
+            r.rlim_cur,
+            io::Error::last_os_error()
+        ));
+    }
+    Ok(need)
+}
+
+/// The soft and hard `RLIMIT_NOFILE` of this process.
+#[allow(clippy::unnecessary_cast)]
+pub fn nofile_limits() -> Option<(u64, u64)> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is a live rlimit the kernel fills in.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0)
+        .then_some((r.rlim_cur as u64, r.rlim_max as u64))
+}
+
+/// The kernel's ephemeral port range (`net.ipv4.ip_local_port_range`),
+/// both ends inclusive; the count of local ports one destination can take.
+pub fn ephemeral_ports() -> Option<(u16, u16)> {
+    let t = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    parse_port_range_sysctl(&t)
+}
+
+/// Parses the two numbers of `ip_local_port_range`.
+pub fn parse_port_range_sysctl(t: &str) -> Option<(u16, u16)> {
+    let mut it = t.split_whitespace().map(|x| x.parse::<u16>().ok());
+    let (lo, hi) = (it.next()??, it.next()??);
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// SO_LINGER {on, 0 s}: `close` then resets the connection instead of the
+/// FIN handshake, so neither end keeps the port in TIME-WAIT.
+pub fn set_linger_zero(fd: RawFd) -> io::Result<()> {
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    setsockopt_raw(fd, libc::SOL_SOCKET, libc::SO_LINGER, &l)
+}
+
+#[cfg(test)]
+mod flow_limit_tests {
+    use super::*;
+
+    #[test]
+    fn fd_budget_and_port_range() {
+        let (soft, hard) = nofile_limits().unwrap();
+        assert!(soft <= hard);
+        // Within the soft limit nothing changes.
+        assert_eq!(ensure_nofile(1).unwrap(), soft);
+        // Past the hard limit: refused, naming the limit, nothing raised.
+        // (RLIM_INFINITY is u64::MAX: nothing is past it.)
+        if hard < u64::MAX {
+            let m = ensure_nofile(hard + 1).unwrap_err();
+            assert!(
+                m.contains("hard limit") && m.contains(&hard.to_string()),
+                "{m}"
+            );
+            assert_eq!(nofile_limits().unwrap().0, soft);
+        }
+        assert_eq!(
+            parse_port_range_sysctl("32768\t60999\n"),
+            Some((32768, 60999))
+        );
+        assert_eq!(parse_port_range_sysctl("1024 1024"), Some((1024, 1024)));
+        assert_eq!(parse_port_range_sysctl("60999 32768"), None);
+        assert_eq!(parse_port_range_sysctl("x 1"), None);
+        assert_eq!(parse_port_range_sysctl("70000 80000"), None);
+        assert_eq!(parse_port_range_sysctl(""), None);
+        assert!(ephemeral_ports().is_some());
+    }
+}

@@ -407,7 +407,13 @@ pub fn new_worker(
     } else {
         None
     };
+    let sla = p.sla.as_ref().map(|(tap, name)| SlaSink {
+        tap: Arc::clone(tap),
+        name: name.clone(),
+        hist: bench_core::hist::new_hist(),
+    });
     Ok(Box::new(DiskWorker {
+        sla,
         wseed: p.tag | ((index as u64 + 1) & 0xffff_ffff),
         p,
         pattern,
@@ -421,7 +427,16 @@ pub fn new_worker(
     }))
 }
 
+/// A latency-target step's copy of the judged latency of each measured
+/// I/O, published at the end of the step for the search's next decision.
+struct SlaSink {
+    tap: Arc<super::sla::SlaTap>,
+    name: String,
+    hist: bench_core::hist::Hist,
+}
+
 struct DiskWorker {
+    sla: Option<SlaSink>,
     p: Arc<Prepared>,
     pattern: IoPattern,
     file: Option<File>,
@@ -435,7 +450,12 @@ impl Worker for DiskWorker {
     fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
         let cfg = &self.p.cfg;
         match self.p.engine {
-            Engine::Null if cfg.rate_iops.is_none() && cfg.io_size.is_none() && !cfg.rw.mixed() => {
+            Engine::Null
+                if cfg.rate_iops.is_none()
+                    && cfg.io_size.is_none()
+                    && !cfg.rw.mixed()
+                    && self.sla.is_none() =>
+            {
                 self.run_null_plain(ctx)
             }
             Engine::Null => {
@@ -454,6 +474,19 @@ impl Worker for DiskWorker {
         }
         let (cpu, dev) = self.probe.finish(ctx);
         let c = &self.counts;
+        if let Some(t) = &self.sla {
+            let ops = c.ops[0] + c.ops[1];
+            // Over the planned phase, as the runner divides (the steps of
+            // a search are time-based); the probe starts at this worker's
+            // first I/O, after the step's clock, and would read high.
+            let wall = ctx
+                .planned_measure()
+                .map(|d| d.as_secs_f64())
+                .or(cpu.map(|x| x.wall_s))
+                .filter(|w| *w > 0.0);
+            let iops = wall.map_or(0.0, |w| ops as f64 / w);
+            t.tap.publish(&t.name, &t.hist, ops, iops);
+        }
         Ok(Box::new(DiskOutput {
             ops: c.ops,
             bytes: c.bytes,
@@ -675,11 +708,19 @@ impl DiskWorker {
                 }
                 let lat = ctx.clock().delta_ns(d.start, d.end);
                 let c = usize::from(io.write);
-                if let Some(pc) = pacer.as_ref() {
-                    // The response ends when the I/O does, and is never
-                    // shorter than its service.
+                // The response ends when the I/O does, and is never
+                // shorter than its service.
+                let resp_ns = pacer.as_ref().map(|pc| {
                     let done_ns = ctx.clock().delta_ns(pc.base, d.end);
-                    ctx.record_aux(resp[c], done_ns.saturating_sub(intended).max(lat));
+                    done_ns.saturating_sub(intended).max(lat)
+                });
+                if let Some(r) = resp_ns {
+                    ctx.record_aux(resp[c], r);
+                }
+                if let Some(t) = self.sla.as_mut() {
+                    if ctx.measuring() {
+                        t.hist.saturating_record(resp_ns.unwrap_or(lat));
+                    }
                 }
                 if self.count(ctx, &io) {
                     stop = true;
