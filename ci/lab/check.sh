@@ -82,6 +82,13 @@ capped() {
 
 "$LAB" setup
 
+# `skubench matrix` (the onboarding matrix: SKU × distro) when this build has
+# it: the quick-suite guests record a tag and a SKU named after their shape,
+# and the report renders them as one matrix (shapes × kernels).
+TAG="lab-$(basename "$LAB_RUN" | tr -c 'A-Za-z0-9._\n-' '-')"
+TAGARGS=()
+if "$SKUBENCH" matrix --help >/dev/null 2>&1; then TAGARGS=(--tag "$TAG"); fi
+
 # The quick suite the guests run. Under TCG one STREAM pass over arrays
 # ≥ 4 × the LLCs takes seconds (1.9 s at 16 vCPUs, 2.3 s at 2 vCPUs on a busy
 # host), and one mmap/touch/munmap of 1 MiB (TLB shootdowns to emulated
@@ -102,7 +109,7 @@ if want scale; then
   say "scale: $SCALE_VCPUS vCPUs, 2 NUMA nodes, quick suite"
   mem=$((SCALE_VCPUS >= 16 ? 4096 : 2048))
   boot scale --vcpus "$SCALE_VCPUS" --numa 2 --mem "$mem" --timeout 1800 --put "$QUICK" -- \
-    skubench run /tmp/quick.toml --repetitions 1 -q --output /out/quick.json
+    skubench run /tmp/quick.toml --repetitions 1 -q --sku "lab-${SCALE_VCPUS}vcpu-2node" "${TAGARGS[@]}" --output /out/quick.json
   if [ -f "$LAB_RUN/scale/quick.json" ]; then
     python3 "$FIG" scale "$LAB_RUN/scale/quick.json" "$SCALE_VCPUS" 2 | tee "$LAB_RUN/scale/findings.txt" >&2 || true
     v=$(okfail python3 "$FIG" scale "$LAB_RUN/scale/quick.json" "$SCALE_VCPUS" 2)
@@ -215,8 +222,8 @@ fi
 if want kernels; then
   for k in $KERNELS; do
     say "kernel $k: quick suite, engine auto"
-    cat >"$LAB_RUN/kernel-$k.sh" <<'EOF'
-skubench run /tmp/quick.toml --repetitions 1 -q --output /out/quick.json
+    echo "skubench run /tmp/quick.toml --repetitions 1 -q --sku lab-2vcpu-1node ${TAGARGS[*]} --output /out/quick.json" >"$LAB_RUN/kernel-$k.sh"
+    cat >>"$LAB_RUN/kernel-$k.sh" <<'EOF'
 rc=$?
 if [ -e /proc/sys/kernel/io_uring_disabled ]; then
   sysctl -w kernel.io_uring_disabled=2
@@ -246,16 +253,27 @@ fi
 # ------------------------------------------------------------------ report
 if want report; then
   mapfile -t results < <(find "$LAB_RUN" -name '*.json' ! -name comparison.json ! -name gate.json \
-    ! -path '*/store/*' ! -path '*/spec/*' ! -path '*/report/*' | sort)
+    ! -path '*/store/*' ! -path '*/matrix-store/*' ! -path '*/spec/*' ! -path '*/report/*' | sort)
   mkdir -p "$LAB_RUN/report"
   if [ "${#results[@]}" -eq 0 ]; then
     fig report "lab report" "results rendered" "no result files" FAIL
-  elif "$SKUBENCH" matrix --help >/dev/null 2>&1; then
-    if "$SKUBENCH" matrix "${results[@]}" --output-dir "$LAB_RUN/report" >"$LAB_RUN/report/matrix.txt" 2>&1; then
-      fig report "skubench matrix over ${#results[@]} result files" "rendered" "$LAB_RUN/report" ok
+  elif [ "${#TAGARGS[@]}" -gt 0 ]; then
+    # The quick-suite results (tagged) into a store of this run, then the matrix.
+    mstore="$LAB_RUN/matrix-store"
+    nq=0
+    for f in "${results[@]}"; do
+      case "$f" in */quick.json) "$SKUBENCH" store add "$f" --store "$mstore" >/dev/null && nq=$((nq + 1)) ;; esac
+    done
+    mrc=0
+    "$SKUBENCH" matrix --tag "$TAG" --store "$mstore" --format markdown,html --output-dir "$LAB_RUN/report/matrix" \
+      >"$LAB_RUN/report/matrix.log" 2>&1 || mrc=$?
+    # No baseline: the cells are not gated; exit 1/4 would only say so.
+    if [ -s "$LAB_RUN/report/matrix/matrix.md" ] && [ "$mrc" -le 4 ] && [ "$mrc" != 2 ] && [ "$mrc" != 3 ]; then
+      fig report "skubench matrix --tag $TAG (shapes x kernels)" "$nq quick results" "rendered (exit $mrc)" ok
     else
-      fig report "skubench matrix" "rendered" "exit $?" FAIL
+      fig report "skubench matrix --tag $TAG" "$nq quick results" "exit $mrc, see report/matrix.log" FAIL
     fi
+    python3 "$LAB_DIR/matrix.py" "$LAB_RUN" "${results[@]}" >"$LAB_RUN/report/lab-table.md"
   else
     # No `skubench matrix` in this build: one `skubench report` per result,
     # and a plain table of the headline figures across shapes and kernels.
