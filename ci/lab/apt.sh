@@ -21,8 +21,9 @@ lab_debian_uri() {
   fi
   local f uri=""
   local files=()
-  [ -f /etc/apt/sources.list ] && files+=(/etc/apt/sources.list)
-  for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+  local etc="${LAB_APT_ETC:-/etc/apt}" # another root for the self-test
+  [ -f "$etc/sources.list" ] && files+=("$etc/sources.list")
+  for f in "$etc"/sources.list.d/*.list "$etc"/sources.list.d/*.sources; do
     [ -f "$f" ] && files+=("$f")
   done
   for f in "${files[@]}"; do

@@ -124,6 +124,12 @@ lab_qemu() {
   LAB_PIDS+=("$!")
 }
 
+# CPU time and run-queue wait of all threads of a qemu (ns, from
+# /proc/PID/task/*/schedstat): "RUN WAIT".
+lab_qemu_sched() {
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ r += $1; w += $2 } END { printf "%.0f %.0f\n", r, w }'
+}
+
 # A job disk: tar of job.sh (+ files); an output disk: raw space.
 lab_job_disk() {
   local dir="$1" img="$2"
@@ -222,9 +228,12 @@ lab_boot() {
     -drive "file=$wd/job.tar,format=raw,if=none,id=job,readonly=on" -device virtio-blk-pci,drive=job,serial=labjob \
     -drive "file=$wd/out.img,format=raw,if=none,id=out" -device virtio-blk-pci,drive=out,serial=labout \
     -drive "$drive" -device virtio-blk-pci,drive=test,serial=labtest "${net[@]}"
-  local gpid="${LAB_PIDS[-1]}" start=$SECONDS
+  local gpid="${LAB_PIDS[-1]}" start=$SECONDS sched_last="0 0" s1 load0
+  load0=$(cut -d' ' -f1 /proc/loadavg)
   log "guest: $vcpus vCPUs, $numa node(s), ${mem} MiB, kernel $kernel${iops:+, disk cap $iops IOPS}${bps:+, $bps B/s}${mbit:+, net cap $mbit Mbit/s}"
   while kill -0 "$gpid" 2>/dev/null; do
+    s1=$(lab_qemu_sched "$gpid")
+    [ "$s1" = "0 0" ] || sched_last="$s1"
     if [ $((SECONDS - start)) -ge "$timeout_s" ]; then
       log "guest still running after ${timeout_s}s: killed"
       kill "$gpid" 2>/dev/null || true
@@ -238,6 +247,12 @@ lab_boot() {
   cp "$wd/guest.cmd" "$out/qemu.cmd"
   [ -f "$wd/peer.console" ] && cp "$wd/peer.console" "$out/peer-console.log"
   echo "$((SECONDS - start))" >"$out/wall_s"
+  printf 'vcpus=%s numa=%s mem_mib=%s kernel=%s accel=%s disk_iops=%s disk_bps=%s net_mbit=%s\n' \
+    "$vcpus" "$numa" "$mem" "$kernel" "$(lab_accel 2>/dev/null)" "${iops:--}" "${bps:--}" "${mbit:--}" >"$out/shape"
+  # How much the host let the guest run: qemu's CPU seconds and the seconds
+  # its threads waited for a host CPU (a starved TCG guest cannot reach a cap).
+  awk -v r="${sched_last% *}" -v w="${sched_last#* }" -v t="$((SECONDS - start))" -v l0="$load0" -v l1="$(cut -d' ' -f1 /proc/loadavg)" \
+    'BEGIN { printf "qemu_cpu_s %.1f\nqemu_wait_s %.1f\nwall_s %d\nqemu_wait_per_s %.2f\nhost_load_start %s\nhost_load_end %s\n", r/1e9, w/1e9, t, (t > 0 ? w/1e9/t : 0), l0, l1 }' >"$out/host-cpu"
   lab_teardown
   rc=3
   [ -f "$out/rc" ] && rc=$(cat "$out/rc")
