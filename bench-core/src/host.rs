@@ -149,14 +149,19 @@ pub fn llc_total_bytes() -> u64 {
     for e in dir.flatten() {
         let name = e.file_name();
         let name = name.to_string_lossy();
-        if !name.starts_with("cpu") || !name[3..].chars().all(|c| c.is_ascii_digit()) || name.len() == 3 {
+        if !name.starts_with("cpu")
+            || !name[3..].chars().all(|c| c.is_ascii_digit())
+            || name.len() == 3
+        {
             continue;
         }
         for i in 0..8 {
             let d = e.path().join(format!("cache/index{i}"));
             let read = |f: &str| std::fs::read_to_string(d.join(f)).map(|s| s.trim().to_string());
             let Ok(level) = read("level") else { break };
-            let (Ok(kind), Ok(size), Ok(shared)) = (read("type"), read("size"), read("shared_cpu_list")) else {
+            let (Ok(kind), Ok(size), Ok(shared)) =
+                (read("type"), read("size"), read("shared_cpu_list"))
+            else {
                 continue;
             };
             caches.push(CacheEntry {
