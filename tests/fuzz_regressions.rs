@@ -88,6 +88,9 @@ fn crafted_histogram_blobs_are_errors_that_say_why() {
         ("payload-length-4-gib", "bytes follow its header"),
         // A zero run of i64::MIN: hdrhistogram's negation overflowed.
         ("zero-run-of-i64-min", "2^63 zero counts"),
+        // Counts whose sum overflows u64: hdrhistogram saturated the total,
+        // so every percentile of it was wrong.
+        ("counts-overflow-u64", "more than 2^64"),
     ] {
         let data = regression("hist_blob", name);
         // The target's first byte 0x01: the rest is raw V2 bytes.

@@ -162,6 +162,14 @@ pub fn decode(s: &str) -> Result<Hist, HistError> {
                 "histogram does not decode as HdrHistogram V2: {e:?}"
             ))
         })?;
+    // hdrhistogram saturates the total count: counts that add up past
+    // u64::MAX would give every percentile wrongly (found by fuzz/ hist_blob).
+    let total = h
+        .iter_recorded()
+        .try_fold(0u64, |t, v| t.checked_add(v.count_at_value()));
+    if total.is_none() {
+        return Err(bad("histogram counts add up to more than 2^64".into()));
+    }
     h.auto(false);
     Ok(h)
 }
