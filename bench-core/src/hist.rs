@@ -144,8 +144,14 @@ pub fn decode(s: &str) -> Result<Hist, HistError> {
         bytes
     };
     if plain.len() >= 8 && be32(&plain) == V2_COOKIE {
+        if plain.len() < V2_HEADER {
+            return Err(bad(format!(
+                "histogram header of {} bytes, a V2 header has {V2_HEADER}",
+                plain.len()
+            )));
+        }
         let payload = be32(&plain[4..]) as usize;
-        let there = plain.len().saturating_sub(V2_HEADER);
+        let there = plain.len() - V2_HEADER;
         if payload > there {
             return Err(bad(format!(
                 "histogram payload of {payload} bytes, but {there} bytes follow its header"
