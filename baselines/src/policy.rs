@@ -226,8 +226,13 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 impl Policy {
     /// Reads a policy file; unknown keys and bad values name the file and line.
     pub fn load(path: &Path) -> Result<Self, BaselineError> {
-        let text = crate::read_limited(path, 1 << 20)?;
-        let p: Policy = toml::from_str(&text).map_err(|e| BaselineError::toml(path, &text, &e))?;
+        Self::parse(&crate::read_limited(path, 1 << 20)?, path)
+    }
+
+    /// Parses policy text read from `path` (named in errors); what
+    /// [`Policy::load`] does after reading, and the fuzz target's entry.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, BaselineError> {
+        let p: Policy = toml::from_str(text).map_err(|e| BaselineError::toml(path, text, &e))?;
         p.validate()
             .map_err(|e| BaselineError::Input(format!("{}: {e}", path.display())))?;
         Ok(p)
@@ -363,8 +368,13 @@ pub struct Limit {
 impl Spec {
     /// Reads a spec file.
     pub fn load(path: &Path) -> Result<Self, BaselineError> {
-        let text = crate::read_limited(path, 1 << 20)?;
-        let s: Spec = toml::from_str(&text).map_err(|e| BaselineError::toml(path, &text, &e))?;
+        Self::parse(&crate::read_limited(path, 1 << 20)?, path)
+    }
+
+    /// Parses spec text read from `path` (named in errors); what
+    /// [`Spec::load`] does after reading, and the fuzz target's entry.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, BaselineError> {
+        let s: Spec = toml::from_str(text).map_err(|e| BaselineError::toml(path, text, &e))?;
         for (i, l) in s.limits.iter().enumerate() {
             if l.min.is_none() && l.max.is_none() {
                 return Err(BaselineError::Input(format!(

@@ -372,11 +372,13 @@ pub fn parse_value(def: &ParamDef, raw: &RawValue) -> Result<Value, ValueError> 
         },
         ParamKind::Duration => match (raw, text) {
             (_, Some(t)) => parse_duration(t).map(Value::Duration),
-            (RawValue::Toml(toml::Value::Integer(i)), _) if *i >= 0 => {
+            (RawValue::Toml(toml::Value::Integer(i)), _)
+                if (0..=crate::units::MAX_DURATION_S as i64).contains(i) =>
+            {
                 Ok(Value::Duration(Duration::from_secs(*i as u64)))
             }
             (RawValue::Toml(toml::Value::Float(f)), _)
-                if *f >= 0.0 && f.is_finite() && *f < 1e9 =>
+                if *f >= 0.0 && f.is_finite() && *f <= crate::units::MAX_DURATION_S as f64 =>
             {
                 Ok(Value::Duration(Duration::from_secs_f64(*f)))
             }

@@ -192,20 +192,30 @@ pub fn parse_size(s: &str) -> Result<u64, ValueError> {
     }
 }
 
+/// The longest duration any input may give (10^9 s, about 31 years): far
+/// beyond any run, and small enough that a suite's planned time (durations
+/// × steps × repetitions) cannot overflow `Duration`.
+pub const MAX_DURATION_S: u64 = 1_000_000_000;
+
 /// Parses a duration: a bare number means seconds; otherwise humantime
-/// syntax (`500ms`, `5s`, `2m`, `1h 30m`).
+/// syntax (`500ms`, `5s`, `2m`, `1h 30m`). At most [`MAX_DURATION_S`].
 pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
     let t = s.trim();
     if t.is_empty() {
         return Err("empty duration".into());
     }
     if let Ok(secs) = t.parse::<f64>() {
-        if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+        if !secs.is_finite() || !(0.0..=MAX_DURATION_S as f64).contains(&secs) {
             return Err(format!("duration `{s}` out of range").into());
         }
         return Ok(Duration::from_secs_f64(secs));
     }
-    humantime::parse_duration(t).map_err(|e| ValueError::new(format!("bad duration `{s}`: {e}")))
+    let d = humantime::parse_duration(t)
+        .map_err(|e| ValueError::new(format!("bad duration `{s}`: {e}")))?;
+    if d > Duration::from_secs(MAX_DURATION_S) {
+        return Err(format!("duration `{s}` out of range").into());
+    }
+    Ok(d)
 }
 
 /// Formats a duration compactly (`1.5s`, `250ms`).
@@ -256,5 +266,8 @@ mod tests {
         assert_eq!(parse_duration("0.5").unwrap(), Duration::from_millis(500));
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("soon").is_err());
+        // Found by fuzz/ suite_toml: a suite's planned time overflowed.
+        assert!(parse_duration("500000000000years").is_err());
+        assert!(parse_duration("31years").is_ok());
     }
 }
