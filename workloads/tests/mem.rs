@@ -326,6 +326,20 @@ fn pagefault_short_run_faults_once_per_page() {
     );
 }
 
+/// A step that completed no map-touch-unmap cycle measured nothing: the
+/// run fails and says so, never `ok` with 0 faults/s (the lab saw that at
+/// 16 vCPUs under TCG). 1 GiB cannot be faulted in within 1 ms.
+#[test]
+fn pagefault_with_no_completed_cycle_fails() {
+    let (recs, status) = stream_run(
+        "warmup = \"0s\"\nduration = \"1ms\"\n\
+         [[workload]]\nkind = \"mem.pagefault\"\nsize = \"1g\"\nthreads = 1\nhugepages = \"off\"\n",
+    );
+    assert_eq!(status, bench_core::result::Status::Failed);
+    let err = recs[0].error.as_deref().unwrap_or_default();
+    assert!(err.contains("no map-touch-unmap cycle"), "{err}");
+}
+
 #[test]
 fn hugepage_words() {
     assert_eq!(Hugepages::Thp.as_str(), "thp");

@@ -117,6 +117,15 @@ impl Workload for PagefaultWorkload {
 
     fn metrics(&self, steps: &[StepResult]) -> Result<RunOutput, WorkloadError> {
         let mut out = RunOutput::default();
+        // One operation maps, touches and unmaps the whole region: a step
+        // that finished none measured nothing, and 0 faults/s would read as
+        // a (terrible) measurement.
+        if let Some(s) = steps.iter().find(|s| s.ops == 0) {
+            return Err(WorkloadError::Other(format!(
+                "{}: no map-touch-unmap cycle of {} bytes completed in {:.3} s measured; raise the duration or lower size",
+                s.step.label, self.size, s.elapsed_s
+            )));
+        }
         for s in steps {
             let faults = s.ops_per_s() * self.pages() as f64;
             out.metric(
