@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier};
@@ -723,19 +723,7 @@ fn peer_child(prefix: &[&str], bind: &str, token: &str) -> (Kill, u16) {
         .spawn()
         .unwrap(),
     );
-    let out = ch.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Some(p) = line.split_once("PORT ").map(|x| x.1) {
-                let _ = tx.send(p.trim().parse::<u16>().unwrap());
-                return;
-            }
-        }
-    });
-    let port = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the peer child did not report its port");
+    let port = common::reported_port(ch.0.stdout.take().unwrap());
     (ch, port)
 }
 

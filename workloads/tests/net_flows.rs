@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -346,19 +346,7 @@ fn thousand_flows_between_two_namespaces_close_every_socket() {
         .spawn()
         .unwrap(),
     );
-    let out = peer.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Some(p) = line.split_once("PORT ").map(|x| x.1) {
-                let _ = tx.send(p.trim().parse::<u16>().unwrap());
-                return;
-            }
-        }
-    });
-    let port = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the peer child did not report its port");
+    let port = common::reported_port(peer.0.stdout.take().unwrap());
     let peer_pid = peer.0.id().to_string();
     let peer_fds0 = fds(&peer_pid);
     assert_eq!(sockets_on(dport, &ns_tables(&b)), 0);

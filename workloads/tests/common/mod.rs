@@ -87,3 +87,21 @@ pub fn failure(r: &RunRecord) -> String {
     assert_eq!(r.status, Status::Failed, "the run did not fail");
     r.error.clone().unwrap_or_default()
 }
+
+/// The port a peer child prints as `PORT <n>` on its stdout, read on a
+/// thread so a silent child fails the test after 30 s instead of hanging it.
+#[allow(dead_code)] // not every test binary starts a peer child
+pub fn reported_port(out: std::process::ChildStdout) -> u16 {
+    use std::io::{BufRead, BufReader};
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if let Some(p) = line.split_once("PORT ").map(|x| x.1) {
+                let _ = tx.send(p.trim().parse::<u16>().unwrap());
+                return;
+            }
+        }
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the peer child did not report its port")
+}
