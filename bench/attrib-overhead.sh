@@ -18,6 +18,13 @@ REPS=${REPS:-7}
 DUR=${DUR:-5}
 WARM=${WARM:-1}
 CASES=${CASES:-"disk rr stream cpu"}
+# Also the block probe's other forms on the disk case: "pair" (two raw
+# programs and a map of requests in flight), "classic" (classic tracepoints).
+FORMS=${FORMS:-}
+# STATS=1: one more disk run per round with the kernel's BPF run-time
+# statistics on (SKUBENCH_EBPF_STATS=1), reporting the tracer's own CPU time
+# over the CPU time there was (disk.randread.ebpf.cost.cpu_ratio).
+STATS=${STATS:-0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${DIR:-$ROOT/.disk-bench}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -38,10 +45,15 @@ print(v[0] if v and r["status"]=="ok" else "nan")' "$1" "$2"; }
 one() {
     local case=$1 mode=$2 i=$3 out="$TMP/$1-$2-$3.json" flag=()
     [ "$mode" = off ] && flag=(--no-ebpf)
+    # pair / classic: the block probe's other forms (SKUBENCH_EBPF_BLOCK).
+    local form='' stats=''
+    case $mode in pair|classic) form=$mode ;; stats) stats=1 ;; esac
+    export SKUBENCH_EBPF_BLOCK=$form SKUBENCH_EBPF_STATS=$stats
     case $case in
     disk) "$SK" run -q disk --rw randread --bs 4k --iodepth 32 --engine io_uring --direct true \
               --size 1g --dir "$DIR" --duration "$DUR" --warmup "$WARM" "${flag[@]}" -o "$out" >/dev/null
-          metric disk.randread.iops "$out" ;;
+          if [ "$mode" = stats ]; then metric disk.randread.ebpf.cost.cpu_ratio "$out"
+          else metric disk.randread.iops "$out"; fi ;;
     rr)   "$SK" run -q net.tcp_rr --duration "$DUR" --warmup "$WARM" "${flag[@]}" -o "$out" >/dev/null
           metric net.tcp_rr.transactions_per_s "$out" ;;
     stream) "$SK" run -q net.tcp_stream --duration "$DUR" --warmup "$WARM" "${flag[@]}" -o "$out" >/dev/null
@@ -54,19 +66,28 @@ one() {
 : > "$TMP/raw"
 for i in $(seq 1 "$REPS"); do
     for case in $CASES; do
-        if [ $((i % 2)) = 1 ]; then order="on off"; else order="off on"; fi
+        modes="on off"
+        [ "$case" = disk ] && modes="on off $FORMS"
+        [ "$case" = disk ] && [ "$STATS" = 1 ] && modes+=" stats"
+        # Rotate the order each round, so no mode always runs first.
+        read -r -a m <<<"$modes"
+        order=""
+        for ((k = 0; k < ${#m[@]}; k++)); do order+=" ${m[$(((k + i) % ${#m[@]}))]}"; done
         for mode in $order; do
             echo "$case $mode $(one "$case" "$mode" "$i")" >> "$TMP/raw"
         done
     done
     echo "round $i/$REPS done" >&2
 done
-python3 - "$TMP/raw" "$REPS" "$DUR" <<'PY'
+# RAW=FILE keeps every measurement (case mode value, in run order).
+[ -z "${RAW:-}" ] || cp "$TMP/raw" "$RAW"
+python3 - "$TMP/raw" "$REPS" "$DUR" "$FORMS" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
-print(f"# {sys.argv[2]} rounds of {sys.argv[3]} s, medians; on/off adjacent, order flipped each round")
-print("| workload | eBPF on | --no-ebpf | on/off |")
-print("|---|---:|---:|---:|")
+forms = sys.argv[4].split()
+print(f"# {sys.argv[2]} rounds of {sys.argv[3]} s, medians; modes adjacent, order rotated each round")
+print("| workload | eBPF on | --no-ebpf | on/off |" + "".join(f" {f} | {f}/off |" for f in forms))
+print("|---|---:|---:|---:|" + "---:|---:|" * len(forms))
 names = {"disk": "disk 4k randread qd32 io_uring (IOPS; block tracepoints)",
          "rr": "net.tcp_rr (transactions/s; no eBPF probe: RTT is its own measure)",
          "stream": "net.tcp_stream (bit/s; tcp_probe)",
@@ -79,5 +100,13 @@ for case, name in names.items():
     if not on or not off:
         print(f"| {name} | – | – | no data |"); continue
     a, b = statistics.median(on), statistics.median(off)
-    print(f"| {name} | {a:,.0f} | {b:,.0f} | {a / b:.3f} |")
+    extra = ""
+    for f in forms:
+        x = [float(v) for c, m, v in rows if c == case and m == f and v != "nan"]
+        extra += f" {statistics.median(x):,.0f} | {statistics.median(x) / b:.3f} |" if x else " – | – |"
+    print(f"| {name} | {a:,.0f} | {b:,.0f} | {a / b:.3f} |" + extra)
+    cost = [float(v) for c, m, v in rows if c == case and m == "stats" and v != "nan"]
+    if cost:
+        print(f"\n{name}: the tracer's CPU time / CPU time there was (SKUBENCH_EBPF_STATS=1 runs): "
+              f"median {statistics.median(cost):.2%}, range {min(cost):.2%} … {max(cost):.2%}")
 PY

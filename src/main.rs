@@ -42,6 +42,20 @@ fn main() -> ExitCode {
 
 /// Runs the parsed command; returns the exit code.
 fn dispatch(cli: Cli) -> anyhow::Result<SkubenchExitCode> {
+    if matches!(
+        cli.command,
+        Command::List | Command::Sysinfo { .. } | Command::Show { .. }
+    ) {
+        // These only print: `skubench show r.json | head` should end as
+        // `cat` does when the reader leaves, not panic in println!. Not
+        // for commands that write files or serve sockets (std's sockets
+        // already send with MSG_NOSIGNAL).
+        // SAFETY: setting a signal's disposition to the default has no
+        // preconditions; no handler is installed.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli.command {
         Command::Run(a) => run::run(a),
         Command::List => {

@@ -550,3 +550,28 @@ fn the_store_option_is_accepted_after_a_store_subcommand() {
         .success()
         .stdout(predicate::str::contains("suite"));
 }
+
+/// `skubench list | head -1`: the reader leaves before skubench writes;
+/// skubench ends quietly by SIGPIPE, as `cat` would, instead of panicking
+/// in `println!` (exit 101, "failed printing to stdout: Broken pipe").
+#[test]
+fn printing_commands_end_quietly_when_the_reader_leaves() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("skubench"))
+        .args(["list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The read end closes before the child has parsed its arguments.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "stderr: {err}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?}, stderr: {err}",
+        out.status
+    );
+}

@@ -896,14 +896,52 @@ fn add_attribution(label: &str, a: &StepAttribution, elapsed_s: f64, out: &mut R
             );
         }
     }
+    if let Some(h) = &a.ebpf {
+        // The tracer's own CPU time over the CPU time there was: an upper
+        // bound of what it can take from a CPU-bound workload.
+        let (calls, ns) = h
+            .cost
+            .iter()
+            .fold((0u64, 0u64), |(c, n), p| (c + p.calls, n + p.run_ns));
+        if calls > 0 && elapsed_s > 0.0 {
+            let cpus = crate::affinity::online_vcpus().max(1) as f64;
+            out.metric(
+                format!("{label}.ebpf.cost.ns_per_call"),
+                ns as f64 / calls as f64,
+                crate::units::Unit::Ns,
+                crate::result::Better::Lower,
+            );
+            out.metric(
+                format!("{label}.ebpf.cost.cpu_ratio"),
+                ns as f64 * 1e-9 / (elapsed_s * cpus),
+                crate::units::Unit::Ratio,
+                crate::result::Better::Lower,
+            );
+            out.notes.insert(
+                format!("ebpf_cost.{label}"),
+                serde_json::json!(h
+                    .cost
+                    .iter()
+                    .map(|p| serde_json::json!({"program": p.prog, "calls": p.calls, "run_ns": p.run_ns}))
+                    .collect::<Vec<_>>()),
+            );
+        }
+    }
     if let Some(why) = &a.ebpf_absent {
         out.notes.insert("ebpf_absent".into(), why.clone().into());
     } else if a.ebpf.is_some() {
         let p = attribution_scope(label).1;
         let block = match &a.ebpf {
+            Some(h) if h.block_stamped => {
+                "block (raw tracepoint at completion, issue time from the request)"
+            }
             Some(h) if h.block_raw => "block (raw tracepoints)",
             _ => "block",
         };
+        if let Some(why) = a.ebpf.as_ref().and_then(|h| h.block_fallback.as_ref()) {
+            out.notes
+                .insert(format!("ebpf_block_fallback.{label}"), why.clone().into());
+        }
         let traced: Vec<&str> = [(p.block, block), (p.runq, "runq"), (p.tcp_rtt, "tcp_rtt")]
             .iter()
             .filter(|x| x.0)

@@ -199,7 +199,7 @@ EOF
   if [ -f "$t" ]; then
     m=$(python3 "$FIG" median "$t" net.tcp_stream.bits_per_s)
     mm=$(python3 -c "print(f'{$m/1e6:.2f}')")
-    fig net "tcp_stream bits_per_s (sender, headline), cap R" "$R" "$mm ($(pct "$mm" "$R"); $(host net))" "$(okfail within "$mm" "$R" 0.05)"
+    fig net "tcp_stream bits_per_s (sender, acknowledged bytes, headline), cap R" "$R" "$mm ($(pct "$mm" "$R"); $(host net))" "$(okfail within "$mm" "$R" 0.05)"
     # What crossed the cap: the bytes the peer received in its measured phase.
     p=$(python3 "$FIG" median "$t" net.tcp_stream.peer.recv.bits_per_s)
     pm=$(python3 -c "print(f'{$p/1e6:.2f}')")

@@ -74,17 +74,24 @@ lab_accel() {
     LAB_ACCEL=$(cat "$LAB_CACHE/accel") # probed since this host booted
   else
     LAB_ACCEL=tcg
+    local probed=1
     if [ -r /dev/kvm ]; then
-      local initrd vmlinuz con
-      initrd=$(lab_initramfs bookworm) && vmlinuz=$(lab_vmlinuz bookworm)
-      con=$(mktemp)
-      timeout 60 nice -n 19 qemu-system-x86_64 -accel kvm -cpu host -smp 1 -m 512 -nodefaults \
-        -display none -no-reboot -serial "file:$con" -kernel "$vmlinuz" -initrd "$initrd" \
-        -append "console=ttyS0 panic=-1 quiet lab.nojob" >/dev/null 2>&1 || true
-      grep -q 'lab-init: no job' "$con" && LAB_ACCEL=kvm
-      rm -f "$con"
+      local initrd="" vmlinuz="" con
+      # The probe boots the guest image; without one (no release binary
+      # yet) it waits for a later call, and nothing is cached.
+      if initrd=$(lab_initramfs bookworm) && vmlinuz=$(lab_vmlinuz bookworm); then
+        con=$(mktemp)
+        timeout 60 nice -n 19 qemu-system-x86_64 -accel kvm -cpu host -smp 1 -m 512 -nodefaults \
+          -display none -no-reboot -serial "file:$con" -kernel "$vmlinuz" -initrd "$initrd" \
+          -append "console=ttyS0 panic=-1 quiet lab.nojob" >/dev/null 2>&1 || true
+        grep -q 'lab-init: no job' "$con" && LAB_ACCEL=kvm
+        rm -f "$con"
+      else
+        probed=0
+        log "the KVM probe needs a guest image: not probed, TCG for now"
+      fi
     fi
-    echo "$LAB_ACCEL" >"$LAB_CACHE/accel"
+    [ "$probed" = 0 ] || echo "$LAB_ACCEL" >"$LAB_CACHE/accel"
   fi
   log "accelerator: $LAB_ACCEL"
   echo "$LAB_ACCEL"

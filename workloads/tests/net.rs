@@ -58,6 +58,13 @@ fn tcp_stream_send_and_both_ends_agree() {
         peer > client * 0.5 && peer < client * 2.0,
         "client {client} vs peer {peer}"
     );
+    // The headline is what the peer acknowledged; what `send` accepted is
+    // beside it, and the two differ only by the send queue's change.
+    let queued = m(r, "net.tcp_stream.send.queued_bits_per_s");
+    assert!(
+        queued > client * 0.8 && queued < client * 1.25,
+        "delivered {client} vs queued {queued}"
+    );
     assert!(m(r, "net.tcp_stream.client.cpu_busy_ratio") > 0.0);
     assert!(m(r, "net.tcp_stream.client.tcp.rtt_ns") > 0.0);
     assert!(r.metric("net.tcp_stream.tcp.retransmits").is_some());

@@ -9,6 +9,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bench_core::params::{ParamDef, ParamKind, Params};
 use bench_core::result::Better;
@@ -256,6 +257,7 @@ impl NetTest for StreamTest {
             sent: 0,
             received: 0,
             quiet: self.quiet,
+            acked_start: None,
         }))
     }
     fn metrics(&self, s: &StepResult, f: &Finished) -> Result<RunOutput, WorkloadError> {
@@ -264,16 +266,40 @@ impl NetTest for StreamTest {
         let total = |f: fn(&StreamCounts) -> u64| outputs.iter().map(|o| f(&o.own)).sum::<u64>();
         let l = &s.step.label;
         let el = s.elapsed_s.max(1e-9);
-        bits_metric(&mut out, format!("{l}.bits_per_s"), s.bytes as f64, el);
         let has_send = self.dirs.contains(&Dir::Send);
         let has_recv = self.dirs.contains(&Dir::Recv);
+        let queued = total(|c| c.send_bytes) as f64 * 8.0 / el;
+        let received = total(|c| c.recv_bytes) as f64 * 8.0 / el;
+        // What reached the peer: each sending worker's acknowledged bytes
+        // over its own window. `send` returning counts bytes queued in the
+        // socket, and the send queue's growth over a phase is several
+        // percent of a slow link's rate (docs/lab.md).
+        let senders: Vec<_> = outputs
+            .iter()
+            .filter(|o| o.own.send_bytes > 0 || o.own.acked.is_some())
+            .collect();
+        let delivered = senders
+            .iter()
+            .map(|o| match o.own.acked {
+                Some((b, t)) if t > 0.0 => Some(b as f64 * 8.0 / t),
+                _ => None,
+            })
+            .sum::<Option<f64>>();
+        let sent = match delivered {
+            Some(d) if has_send => d,
+            _ => queued,
+        };
+        let mut rate = |name: String, v: f64| out.metric(name, v, Unit::BitsPerS, Better::Higher);
+        rate(
+            format!("{l}.bits_per_s"),
+            if has_send { sent } else { 0.0 } + if has_recv { received } else { 0.0 },
+        );
         if has_send {
-            let sent = total(|c| c.send_bytes) as f64;
-            bits_metric(&mut out, format!("{l}.send.bits_per_s"), sent, el);
+            rate(format!("{l}.send.bits_per_s"), sent);
+            rate(format!("{l}.send.queued_bits_per_s"), queued);
         }
         if has_recv {
-            let received = total(|c| c.recv_bytes) as f64;
-            bits_metric(&mut out, format!("{l}.recv.bits_per_s"), received, el);
+            rate(format!("{l}.recv.bits_per_s"), received);
         }
         let ctcp = client_tcp(&outputs);
         tcp_metrics(&mut out, &format!("{l}.client"), &ctcp);
@@ -310,7 +336,7 @@ impl NetTest for StreamTest {
         common_notes(&mut out, s, &outputs, f);
         out.notes.insert(
             "convention".into(),
-            serde_json::json!("bits/s = 8 × payload bytes returned by send/recv calls in the measured phase ÷ its length (goodput, no headers); series are bytes/s; peer.* figures span the peer's view of the measured phase"),
+            serde_json::json!("bits/s = 8 × payload bytes delivered in the measured phase ÷ its length (goodput, no headers): sent bytes the peer acknowledged (tcpi_bytes_acked), received bytes as recv returned them; send.queued_bits_per_s counts what send calls accepted instead; series are bytes/s of the calls; peer.* figures span the peer's view of the measured phase"),
         );
         out.notes
             .insert("msg_size".into(), serde_json::json!(self.msg_size));
@@ -346,9 +372,29 @@ struct StreamWorker {
     received: u64,
     /// Count bytes only (see [`StreamTest::quiet`]).
     quiet: bool,
+    /// The send connections' acknowledged bytes when the worker first saw
+    /// the measured phase, and when: the start of the delivered-rate window.
+    acked_start: Option<(Instant, Option<u64>)>,
 }
 
 impl StreamWorker {
+    /// The send connections' `tcpi_bytes_acked`, summed; `None` when there
+    /// are none or one cannot be read.
+    fn acked(&self) -> Option<u64> {
+        let mut send = self.conns.iter().filter(|c| c.dir == Dir::Send).peekable();
+        send.peek()?;
+        send.map(|c| sys::bytes_acked(&c.s)).sum()
+    }
+
+    /// Call each loop iteration: the first time the phase is measured,
+    /// reads where the acknowledged-bytes window starts.
+    #[inline(always)]
+    fn poll_acked(&mut self, ctx: &WorkerCtx) {
+        if self.acked_start.is_none() && ctx.measuring() {
+            self.acked_start = Some((Instant::now(), self.acked()));
+        }
+    }
+
     /// One send: plain, or with MSG_ZEROCOPY (reaping completions every 16
     /// sends and whenever the error queue is full).
     #[inline(always)]
@@ -438,6 +484,7 @@ impl StreamWorker {
         ctx.restart();
         while ctx.running() {
             self.marker.poll(ctx);
+            self.poll_acked(ctx);
             if self.transfer(0, ctx)?.is_some() {
                 stall.progress();
             } else {
@@ -473,6 +520,7 @@ impl StreamWorker {
         ctx.restart();
         while ctx.running() {
             self.marker.poll(ctx);
+            self.poll_acked(ctx);
             // SAFETY: `fds` is a live array of pollfd of the given length.
             let n = unsafe {
                 libc::poll(
@@ -505,18 +553,30 @@ impl StreamWorker {
 struct StreamCounts {
     send_bytes: u64,
     recv_bytes: u64,
+    /// Bytes of the send connections the peer acknowledged, and over how
+    /// many seconds, from the worker's first measured iteration to its end;
+    /// `None` without send connections or `tcpi_bytes_acked`.
+    acked: Option<(u64, f64)>,
     zc: ZcStats,
 }
 
 impl Worker for StreamWorker {
     fn run(&mut self, ctx: &mut WorkerCtx) -> Result<Box<dyn WorkerOutput>, WorkloadError> {
-        (self.sent, self.received) = (0, 0);
+        (self.sent, self.received, self.acked_start) = (0, 0, None);
         let r = if self.conns.len() == 1 {
             self.one(ctx)
         } else {
             self.many(ctx)
         };
         self.marker.end();
+        // Read before the shutdown below, which would let the last bytes
+        // drain outside the window.
+        let acked = match (self.acked_start, self.acked()) {
+            (Some((t0, Some(a0))), Some(a1)) => {
+                Some((a1.saturating_sub(a0), t0.elapsed().as_secs_f64()))
+            }
+            _ => None,
+        };
         let mut tcp = TcpInfoSum::default();
         for c in &self.conns {
             if let Some(t) = sys::tcp_info(&c.s) {
@@ -536,6 +596,7 @@ impl Worker for StreamWorker {
             StreamCounts {
                 send_bytes: self.sent,
                 recv_bytes: self.received,
+                acked,
                 zc: self.zc.unwrap_or_default(),
             },
         )))

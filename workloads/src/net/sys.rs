@@ -268,6 +268,28 @@ pub fn tcp_info(s: &impl AsRawFd) -> Option<TcpInfoSum> {
     })
 }
 
+/// Bytes of one socket's stream the peer has acknowledged
+/// (`tcpi_bytes_acked`, Linux 4.1+): what was delivered, as opposed to what
+/// `send` queued. `None` where `TCP_INFO` cannot be read.
+pub fn bytes_acked(s: &impl AsRawFd) -> Option<u64> {
+    // SAFETY: as in `tcp_info`.
+    let mut ti: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: pointer and length describe `ti`.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut ti as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    // A kernel older than the field returns a shorter struct.
+    let end = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + size_of::<u64>();
+    (r == 0 && len as usize >= end).then_some(ti.tcpi_bytes_acked)
+}
+
 /// One reading of the aggregate `cpu` line of `/proc/stat`, in clock ticks.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuSnap {
