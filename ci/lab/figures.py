@@ -48,6 +48,30 @@ def note(path, label, key):
     return 1
 
 
+def ebpf_p50(path):
+    """skubench's own disk.randread p50 and the eBPF block histogram's p50
+    (the busiest device) of the first ok run: "own traced", or why not."""
+    for run in load(path)["runs"]:
+        if run["status"] != "ok":
+            continue
+        m = {x["name"]: x["value"] for x in run["metrics"]}
+        own = m.get("disk.randread.lat_ns.p50")
+        traced = [
+            (n, v) for n, v in m.items()
+            if n.startswith("disk.randread.ebpf.block.") and n.endswith(".lat_ns.p50")
+        ]
+        if own is None or not traced:
+            why = run["notes"].get("ebpf_absent", "no eBPF block histogram")
+            print(f"{path}: {why}", file=sys.stderr)
+            return 1
+        # The device the workload read: the traced p50 nearest its own.
+        name, v = min(traced, key=lambda x: abs(x[1] - own))
+        print(own, v, name)
+        return 0
+    print(f"{path}: no ok run", file=sys.stderr)
+    return 1
+
+
 HEADLINE_RATES = (".ops_per_s", ".faults_per_s", ".iops", ".bits_per_s", ".transactions_per_s", ".connections_per_s")
 
 
@@ -142,6 +166,8 @@ def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
     if cmd == "median" and len(argv) == 4:
         return median(argv[2], argv[3])
+    if cmd == "ebpf_p50" and len(argv) == 3:
+        return ebpf_p50(argv[2])
     if cmd == "note" and len(argv) == 5:
         return note(argv[2], argv[3], argv[4])
     if cmd == "scale" and len(argv) == 5:

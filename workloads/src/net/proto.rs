@@ -332,14 +332,15 @@ pub struct TcpInfoSum {
 impl TcpInfoSum {
     /// Merges another set of sockets into this one.
     pub fn merge(&mut self, o: &TcpInfoSum) {
-        let n = self.sockets + o.sockets;
+        // The peer's figures are untrusted: saturate rather than wrap.
+        let n = self.sockets.saturating_add(o.sockets);
         if n > 0 {
             let w = |a: f64, an: u32, b: f64, bn: u32| (a * an as f64 + b * bn as f64) / n as f64;
             self.rtt_us_mean = w(self.rtt_us_mean, self.sockets, o.rtt_us_mean, o.sockets);
             self.snd_cwnd_mean = w(self.snd_cwnd_mean, self.sockets, o.snd_cwnd_mean, o.sockets);
         }
         self.sockets = n;
-        self.retransmits += o.retransmits;
+        self.retransmits = self.retransmits.saturating_add(o.retransmits);
         self.rtt_us_max = self.rtt_us_max.max(o.rtt_us_max);
     }
 }

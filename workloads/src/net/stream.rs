@@ -318,7 +318,7 @@ impl NetTest for StreamTest {
                     }
                 }
                 if let Some(c) = &p.cpu {
-                    let bytes = (rx + tx) as f64;
+                    let bytes = rx as f64 + tx as f64;
                     cpu_metrics(&mut out, &format!("{l}.peer"), c, Some((bytes, "byte")));
                 }
             }
