@@ -241,8 +241,9 @@ pub fn defer_accept(fd: RawFd) -> io::Result<()> {
     )
 }
 
-/// Reads `TCP_INFO` of one socket into a one-socket sum.
-pub fn tcp_info(s: &impl AsRawFd) -> Option<TcpInfoSum> {
+/// `TCP_INFO` of one socket and how many bytes of it the kernel filled
+/// (a kernel older than a field returns a shorter struct).
+fn raw_tcp_info(s: &impl AsRawFd) -> Option<(libc::tcp_info, usize)> {
     // SAFETY: tcp_info is plain data; the kernel writes at most `len` bytes.
     let mut ti: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
@@ -256,7 +257,13 @@ pub fn tcp_info(s: &impl AsRawFd) -> Option<TcpInfoSum> {
             &mut len,
         )
     };
-    if r != 0 || (len as usize) < size_of::<libc::tcp_info>() {
+    (r == 0).then_some((ti, len as usize))
+}
+
+/// Reads `TCP_INFO` of one socket into a one-socket sum.
+pub fn tcp_info(s: &impl AsRawFd) -> Option<TcpInfoSum> {
+    let (ti, len) = raw_tcp_info(s)?;
+    if len < size_of::<libc::tcp_info>() {
         return None;
     }
     Some(TcpInfoSum {
@@ -272,22 +279,9 @@ pub fn tcp_info(s: &impl AsRawFd) -> Option<TcpInfoSum> {
 /// (`tcpi_bytes_acked`, Linux 4.1+): what was delivered, as opposed to what
 /// `send` queued. `None` where `TCP_INFO` cannot be read.
 pub fn bytes_acked(s: &impl AsRawFd) -> Option<u64> {
-    // SAFETY: as in `tcp_info`.
-    let mut ti: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
-    // SAFETY: pointer and length describe `ti`.
-    let r = unsafe {
-        libc::getsockopt(
-            s.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&mut ti as *mut libc::tcp_info).cast(),
-            &mut len,
-        )
-    };
-    // A kernel older than the field returns a shorter struct.
+    let (ti, len) = raw_tcp_info(s)?;
     let end = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + size_of::<u64>();
-    (r == 0 && len as usize >= end).then_some(ti.tcpi_bytes_acked)
+    (len >= end).then_some(ti.tcpi_bytes_acked)
 }
 
 /// One reading of the aggregate `cpu` line of `/proc/stat`, in clock ticks.
