@@ -18,8 +18,10 @@ use std::time::{Duration, Instant};
 use common::{metric as m, run_ok};
 use workloads::net::{ServeConfig, Server};
 
-/// The tests that count descriptors run one at a time (the namespace test
-/// holds pipes to its children meanwhile).
+/// The tests that count descriptors, and every test that opens sockets, run
+/// one at a time: a count taken while another test holds descriptors never
+/// comes back to its start (the namespace test holds pipes to its children
+/// meanwhile).
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -60,13 +62,26 @@ fn tcp_tables() -> Vec<String> {
         .collect()
 }
 
-/// A port that was free a moment ago.
+/// A port that was free a moment ago, below the ephemeral range: a port
+/// from that range can be taken by any outgoing connection (this test's own
+/// control connections included) between two tests that bind it.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let lo: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let (from, span) = (
+        lo.saturating_sub(8000).max(1024),
+        lo.saturating_sub(1024).min(8000),
+    );
+    let start = std::process::id() as u16 % span.max(1);
+    (0..span)
+        .map(|i| from + (start + i) % span)
+        .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        .unwrap_or_else(|| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        })
 }
 
 /// 1,000 flows, or what the open-file hard limit allows for both ends in
@@ -132,6 +147,13 @@ fn thousand_flows_cps_and_under_load_on_loopback_close_every_socket() {
         "{agg} vs {peer_rx}"
     );
     assert_eq!(r.notes["flows"]["flows"], flows as u64);
+    // The headline counts acknowledged bytes; what send queued stays beside it.
+    assert_eq!(r.notes["bits_per_s_counts"], "acknowledged");
+    let queued = m(&r, "net.tcp_flows.queued_bits_per_s");
+    assert!(
+        agg > queued * 0.5 && agg < queued * 1.5,
+        "acknowledged {agg} vs queued {queued}"
+    );
 
     let r = run(&format!(
         "kind = \"net.tcp_flows\"\nflows = {flows}\nmode = \"rr\""
@@ -249,6 +271,23 @@ fn child_process_entry() {
             }
             eventually("client descriptors left open", || fds("self") == fds0);
             println!("FDS {fds0} {}", fds("self"));
+            println!("STATUS Ok");
+        }
+        "capped" => {
+            // A few flows through the 20 Mbit/s cap the parent put on the
+            // client's side: long enough for the send queues to grow.
+            let peer = std::env::var("SKUBENCH_NET_PEER").unwrap();
+            let recs = run_ok(&format!(
+                "warmup = \"500ms\"\nduration = \"2s\"\n\
+                 [[workload]]\nkind = \"net.tcp_flows\"\nflows = 8\nthreads = 1\n\
+                 peer = \"{peer}\"\ntoken = \"{token}\"\n"
+            ));
+            println!();
+            for r in &recs {
+                for m in &r.metrics {
+                    println!("METRIC {} {} {}", r.label, m.name, m.value);
+                }
+            }
             println!("STATUS Ok");
         }
         other => panic!("unknown child role {other}"),
@@ -396,6 +435,55 @@ fn thousand_flows_between_two_namespaces_close_every_socket() {
         sockets_on(dport, &ns_tables(&b)) == 0
     });
     eventually("peer descriptors left open", || fds(&peer_pid) == peer_fds0);
+
+    // At a 20 Mbit/s cap (tbf on the client's egress) the headline counts
+    // what the peer acknowledged, so it matches what the peer received;
+    // bytes `send` accepted would also count the send queues' growth.
+    let tc = Command::new("tc")
+        .args(["-n", &a, "qdisc", "add", "dev", va, "root", "tbf"])
+        .args(["rate", "20mbit", "burst", "32kbit", "latency", "50ms"])
+        .status();
+    if !matches!(tc, Ok(st) if st.success()) {
+        eprintln!("capped case skipped: tc tbf unavailable ({tc:?})");
+        return;
+    }
+    let o = child(
+        &a,
+        &[
+            ("SKUBENCH_NET_CHILD", "capped".into()),
+            ("SKUBENCH_NET_PEER", addr.to_string()),
+            ("SKUBENCH_NET_TOKEN", "nstok".into()),
+        ],
+    )
+    .stderr(Stdio::piped())
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(text.contains("STATUS Ok"), "{text}\n{err}");
+    let metric = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("METRIC net.tcp_flows {name} ")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    let (head, queued, peer_rx) = (
+        metric("net.tcp_flows.bits_per_s"),
+        metric("net.tcp_flows.queued_bits_per_s"),
+        metric("net.tcp_flows.peer.recv.bits_per_s"),
+    );
+    eprintln!(
+        "capped: acknowledged {head:.0}, queued {queued:.0}, peer received {peer_rx:.0} bit/s"
+    );
+    assert!(
+        head > 10e6 && head < 20e6,
+        "headline {head} at a 20 Mbit/s cap"
+    );
+    assert!(
+        (head / peer_rx - 1.0).abs() < 0.04,
+        "headline {head} vs the peer's {peer_rx} (queued {queued})"
+    );
 }
 
 /// Reads until the peer closes `s` (end of stream or a reset); false if
@@ -413,6 +501,8 @@ fn closed_by_peer(s: &mut std::net::TcpStream, within: Duration) -> bool {
 
 #[test]
 fn the_flows_peer_closes_strangers_duplicates_and_the_silent() {
+    // Opens sockets: the descriptor-counting tests must not see them.
+    let _serial = serial();
     use workloads::net::client::{open_data, ClientSession};
     use workloads::net::proto::{Role, TestKind, TestSpec};
     let srv = Server::start(ServeConfig::new(([127, 0, 0, 1], 0).into(), b"u".to_vec())).unwrap();
@@ -462,6 +552,8 @@ fn the_flows_peer_closes_strangers_duplicates_and_the_silent() {
 
 #[test]
 fn under_load_places_the_load_apart_or_on_the_rr_vcpus() {
+    // Opens sockets: the descriptor-counting tests must not see them.
+    let _serial = serial();
     let cpus = bench_core::affinity::allowed_cpus();
     let steps = |placement: &str| {
         let s = common::suite(

@@ -39,9 +39,9 @@ use bench_core::{SpecError, Unit, WorkloadError};
 
 use super::client::{open_data, Ready};
 use super::common::{
-    bits_metric, client_cpu_metrics, client_tcp, common_notes, cpu_metrics, peer_flow_metrics,
-    share, tcp_metrics, with_peer_params, Finished, Marker, NetCtl, NetOutput, NetTest,
-    NetWorkload, NewWorker, Pins, Target, DATA_TICK, STALL_LIMIT,
+    client_cpu_metrics, client_tcp, common_notes, cpu_metrics, peer_flow_metrics, share,
+    tcp_metrics, with_peer_params, Finished, Marker, NetCtl, NetOutput, NetTest, NetWorkload,
+    NewWorker, Pins, Target, DATA_TICK, STALL_LIMIT,
 };
 use super::proto::{PeerError, Role, TcpInfoSum, TestKind, TestSpec, MAX_FLOWS, MAX_IO_SIZE};
 use super::sys::{self, SockOpts};
@@ -240,6 +240,7 @@ impl NetTest for FlowsTest {
             req: self.req,
             resp: self.resp,
             marker: Marker::new(ctl, index),
+            window_start: None,
         }))
     }
     fn metrics(&self, s: &StepResult, f: &Finished) -> Result<RunOutput, WorkloadError> {
@@ -247,17 +248,39 @@ impl NetTest for FlowsTest {
         let outputs = s.outputs::<NetOutput<FlowCounts>>()?;
         let l = &s.step.label;
         let el = s.elapsed_s.max(1e-9);
-        let per_flow: Vec<f64> = outputs
-            .iter()
-            .flat_map(|o| o.own.per_flow.iter())
-            .map(|&(_, b, n)| {
-                if self.rr {
-                    n as f64 / el
-                } else {
-                    b as f64 * 8.0 / el
-                }
-            })
-            .collect();
+        // Stream mode counts what the peer acknowledged, each worker over
+        // its own window; `send` returning counts bytes queued in the
+        // socket, which on a capped link overstates the rate by the send
+        // queues' growth (docs/lab.md). The queued figure is the fallback
+        // where a kernel lacks tcpi_bytes_acked.
+        let delivered: Option<Vec<f64>> = if self.rr {
+            None
+        } else {
+            outputs
+                .iter()
+                .flat_map(|o| {
+                    let w = o.own.window_s.filter(|&t| t > 0.0);
+                    o.own
+                        .per_flow
+                        .iter()
+                        .map(move |&(_, _, _, a)| Some(a? as f64 * 8.0 / w?))
+                })
+                .collect()
+        };
+        let per_flow: Vec<f64> = match &delivered {
+            Some(d) => d.clone(),
+            None => outputs
+                .iter()
+                .flat_map(|o| o.own.per_flow.iter())
+                .map(|&(_, b, n, _)| {
+                    if self.rr {
+                        n as f64 / el
+                    } else {
+                        b as f64 * 8.0 / el
+                    }
+                })
+                .collect(),
+        };
         if self.rr {
             out.metric(
                 format!("{l}.transactions_per_s"),
@@ -274,7 +297,22 @@ impl NetTest for FlowsTest {
                 &per_flow,
             );
         } else {
-            bits_metric(&mut out, format!("{l}.bits_per_s"), s.bytes as f64, el);
+            let queued = s.bytes as f64 * 8.0 / el;
+            let headline: f64 = match &delivered {
+                Some(d) if !d.is_empty() => d.iter().sum(),
+                _ => queued,
+            };
+            for (name, v) in [("bits_per_s", headline), ("queued_bits_per_s", queued)] {
+                out.metric(format!("{l}.{name}"), v, Unit::BitsPerS, Better::Higher);
+            }
+            out.notes.insert(
+                "bits_per_s_counts".into(),
+                serde_json::json!(if matches!(&delivered, Some(d) if !d.is_empty()) {
+                    "acknowledged"
+                } else {
+                    "queued"
+                }),
+            );
             fairness(&mut out, l, "bits_per_s", Unit::BitsPerS, &per_flow);
         }
         let ctcp = client_tcp(&outputs);
@@ -312,7 +350,7 @@ impl NetTest for FlowsTest {
             serde_json::json!(if self.rr {
                 "closed loop on every flow at once; lat_ns is each transaction's full round trip, queueing in the event loops included; flow.* are per-flow transactions/s over the measured phase; fairness.jain_ratio = (Σx)²/(n·Σx²)"
             } else {
-                "bits/s = 8 × payload bytes the send calls returned in the measured phase ÷ its length; flow.* per flow; fairness.jain_ratio = (Σx)²/(n·Σx²); flows close with a reset (SO_LINGER 0) so no TIME-WAIT is left"
+                "bits/s = 8 × payload bytes the peer acknowledged (tcpi_bytes_acked) in the measured phase ÷ its length, each worker over its own window (goodput, no headers; note bits_per_s_counts says `queued` where the kernel lacks the field); queued_bits_per_s counts what send calls returned instead; flow.* per flow, same basis; fairness.jain_ratio = (Σx)²/(n·Σx²); flows close with a reset (SO_LINGER 0) so no TIME-WAIT is left"
             }),
         );
         Ok(out)
@@ -373,7 +411,14 @@ pub fn jain(x: &[f64]) -> f64 {
 /// the measured phase.
 #[derive(Clone, Debug, Default)]
 struct FlowCounts {
-    per_flow: Vec<(usize, u64, u64)>,
+    /// Per flow: its index, the payload bytes its send calls returned (or
+    /// its transactions' bytes, rr), its transactions, and (stream) the
+    /// bytes the peer acknowledged over the worker's window.
+    per_flow: Vec<(usize, u64, u64, Option<u64>)>,
+    /// The worker's acknowledged-bytes window in seconds: its first
+    /// measured iteration to its end; `None` in rr mode or when the phase
+    /// was never seen measured.
+    window_s: Option<f64>,
 }
 
 struct FlowWorker {
@@ -383,6 +428,9 @@ struct FlowWorker {
     req: usize,
     resp: usize,
     marker: Marker,
+    /// When the worker first saw the measured phase (stream mode): the
+    /// start of the acknowledged-bytes window.
+    window_start: Option<Instant>,
 }
 
 struct Flow {
@@ -397,6 +445,8 @@ struct Flow {
     bytes: u64,
     n: u64,
     queued: bool,
+    /// `tcpi_bytes_acked` at the start of the worker's window (stream).
+    acked0: Option<u64>,
 }
 
 fn flow_err(f: &Flow, e: io::Error) -> WorkloadError {
@@ -498,6 +548,14 @@ impl FlowWorker {
         }
         while ctx.running() {
             self.marker.poll(ctx);
+            if !self.rr && self.window_start.is_none() && ctx.measuring() {
+                // The window's start: acknowledged bytes, not what `send`
+                // queued, are what reached the peer (see net.tcp_stream).
+                self.window_start = Some(Instant::now());
+                for f in flows.iter_mut() {
+                    f.acked0 = sys::bytes_acked(&f.s);
+                }
+            }
             let timeout = if ready.is_empty() {
                 DATA_TICK
             } else {
@@ -560,24 +618,40 @@ impl Worker for FlowWorker {
                 bytes: 0,
                 n: 0,
                 queued: false,
+                acked0: None,
             });
         }
+        self.window_start = None;
         let r = self.event_loop(&mut flows, ctx);
+        // The window ends as the worker leaves its loop: before the end
+        // mark, which can stop the peer reading (no acknowledgements after
+        // it), and before the reset below.
+        let window_s = self.window_start.map(|t| t.elapsed().as_secs_f64());
+        let acked: Vec<Option<u64>> = flows
+            .iter()
+            .map(|f| match (f.acked0, window_s) {
+                (Some(a0), Some(_)) => sys::bytes_acked(&f.s).map(|a1| a1.saturating_sub(a0)),
+                _ => None,
+            })
+            .collect();
         self.marker.end();
         let mut tcp = TcpInfoSum::default();
         let mut per_flow = Vec::with_capacity(flows.len());
-        for f in &flows {
+        for (f, acked) in flows.iter().zip(acked) {
             if let Some(t) = sys::tcp_info(&f.s) {
                 tcp.merge(&t);
             }
-            per_flow.push((f.idx, f.bytes, f.n));
+            per_flow.push((f.idx, f.bytes, f.n, acked));
             // A reset, not a FIN: a thousand flows would otherwise leave a
             // thousand local ports in TIME-WAIT for a minute.
             let _ = sys::set_linger_zero(f.s.as_raw_fd());
         }
         drop(flows);
         r?;
-        Ok(Box::new(NetOutput::here(tcp, FlowCounts { per_flow })))
+        Ok(Box::new(NetOutput::here(
+            tcp,
+            FlowCounts { per_flow, window_s },
+        )))
     }
 }
 

@@ -568,15 +568,17 @@ impl Worker for StreamWorker {
         } else {
             self.many(ctx)
         };
-        self.marker.end();
-        // Read before the shutdown below, which would let the last bytes
-        // drain outside the window.
+        // Read as the worker leaves its loop: before the end mark, which
+        // can stop the peer reading (no acknowledgements after it), and
+        // before the shutdown below, which would let the last bytes drain
+        // outside the window.
         let acked = match (self.acked_start, self.acked()) {
             (Some((t0, Some(a0))), Some(a1)) => {
                 Some((a1.saturating_sub(a0), t0.elapsed().as_secs_f64()))
             }
             _ => None,
         };
+        self.marker.end();
         let mut tcp = TcpInfoSum::default();
         for c in &self.conns {
             if let Some(t) = sys::tcp_info(&c.s) {
