@@ -68,7 +68,7 @@ fn stream_counts_bytes_as_stream_does() {
 #[test]
 fn stream_short_run_is_sane_and_self_consistent() {
     let recs = run("warmup = \"100ms\"\nduration = \"400ms\"\n\
-         [[workload]]\nkind = \"mem.stream\"\narray_size = \"8m\"\n");
+         [[workload]]\nkind = \"mem.stream\"\narray_size = \"8m\"\nhugepages = \"thp\"\n");
     let r = &recs[0];
     let elems = r.notes["mem.stream.array_bytes"].as_f64().unwrap() / 8.0;
     assert!(elems > 1e6 && elems <= (8 << 20) as f64 / 8.0, "{elems}");
@@ -95,6 +95,9 @@ fn stream_short_run_is_sane_and_self_consistent() {
         .contains("Triad 24"));
     assert!(r.notes["mem.stream.iterations"].as_f64().unwrap() >= 3.0);
     assert!(r.histograms.contains_key("mem.stream.triad.lat_ns"));
+    // A share of the arrays, whatever the threads' slices merged into.
+    let thp = r.notes["mem.stream.thp_backed_ratio"].as_f64().unwrap();
+    assert!((0.0..=1.0 + 1e-9).contains(&thp), "thp_backed_ratio {thp}");
 }
 
 /// Seconds one STREAM iteration (copy, scale, add, triad) takes on

@@ -205,26 +205,41 @@ impl Drop for Region {
     }
 }
 
-/// Sums `AnonHugePages` over the smaps entries that overlap
-/// `[start, start+len)` (the kernel may split one mapping into several VMAs).
+/// `AnonHugePages` of `[start, start+len)`, from the smaps entries that
+/// overlap it (the kernel may split one mapping into several VMAs, or merge
+/// adjacent mappings, such as the per-thread slices of one array, into
+/// one). A VMA that reaches outside the range counts its huge pages in
+/// proportion to the overlap, at most the overlap: smaps does not say where
+/// inside the VMA they lie, and counting the whole VMA for every slice made
+/// a share of ≤ 1 read 18.9 at 16 threads.
 pub fn anon_huge_bytes(smaps: &str, start: usize, len: usize) -> Option<u64> {
-    let end = start + len;
-    let mut inside = false;
+    let end = start.saturating_add(len);
+    // The current VMA's overlap with the range and its length, when it overlaps.
+    let mut inside: Option<(u64, u64)> = None;
     let mut total = 0u64;
     let mut seen = false;
     for line in smaps.lines() {
         let first = line.split_whitespace().next().unwrap_or("");
         if let Some((a, b)) = first.split_once('-') {
             if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
-                inside = a < end && b > start;
-                seen |= inside;
+                inside = (a < end && b > start && b > a).then(|| {
+                    let overlap = (b.min(end) - a.max(start)) as u64;
+                    (overlap, (b - a) as u64)
+                });
+                seen |= inside.is_some();
                 continue;
             }
         }
-        if inside {
+        if let Some((overlap, vma)) = inside {
             if let Some(rest) = line.strip_prefix("AnonHugePages:") {
                 let kb: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
-                total += kb * 1024;
+                let huge = kb.saturating_mul(1024);
+                let share = if overlap >= vma {
+                    huge
+                } else {
+                    (huge as u128 * overlap as u128 / vma as u128) as u64
+                };
+                total = total.saturating_add(share.min(overlap));
             }
         }
     }
@@ -465,6 +480,21 @@ mod tests {
             Some(4 << 20)
         );
         assert_eq!(anon_huge_bytes(s, 0x1000, 0x1000), None);
+        // Four threads' 2 MiB slices merged into one 8 MiB VMA, 6 MiB of it
+        // huge: each slice counts a quarter, and the slices sum to the VMA.
+        let merged = "7f0000000000-7f0000800000 rw-p 00000000 00:00 0\nAnonHugePages:  6144 kB\n";
+        let slices: Vec<u64> = (0..4)
+            .map(|i| anon_huge_bytes(merged, 0x7f00_0000_0000 + i * 0x20_0000, 0x20_0000).unwrap())
+            .collect();
+        assert_eq!(slices, vec![3 << 19; 4]);
+        assert_eq!(slices.iter().sum::<u64>(), 6 << 20);
+        // Never more than the overlap, whatever smaps claims.
+        let bogus =
+            "7f0000000000-7f0000400000 rw-p 00000000 00:00 0\nAnonHugePages:  999999999 kB\n";
+        assert_eq!(
+            anon_huge_bytes(bogus, 0x7f00_0000_0000, 0x1000),
+            Some(0x1000)
+        );
     }
 
     #[test]
