@@ -263,12 +263,7 @@ fn child_process_entry() {
                 "warmup = \"200ms\"\nduration = \"1s\"\n\
                  [[workload]]\nkind = \"net.rr_under_load\"\n{common}"
             )));
-            println!();
-            for r in &recs {
-                for m in &r.metrics {
-                    println!("METRIC {} {} {}", r.label, m.name, m.value);
-                }
-            }
+            print_metrics(&recs);
             eventually("client descriptors left open", || fds("self") == fds0);
             println!("FDS {fds0} {}", fds("self"));
             println!("STATUS Ok");
@@ -282,16 +277,41 @@ fn child_process_entry() {
                  [[workload]]\nkind = \"net.tcp_flows\"\nflows = 8\nthreads = 1\n\
                  peer = \"{peer}\"\ntoken = \"{token}\"\n"
             ));
-            println!();
-            for r in &recs {
-                for m in &r.metrics {
-                    println!("METRIC {} {} {}", r.label, m.name, m.value);
-                }
-            }
+            print_metrics(&recs);
             println!("STATUS Ok");
         }
         other => panic!("unknown child role {other}"),
     }
+}
+
+/// A child's records as `METRIC label name value` lines for the parent
+/// ([`metric_in`]).
+fn print_metrics(recs: &[bench_core::result::RunRecord]) {
+    println!();
+    for r in recs {
+        for m in &r.metrics {
+            println!("METRIC {} {} {}", r.label, m.name, m.value);
+        }
+    }
+}
+
+/// Runs the namespace test's child `cmd` to its end and returns what it
+/// printed; fails unless it reported `STATUS Ok`.
+fn child_output(mut cmd: Command) -> String {
+    let o = cmd.stderr(Stdio::piped()).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(text.contains("STATUS Ok"), "{text}\n{err}");
+    text
+}
+
+/// The value of metric `name` of run `run` in a child's output.
+fn metric_in(text: &str, run: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("METRIC {run} {name} ")))
+        .unwrap_or_else(|| panic!("{run} {name} missing:\n{text}"))
+        .parse()
+        .unwrap()
 }
 
 struct Kill(Child);
@@ -390,7 +410,7 @@ fn thousand_flows_between_two_namespaces_close_every_socket() {
     let peer_fds0 = fds(&peer_pid);
     assert_eq!(sockets_on(dport, &ns_tables(&b)), 0);
     let addr: SocketAddr = format!("192.0.2.2:{port}").parse().unwrap();
-    let o = child(
+    let text = child_output(child(
         &a,
         &[
             ("SKUBENCH_NET_CHILD", "client".into()),
@@ -398,20 +418,8 @@ fn thousand_flows_between_two_namespaces_close_every_socket() {
             ("SKUBENCH_NET_TOKEN", "nstok".into()),
             ("SKUBENCH_NET_DPORT", dport.to_string()),
         ],
-    )
-    .stderr(Stdio::piped())
-    .output()
-    .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(text.contains("STATUS Ok"), "{text}\n{err}");
-    let metric = |run: &str, name: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("METRIC {run} {name} ")))
-            .unwrap_or_else(|| panic!("{run} {name} missing:\n{text}"))
-            .parse()
-            .unwrap()
-    };
+    ));
+    let metric = |run: &str, name: &str| metric_in(&text, run, name);
     let single = metric("one", "net.tcp_flows.bits_per_s");
     let agg = metric("net.tcp_flows", "net.tcp_flows.bits_per_s");
     assert!(single > 1e8 && agg > single * 0.3, "{single} {agg}");
@@ -447,27 +455,15 @@ fn thousand_flows_between_two_namespaces_close_every_socket() {
         eprintln!("capped case skipped: tc tbf unavailable ({tc:?})");
         return;
     }
-    let o = child(
+    let text = child_output(child(
         &a,
         &[
             ("SKUBENCH_NET_CHILD", "capped".into()),
             ("SKUBENCH_NET_PEER", addr.to_string()),
             ("SKUBENCH_NET_TOKEN", "nstok".into()),
         ],
-    )
-    .stderr(Stdio::piped())
-    .output()
-    .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(text.contains("STATUS Ok"), "{text}\n{err}");
-    let metric = |name: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("METRIC net.tcp_flows {name} ")))
-            .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
-            .parse()
-            .unwrap()
-    };
+    ));
+    let metric = |name: &str| metric_in(&text, "net.tcp_flows", name);
     let (head, queued, peer_rx) = (
         metric("net.tcp_flows.bits_per_s"),
         metric("net.tcp_flows.queued_bits_per_s"),
