@@ -83,6 +83,41 @@ const V2_HEADER: usize = 40;
 /// digits) takes a few kilobytes; other tools' widest settings stay well under.
 const MAX_INFLATED: u64 = 64 << 20;
 
+/// Most counts a decoded histogram may hold (16 MiB of `u64`). Every
+/// histogram of up to 4 significant digits fits at any range (skubench's
+/// own, 1 ns to an hour at 3 digits, holds 33,792), and 5 digits fit
+/// below 2^32 × the lowest value (1 ns to 4.29 s). Past it a crafted header asks for up to
+/// 6 M counts, which every reader then walks: a cap keeps each blob's
+/// cost bounded (the hist_blob fuzzer ran at 1.8 k/s on such blobs).
+pub const MAX_COUNTS: u64 = 1 << 21;
+
+/// The number of counts HdrHistogram allocates for a histogram of
+/// `lowest`..=`highest` at `sigfig` digits, as hdrhistogram 7.5 computes
+/// it; `None` where the crate would refuse the bounds anyway.
+pub fn counts_len(lowest: u64, highest: u64, sigfig: u8) -> Option<u64> {
+    if !(1..=u64::MAX / 2).contains(&lowest) || highest < 2 * lowest || sigfig > 5 {
+        return None;
+    }
+    let single_unit = 2 * 10u64.pow(u32::from(sigfig));
+    let sub_mag = (single_unit as f64).log2().ceil() as u32;
+    let sub_count = 1u64 << sub_mag;
+    let unit_mag = 63 - lowest.leading_zeros();
+    if unit_mag + sub_mag > 63 {
+        return None;
+    }
+    let mut untrackable = sub_count << unit_mag;
+    let mut buckets = 1u64;
+    while untrackable <= highest {
+        if untrackable > u64::MAX / 2 {
+            buckets += 1;
+            break;
+        }
+        untrackable <<= 1;
+        buckets += 1;
+    }
+    Some((buckets + 1) * (sub_count / 2))
+}
+
 /// Whether a V2 payload holds the zig-zag varint of `i64::MIN` (nine 0xff
 /// bytes). hdrhistogram 7.5's deserializer negates each negative number (a
 /// run of zero counts), which overflows for that one: a panic where
@@ -157,6 +192,20 @@ pub fn decode(s: &str) -> Result<Hist, HistError> {
                 "histogram payload of {payload} bytes, but {there} bytes follow its header"
             )));
         }
+        // Header: sigfig at 12, lowest at 16, highest at 24 (big-endian).
+        let be64 = |b: &[u8]| u64::from_be_bytes(b[..8].try_into().unwrap_or([0; 8]));
+        let sigfig = be32(&plain[12..]);
+        let (lowest, highest) = (be64(&plain[16..]), be64(&plain[24..]));
+        if let Some(n) = u8::try_from(sigfig)
+            .ok()
+            .and_then(|d| counts_len(lowest, highest, d))
+        {
+            if n > MAX_COUNTS {
+                return Err(bad(format!(
+                    "histogram of {lowest}..{highest} at {sigfig} digits needs {n} counts, more than the {MAX_COUNTS} accepted"
+                )));
+            }
+        }
         if has_min_run(&plain[V2_HEADER..V2_HEADER + payload]) {
             return Err(bad("histogram holds a run of 2^63 zero counts".into()));
         }
@@ -206,6 +255,44 @@ mod tests {
         assert!(FIO_PERCENTILES.windows(2).all(|w| w[0].0 < w[1].0));
         assert_eq!(fio_percentile_key(99.9), "99.900000");
         assert_eq!(fio_percentile_key(95.0), "95.000000");
+    }
+
+    #[test]
+    fn counts_len_is_the_crates() {
+        for (lo, hi, d) in [
+            (1, HIGHEST_NS, SIGFIG),
+            (1, 2, 0),
+            (1000, 1 << 40, 2),
+            (1, u64::MAX, 4),
+            (7, u64::MAX / 3, 5),
+            (1, 1 << 32, 5),
+            (1 << 40, u64::MAX, 1),
+        ] {
+            let h = Hist::new_with_bounds(lo, hi, d).unwrap();
+            assert_eq!(
+                counts_len(lo, hi, d),
+                Some(h.distinct_values() as u64),
+                "{lo}..{hi} at {d}"
+            );
+        }
+        assert_eq!(counts_len(1, HIGHEST_NS, SIGFIG), Some(33_792));
+        assert!(counts_len(1, u64::MAX, 4).unwrap() <= MAX_COUNTS);
+        assert_eq!(counts_len(1, (1 << 32) - 1, 5), Some(MAX_COUNTS));
+        assert!(counts_len(1, 1 << 32, 5).unwrap() > MAX_COUNTS);
+        assert_eq!(counts_len(0, 10, 3), None);
+        assert_eq!(counts_len(1, 10, 6), None);
+    }
+
+    #[test]
+    fn a_header_asking_for_too_many_counts_is_refused() {
+        let big = Hist::new_with_bounds(1, u64::MAX, 5).unwrap();
+        let blob = encode(&big).unwrap();
+        let e = decode(&blob).unwrap_err().to_string();
+        assert!(e.contains("counts, more than"), "{e}");
+        // The widest 4-digit histogram still decodes.
+        let mut wide = Hist::new_with_bounds(1, u64::MAX, 4).unwrap();
+        wide.record(12345).unwrap();
+        assert_eq!(decode(&encode(&wide).unwrap()).unwrap().len(), 1);
     }
 
     #[test]

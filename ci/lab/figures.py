@@ -131,6 +131,11 @@ def scale(path, vcpus, nodes):
         if run["label"] == "mem.stream":
             t = run["notes"].get("mem.stream.threads")
             say(t == vcpus, f"mem.stream threads = {t} (pinned, each first-touches its own slice)")
+            # A share of the arrays: above 1 means a merged VMA's huge pages
+            # were counted once per thread (read 18.9 at 16 threads once).
+            thp = run["notes"].get("mem.stream.thp_backed_ratio")
+            say(isinstance(thp, (int, float)) and 0 <= thp <= 1,
+                f"mem.stream thp_backed_ratio = {thp} (a share of the arrays, 0..1)")
         if run["label"] == "cpu" and "threads" in run["notes"].get("resources", {}):
             t = run["notes"]["resources"]["threads"]
             say(t == vcpus, f"cpu threads=all ran {t} threads")

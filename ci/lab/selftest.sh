@@ -63,5 +63,22 @@ X
 expect zero-rate-fails 1 "$(python3 "$LAB_DIR/figures.py" allok "$T/r.json" >/dev/null && echo 0 || echo 1)"
 expect median 200 "$(python3 "$LAB_DIR/figures.py" median "$T/r.json" disk.randread.iops | cut -d. -f1)"
 
+# figures.py: scale passes a 2-vCPU result and fails one whose
+# mem.stream thp_backed_ratio is above 1
+scale_json() { # THP
+  cat <<X
+{"status": "ok", "host": {"vcpus": 2, "numa": [{"node": 0, "cpus": "0-1"}], "hypervisor": "kvm"}, "runs": [
+ {"label": "cpu", "status": "ok", "notes": {}, "metrics": [
+  {"name": "cpu.int.vcpu0.ops_per_s", "value": 5}, {"name": "cpu.int.vcpu1.ops_per_s", "value": 5},
+  {"name": "cpu.int.scaling.t2.efficiency_ratio", "value": 0.9}, {"name": "jitter.vcpu1.wake_lat_ns.p99", "value": 9}]},
+ {"label": "mem.stream", "status": "ok", "notes": {"mem.stream.threads": 2, "mem.stream.thp_backed_ratio": $1}, "metrics": [
+  {"name": "mem.stream.triad.bytes_per_s", "value": 1e9}]}]}
+X
+}
+scale_json 0.98 >"$T/s.json"
+expect scale-ok 0 "$(python3 "$LAB_DIR/figures.py" scale "$T/s.json" 2 1 >/dev/null && echo 0 || echo 1)"
+scale_json 18.9 >"$T/s.json"
+expect scale-thp-above-1-fails 1 "$(python3 "$LAB_DIR/figures.py" scale "$T/s.json" 2 1 >/dev/null && echo 0 || echo 1)"
+
 echo "lab selftest: $((n - fail)) of $n held"
 [ "$fail" -eq 0 ]

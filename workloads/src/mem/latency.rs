@@ -531,8 +531,8 @@ pub struct Plateau {
     /// Its latency: the median of the upper half of its points (the lower
     /// ones can still carry the previous level's hits).
     pub ns_per_load: f64,
-    /// `l1`, `l2` … when a /sys cache matches its end, `dram` for the last
-    /// plateau beyond the largest cache, else none.
+    /// `l1`, `l2` … when a /sys cache matches it, `dram` for the plateau
+    /// after the last cache's, else none ([`label_plateaus`]).
     pub level: Option<String>,
     /// The /sys size of the matched cache.
     pub sys_cache_bytes: Option<u64>,
@@ -614,14 +614,32 @@ pub fn detect_plateaus(curve: &[(u64, f64)]) -> Vec<Plateau> {
 /// the true capacity.
 pub const MATCH_FACTOR: f64 = 2.0;
 
+/// How far above its /sys size a last-level cache's plateau may end and
+/// still be that cache. A cache cannot hold much more than its capacity:
+/// at 1.5× it hits at most 2/3 of a random ring's loads, so by the next
+/// grid size the latency has risen. One grid step (1.5×) is allowed, so a
+/// flat plateau that runs far past the /sys size is taken for DRAM.
+pub const LLC_MAX_FACTOR: f64 = 1.5;
+
 /// Names plateaus after the /sys caches. When the curve shows exactly one
 /// rise per cache level, they pair in order (smallest first) and the
 /// plateau past the last rise is `dram`; the end of each plateau next to its
 /// /sys size then says how much of that cache one thread really got (a
-/// shared LLC in a VM often gives far less than /sys says). Otherwise (an
-/// extra TLB step, a curve that stops early) each cache takes the plateau
-/// whose end is nearest in log size, within [`MATCH_FACTOR`], and the last
-/// plateau is `dram` when it begins above the largest cache.
+/// shared LLC in a VM often gives far less than /sys says).
+///
+/// Otherwise (an extra TLB step, a curve that stops early) they are paired
+/// in order of size, skipping the extra plateaus:
+/// - each level below the last takes the plateau whose end is nearest its
+///   /sys size in log size, within [`MATCH_FACTOR`];
+/// - the last level (the LLC) takes a later plateau that ends at most
+///   [`LLC_MAX_FACTOR`] × its /sys size and is not the last one, the one
+///   with the steepest rise after it (LLC to DRAM is the curve's big step,
+///   a TLB step a small one). Its share of /sys is not a test: in a VM the
+///   LLC's other users are other tenants, which the guest's /sys does not
+///   show (a 260 MiB L3 gave one vCPU 4 MiB on the development VM);
+/// - the plateau after the LLC's is `dram`; with no LLC plateau, the last
+///   plateau is `dram` when it begins above the largest cache. Plateaus
+///   after `dram` (page walks past the TLB's reach) keep no name.
 pub fn label_plateaus(plateaus: &[Plateau], caches: &[CacheLevel]) -> Vec<Plateau> {
     let mut out = plateaus.to_vec();
     if out.len() < 2 || caches.is_empty() {
@@ -635,21 +653,36 @@ pub fn label_plateaus(plateaus: &[Plateau], caches: &[CacheLevel]) -> Vec<Platea
         out[last].level = Some("dram".into());
         return out;
     }
-    for c in caches {
+    let mut sorted: Vec<&CacheLevel> = caches.iter().collect();
+    sorted.sort_by_key(|c| (c.level, c.bytes));
+    let (llc, lower) = sorted.split_last().expect("caches is not empty");
+    // Index after the last plateau taken: levels pair in order.
+    let mut next = 0;
+    for c in lower {
         let dist = |p: &Plateau| ((p.to_bytes as f64) / (c.bytes as f64)).ln().abs();
-        let best = out[..last]
-            .iter_mut()
-            .filter(|p| p.level.is_none())
-            .min_by(|a, b| dist(a).total_cmp(&dist(b)));
-        if let Some(p) = best {
-            if dist(p) <= MATCH_FACTOR.ln() + 1e-9 {
-                p.set_cache(c);
-            }
+        let best = (next..last)
+            .filter(|&i| dist(&out[i]) <= MATCH_FACTOR.ln() + 1e-9)
+            .min_by(|&a, &b| dist(&out[a]).total_cmp(&dist(&out[b])));
+        if let Some(i) = best {
+            out[i].set_cache(c);
+            next = i + 1;
         }
     }
-    let llc = caches.iter().map(|c| c.bytes).max().unwrap_or(u64::MAX);
-    if out[last].from_bytes > llc {
-        out[last].level = Some("dram".into());
+    let rise_after = |i: usize| out[i + 1].ns_per_load / out[i].ns_per_load.max(f64::MIN_POSITIVE);
+    let llc_at = (next..last)
+        .filter(|&i| out[i].to_bytes as f64 <= LLC_MAX_FACTOR * llc.bytes as f64 + 0.5)
+        .max_by(|&a, &b| rise_after(a).total_cmp(&rise_after(b)));
+    match llc_at {
+        Some(i) => {
+            out[i].set_cache(llc);
+            out[i + 1].level = Some("dram".into());
+        }
+        None => {
+            let largest = caches.iter().map(|c| c.bytes).max().unwrap_or(u64::MAX);
+            if out[last].from_bytes > largest {
+                out[last].level = Some("dram".into());
+            }
+        }
     }
     out
 }
@@ -824,6 +857,93 @@ mod tests {
             ]
         );
         assert_eq!(l[2].capacity_vs_sys_ratio, Some(1.0));
+    }
+
+    /// A curve measured on a 2-vCPU Emerald Rapids guest (48 KiB L1d,
+    /// 2 MiB L2, 260 MiB L3 in /sys): the L3 gave this vCPU about 4 MiB,
+    /// DRAM runs flat from 6 MiB, and page walks lift it again at 1 GiB.
+    /// Nearest-size matching once named the DRAM plateau (ending at
+    /// 512 MiB, 1.97× the L3) `l3` and the page-walk step `dram`.
+    #[test]
+    fn a_small_llc_share_is_the_llc_and_dram_follows_it() {
+        let k = 1u64 << 10;
+        let m = 1u64 << 20;
+        let caches = vec![
+            CacheLevel {
+                level: 1,
+                kind: "Data".into(),
+                bytes: 48 * k,
+                shared_cpus: "0".into(),
+            },
+            CacheLevel {
+                level: 2,
+                kind: "Unified".into(),
+                bytes: 2 * m,
+                shared_cpus: "0".into(),
+            },
+            CacheLevel {
+                level: 3,
+                kind: "Unified".into(),
+                bytes: 260 * m,
+                shared_cpus: "0-1".into(),
+            },
+        ];
+        let mut c: Vec<(u64, f64)> = vec![
+            (16 * k, 2.20),
+            (24 * k, 2.56),
+            (32 * k, 2.88),
+            (48 * k, 5.34),
+            (64 * k, 5.91),
+            (96 * k, 5.89),
+            (128 * k, 5.99),
+            (192 * k, 6.11),
+            (256 * k, 6.21),
+            (384 * k, 6.59),
+            (512 * k, 6.89),
+            (768 * k, 7.63),
+            (m, 10.66),
+            (3 * m / 2, 36.09),
+            (2 * m, 37.50),
+            (3 * m, 38.81),
+            (4 * m, 42.53),
+            (6 * m, 111.25),
+            (8 * m, 145.75),
+            (12 * m, 146.25),
+            (16 * m, 149.25),
+            (24 * m, 149.50),
+            (32 * m, 145.62),
+            (48 * m, 145.75),
+            (64 * m, 155.87),
+            (96 * m, 151.87),
+            (128 * m, 162.25),
+            (192 * m, 176.12),
+            (256 * m, 156.87),
+            (384 * m, 176.37),
+            (512 * m, 204.87),
+            (768 * m, 217.25),
+            (1024 * m, 285.50),
+        ];
+        let names = |c: &[(u64, f64)]| -> Vec<(u64, Option<String>)> {
+            label_plateaus(&detect_plateaus(c), &caches)
+                .iter()
+                .map(|p| (p.to_bytes / k, p.level.clone()))
+                .collect()
+        };
+        let s = |x: &str| Some(x.to_string());
+        assert_eq!(
+            names(&c),
+            vec![
+                (32, s("l1")),
+                (m / k, s("l2")),
+                (4 * m / k, s("l3")),
+                (768 * m / k, s("dram")),
+                (1024 * m / k, None),
+            ]
+        );
+        // The sweep where the DRAM plateau ended at 512 MiB (1.97× the L3).
+        c[31].1 = 290.0;
+        assert_eq!(names(&c)[3], (512 * m / k, s("dram")));
+        assert_eq!(names(&c)[2], (4 * m / k, s("l3")));
     }
 
     #[test]
