@@ -66,6 +66,12 @@ const volatile __u32 disk_minor = 0;
 // default, or blk-iolatency). It lets one program at completion time do
 // what biolatency does with two and a hash map.
 const volatile __u32 rq_io_start = 0;
+// Non-zero: the stamp program takes every request as unstamped, as on a
+// queue that keeps no statistics (a kernel without writeback throttling),
+// so its fallback to the issue + completion pair can be tested on any
+// kernel (Ebpf::open_unstamped). A read-only global: the verifier drops
+// the branch it does not take.
+const volatile __u32 stamp_ignored = 0;
 
 struct bio_key {
 	__u32 dev;
@@ -325,7 +331,7 @@ int rq_done_stamp(struct raw_args *ctx)
 	__u64 rq = ctx->args[0];
 	__u64 start = 0;
 	bpf_probe_read_kernel(&start, sizeof(start), (void *)(rq + rq_io_start));
-	if (!start) {
+	if (!start || stamp_ignored) {
 		__u32 z = 0;
 		__u64 *n = bpf_map_lookup_elem(&rq_unstamped, &z);
 		if (n)

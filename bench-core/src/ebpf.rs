@@ -417,22 +417,33 @@ impl Ebpf {
     ///
     /// `SKUBENCH_EBPF_BLOCK=pair` or `=classic` chooses the block probe's
     /// two-program raw form or its classic form where the one-program
-    /// stamp form could run (to compare their cost and their figures).
+    /// stamp form could run (to compare their cost and their figures);
+    /// `=unstamped` is [`Ebpf::open_unstamped`].
     pub fn open() -> Result<Self, EbpfError> {
         match std::env::var("SKUBENCH_EBPF_BLOCK").as_deref() {
             Ok("pair") => Self::open_pair(),
-            Ok("classic") => Self::open_with(false),
-            _ => Self::open_with(true),
+            Ok("classic") => Self::open_with(false, false),
+            Ok("unstamped") => Self::open_unstamped(),
+            _ => Self::open_with(true, false),
         }
     }
 
     /// As [`Ebpf::open`] on a kernel without BTF: the block probe on
     /// classic tracepoints (to test and measure that fallback).
     pub fn open_without_btf() -> Result<Self, EbpfError> {
-        Self::open_with(false)
+        Self::open_with(false, false)
     }
 
-    fn open_with(use_btf: bool) -> Result<Self, EbpfError> {
+    /// As [`Ebpf::open`], with the stamp form taking every request as
+    /// unstamped, as on a queue that keeps no I/O statistics: the warm-up
+    /// then switches the block probe to the issue + completion pair at
+    /// [`Ebpf::mark`], which this lets a test see on any kernel with the
+    /// stamp form (most kernels keep the statistics on every queue).
+    pub fn open_unstamped() -> Result<Self, EbpfError> {
+        Self::open_with(true, true)
+    }
+
+    fn open_with(use_btf: bool, ignore_stamps: bool) -> Result<Self, EbpfError> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             return Err(EbpfError::NotRoot);
@@ -494,6 +505,9 @@ impl Ebpf {
             }
             if let Some(off) = stamp {
                 loader.set_global("rq_io_start", off, true);
+                if ignore_stamps {
+                    loader.set_global("stamp_ignored", &1u32, true);
+                }
             }
         }
         let mut bpf = loader
@@ -582,7 +596,7 @@ impl Ebpf {
     /// As [`Ebpf::open`], with the block probe in its two-program raw form
     /// even where the stamp form could run (to test and measure it).
     pub fn open_pair() -> Result<Self, EbpfError> {
-        let mut e = Self::open_with(true)?;
+        let mut e = Self::open_with(true, false)?;
         if e.block_attach == Attach::Stamp {
             e.block_attach = Attach::Raw;
         }
@@ -1152,5 +1166,63 @@ mod tests {
             .iter()
             .fold((f64::MAX, 0f64), |(l, h), &v| (l.min(v), h.max(v)));
         assert!(hi <= 2.0 * lo, "block p50 per form (ns): {p50s:?}");
+    }
+
+    /// A warm-up whose completions carry no issue time (forced: most
+    /// kernels stamp every request) switches the stamp form to the pair at
+    /// the mark; the measured phase is then counted by the pair, whole,
+    /// and the result says why. Root only.
+    #[test]
+    fn the_stamp_form_falls_back_to_the_pair_when_completions_are_unstamped() {
+        use std::io::Write;
+        use std::os::unix::fs::{FileExt, OpenOptionsExt};
+        if std::env::var_os("SKUBENCH_PRIVILEGED_TESTS").is_none() {
+            return;
+        }
+        let mut e = Ebpf::open_unstamped().unwrap();
+        if !e.block_is_stamped() {
+            eprintln!("no stamp form here (no kernel BTF or no io_start_time_ns): nothing to fall back from");
+            return;
+        }
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let path = dir.path().join("f");
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&vec![7u8; 1 << 20])
+            .unwrap();
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&path)
+            .unwrap();
+        let mut buf = vec![0u8; 8192];
+        let off = buf.as_ptr().align_offset(4096);
+        let mut reads = |n: u64| {
+            for i in 0..n {
+                f.read_at(&mut buf[off..off + 4096], (i % 256) * 4096)
+                    .unwrap();
+            }
+        };
+        let block = Probes {
+            block: true,
+            ..Probes::default()
+        };
+        e.attach(block).unwrap();
+        reads(100); // the warm-up: every completion unstamped
+        e.mark().unwrap();
+        assert!(
+            !e.block_is_stamped() && e.block_is_raw(),
+            "still the stamp form after an unstamped warm-up"
+        );
+        reads(200);
+        let h = e.collect(block).unwrap();
+        assert!(!h.block_stamped && h.block_raw);
+        let why = h.block_fallback.expect("the fallback is reported");
+        assert!(
+            why.contains("no issue time") && why.contains("switched"),
+            "{why}"
+        );
+        let n: u64 = h.block.iter().map(|(_, h)| h.len()).sum();
+        assert!(n >= 200, "{n} requests traced by the pair for 200 reads");
     }
 }
