@@ -77,31 +77,77 @@ fn a_disk_run_slowed_by_a_competing_writer_is_explained_in_the_reports() {
     }
     // On the build disk, not a tmpfs: the device is the point.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // The writer is the test's precondition, not its subject: once in a
+    // CI run it did not slow the reads at all (p50 82 µs before, 79 µs
+    // beside it; it did in every run before and since). So a pair whose
+    // p50 did not regress is tried once more; the explanation is checked
+    // on the pair that did.
+    let mut tries = Vec::new();
+    let mut reports = None;
+    for attempt in 1..=2 {
+        let (verdict, dir_of_reports, detail) = slowed_pair(dir.path(), attempt);
+        if verdict == "regression" {
+            reports = Some(dir_of_reports);
+            break;
+        }
+        tries.push(format!("attempt {attempt}: {detail}"));
+    }
+    let reports = reports.unwrap_or_else(|| {
+        panic!(
+            "the competing writer did not slow the reads:\n{}",
+            tries.join("\n")
+        )
+    });
+    let md = std::fs::read_to_string(reports.join("comparison.md")).unwrap();
+    let html = std::fs::read_to_string(reports.join("comparison.html")).unwrap();
+    let line = md
+        .lines()
+        .find(|l| l.contains("disk.randread.lat_ns.p50 +"))
+        .unwrap_or_else(|| panic!("no explanation of the p50 in:\n{md}"));
+    assert!(line.contains("device read service time +"), "{line}");
+    eprintln!("explanation: {line}");
+    assert!(md.contains("#### Why it moved"), "{md}");
+    assert!(
+        html.contains("Why it moved") && html.contains("device read service time +"),
+        "no explanation in the HTML report"
+    );
+}
+
+/// One base run, one run beside a competing `dd` writer, and their
+/// comparison: the p50's verdict, the reports' directory and the row.
+fn slowed_pair(dir: &std::path::Path, attempt: u32) -> (String, std::path::PathBuf, String) {
     let run = |name: &str| {
-        let out = dir.path().join(name);
+        let out = dir.join(format!("{attempt}-{name}"));
         skubench()
             .args(["run", "-q", "disk", "--rw", "randread", "--bs", "4k"])
             .args(["--engine", "sync", "--direct", "true", "--size", "32m"])
             .arg("--dir")
-            .arg(dir.path())
+            .arg(dir)
             .args(["--duration", "700ms", "--warmup", "200ms"])
-            .args(["--repetitions", "5", "-o"])
+            .args(["--repetitions", "7", "-o"])
             .arg(&out)
             .assert()
             .success();
         out
     };
     let base = run("base.json");
-    // The competitor: 1 MiB direct writes over and over to a 256 MiB
-    // file, for at most 60 s (`timeout` ends the loop if this test dies).
-    let hog = dir.path().join("hog.dat");
+    // The competitor: three loops of 1 MiB direct writes, each over and
+    // over to its own 256 MiB file, for at most 60 s (`timeout` ends them
+    // if this test dies). One loop, on a later build VM, sometimes did not
+    // slow the reads (p50 ×1.02, and an inconclusive ×1.43 at n = 5);
+    // three slowed them 14–19× there.
     use std::os::unix::process::CommandExt;
+    let loops: Vec<String> = (0..3)
+        .map(|i| {
+            format!(
+                "while :; do dd if=/dev/zero of='{}' bs=1M count=256 oflag=direct conv=notrunc status=none; done",
+                dir.join(format!("hog{i}.dat")).display()
+            )
+        })
+        .collect();
     let mut dd = Std::new("timeout")
         .args(["60", "sh", "-c"])
-        .arg(format!(
-            "while :; do dd if=/dev/zero of='{}' bs=1M count=256 oflag=direct conv=notrunc status=none; done",
-            hog.display()
-        ))
+        .arg(format!("{} & {} & {}; wait", loops[0], loops[1], loops[2]))
         .process_group(0)
         .spawn()
         .unwrap();
@@ -114,7 +160,7 @@ fn a_disk_run_slowed_by_a_competing_writer_is_explained_in_the_reports() {
     }
     let _ = dd.wait();
     assert!(t.elapsed() < Duration::from_secs(120));
-    let reports = dir.path().join("reports");
+    let reports = dir.join(format!("reports-{attempt}"));
     let o = skubench()
         .arg("compare")
         .arg(&base)
@@ -137,24 +183,12 @@ fn a_disk_run_slowed_by_a_competing_writer_is_explained_in_the_reports() {
         .unwrap()
         .iter()
         .find(|r| r["metric"] == "disk.randread.lat_ns.p50")
-        .expect("the p50 row");
-    assert_eq!(
-        lat["verdict"],
-        "regression",
-        "the competing writer did not slow the reads: {lat}\n{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    let md = std::fs::read_to_string(reports.join("comparison.md")).unwrap();
-    let html = std::fs::read_to_string(reports.join("comparison.html")).unwrap();
-    let line = md
-        .lines()
-        .find(|l| l.contains("disk.randread.lat_ns.p50 +"))
-        .unwrap_or_else(|| panic!("no explanation of the p50 in:\n{md}"));
-    assert!(line.contains("device read service time +"), "{line}");
-    eprintln!("explanation: {line}");
-    assert!(md.contains("#### Why it moved"), "{md}");
-    assert!(
-        html.contains("Why it moved") && html.contains("device read service time +"),
-        "no explanation in the HTML report"
-    );
+        .expect("the p50 row")
+        .clone();
+    let verdict = lat["verdict"].as_str().unwrap_or_default().to_string();
+    (
+        verdict,
+        reports,
+        format!("{lat}\n{}", String::from_utf8_lossy(&o.stdout)),
+    )
 }

@@ -416,6 +416,9 @@ mod tests {
         let _ = child.kill();
         let _ = child.wait();
         assert!(d.disturbed, "{d:?}");
-        assert!(d.foreign_cpu_vcpus > 0.5, "{d:?}");
+        // Not a whole vCPU: the other tests of this binary run beside it
+        // (on 2 vCPUs the loop got under half of one in 1 of 8 whole-lib
+        // runs); above the 0.25 threshold is what "disturbed" means.
+        assert!(d.foreign_cpu_vcpus > 0.3, "{d:?}");
     }
 }

@@ -1073,11 +1073,29 @@ mod tests {
     /// Loads the committed object, traces a second of this process's own
     /// context switches and checks the run-queue histogram is filled.
     /// Needs root; gated like the other privileged tests.
+    /// Held by each test that attaches programs. Attaching or detaching a
+    /// program on a tracepoint while another instance's program counts
+    /// there lost that instance 2–19 of 200 block completions (whole-lib
+    /// runs, 2 of 10 failed with the fallback test beside the others, 0
+    /// of 10 without it), so these tests never overlap. skubench itself
+    /// holds one instance, and switches forms only at a mark.
+    static ATTACH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// The fewest of 200 reads a block probe must count. Not all 200: the
+    /// runner's tests in this binary attach and detach their own programs
+    /// (eBPF is on in `Runner::new`), and completions were lost meanwhile
+    /// (181, 190, 195, 198 and 199 of 200 seen here; 1 of 15 runs lost one
+    /// beside a process that only attached and detached). A broken probe
+    /// counts none of them; the serialised attribution tests
+    /// (workloads/tests/attribution.rs) hold the count to 97%.
+    const MOST_OF_200: u64 = 170;
+
     #[test]
     fn the_programs_load_attach_and_count_where_root() {
         if std::env::var_os("SKUBENCH_PRIVILEGED_TESTS").is_none() {
             return;
         }
+        let _g = ATTACH.lock().unwrap_or_else(|e| e.into_inner());
         let mut e = Ebpf::open().expect("eBPF opens as root");
         let all = Probes {
             block: true,
@@ -1109,6 +1127,7 @@ mod tests {
         if std::env::var_os("SKUBENCH_PRIVILEGED_TESTS").is_none() {
             return;
         }
+        let _g = ATTACH.lock().unwrap_or_else(|e| e.into_inner());
         // The crate's own directory: a real disk (O_DIRECT), not a tmpfs.
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
         let path = dir.path().join("f");
@@ -1151,7 +1170,7 @@ mod tests {
             assert_eq!(h.block_stamped, stamped);
             let n: u64 = h.block.iter().map(|(_, h)| h.len()).sum();
             assert!(
-                n >= 200,
+                n >= MOST_OF_200,
                 "raw={raw} stamped={stamped}: {n} requests traced for 200 reads"
             );
             let busiest = h.block.iter().max_by_key(|(_, h)| h.len()).unwrap();
@@ -1179,6 +1198,7 @@ mod tests {
         if std::env::var_os("SKUBENCH_PRIVILEGED_TESTS").is_none() {
             return;
         }
+        let _g = ATTACH.lock().unwrap_or_else(|e| e.into_inner());
         let mut e = Ebpf::open_unstamped().unwrap();
         if !e.block_is_stamped() {
             eprintln!("no stamp form here (no kernel BTF or no io_start_time_ns): nothing to fall back from");
@@ -1223,6 +1243,9 @@ mod tests {
             "{why}"
         );
         let n: u64 = h.block.iter().map(|(_, h)| h.len()).sum();
-        assert!(n >= 200, "{n} requests traced by the pair for 200 reads");
+        assert!(
+            n >= MOST_OF_200,
+            "{n} requests traced by the pair for 200 reads"
+        );
     }
 }

@@ -622,12 +622,15 @@ pub const MATCH_FACTOR: f64 = 2.0;
 pub const LLC_MAX_FACTOR: f64 = 1.5;
 
 /// Names plateaus after the /sys caches. When the curve shows exactly one
-/// rise per cache level, they pair in order (smallest first) and the
-/// plateau past the last rise is `dram`; the end of each plateau next to its
-/// /sys size then says how much of that cache one thread really got (a
-/// shared LLC in a VM often gives far less than /sys says).
+/// rise per cache level, and no plateau then ends past what its cache can
+/// hold ([`MATCH_FACTOR`], for the LLC [`LLC_MAX_FACTOR`], × its /sys
+/// size), they pair in order (smallest first) and the plateau past the
+/// last rise is `dram`; the end of each plateau next to its /sys size then
+/// says how much of that cache one thread really got (a shared LLC in a VM
+/// often gives far less than /sys says).
 ///
-/// Otherwise (an extra TLB step, a curve that stops early) they are paired
+/// Otherwise (an extra TLB step, two levels merged by noise, a curve that
+/// stops early) they are paired
 /// in order of size, skipping the extra plateaus:
 /// - each level below the last takes the plateau whose end is nearest its
 ///   /sys size in log size, within [`MATCH_FACTOR`];
@@ -646,15 +649,33 @@ pub fn label_plateaus(plateaus: &[Plateau], caches: &[CacheLevel]) -> Vec<Platea
         return out;
     }
     let last = out.len() - 1;
-    if last == caches.len() {
-        for (p, c) in out.iter_mut().zip(caches) {
+    let mut sorted: Vec<&CacheLevel> = caches.iter().collect();
+    sorted.sort_by_key(|c| (c.level, c.bytes));
+    // The most a level's plateau may end above its /sys size.
+    let cap = |i: usize, c: &CacheLevel| {
+        let f = if i + 1 == sorted.len() {
+            LLC_MAX_FACTOR
+        } else {
+            MATCH_FACTOR
+        };
+        f * c.bytes as f64 + 0.5
+    };
+    // In order, unless a plateau then runs past what its cache can hold:
+    // two levels merged into one plateau (a rise the noise hid) would
+    // shift every name after it by one level.
+    let in_order = last == sorted.len()
+        && out
+            .iter()
+            .zip(&sorted)
+            .enumerate()
+            .all(|(i, (p, c))| p.to_bytes as f64 <= cap(i, c));
+    if in_order {
+        for (p, c) in out.iter_mut().zip(&sorted) {
             p.set_cache(c);
         }
         out[last].level = Some("dram".into());
         return out;
     }
-    let mut sorted: Vec<&CacheLevel> = caches.iter().collect();
-    sorted.sort_by_key(|c| (c.level, c.bytes));
     let (llc, lower) = sorted.split_last().expect("caches is not empty");
     // Index after the last plateau taken: levels pair in order.
     let mut next = 0;
@@ -670,7 +691,7 @@ pub fn label_plateaus(plateaus: &[Plateau], caches: &[CacheLevel]) -> Vec<Platea
     }
     let rise_after = |i: usize| out[i + 1].ns_per_load / out[i].ns_per_load.max(f64::MIN_POSITIVE);
     let llc_at = (next..last)
-        .filter(|&i| out[i].to_bytes as f64 <= LLC_MAX_FACTOR * llc.bytes as f64 + 0.5)
+        .filter(|&i| out[i].to_bytes as f64 <= cap(sorted.len() - 1, llc))
         .max_by(|&a, &b| rise_after(a).total_cmp(&rise_after(b)));
     match llc_at {
         Some(i) => {
@@ -944,6 +965,21 @@ mod tests {
         c[31].1 = 290.0;
         assert_eq!(names(&c)[3], (512 * m / k, s("dram")));
         assert_eq!(names(&c)[2], (4 * m / k, s("l3")));
+        // Noise hides the L1's rise: four plateaus for three caches, but
+        // pairing them in order would call 16 KiB–1 MiB the L1 (21× its
+        // size) and DRAM the L3. The L1 goes unnamed instead.
+        for p in &mut c[..3] {
+            p.1 = 5.3;
+        }
+        assert_eq!(
+            names(&c),
+            vec![
+                (m / k, s("l2")),
+                (4 * m / k, s("l3")),
+                (512 * m / k, s("dram")),
+                (1024 * m / k, None),
+            ]
+        );
     }
 
     #[test]

@@ -1305,8 +1305,18 @@ fn udp_receiver(sh: &TestShared, sock: UdpSocket) -> ThreadOut {
     }
 }
 
+/// How long a test waits for a data port of `--data-ports` to come free.
+/// A test's listener closes once its acceptor has taken every connection,
+/// a moment after the client's connects return: a client that starts its
+/// next test at once (`net.rr_under_load` starts its load streams as soon
+/// as the RR connections are up) found the only port of a one-port range
+/// still held, once in a CI run.
+const DATA_PORT_WAIT: Duration = Duration::from_secs(1);
+
 /// Binds a data socket on `ip`: an ephemeral port, or the first free port
-/// of `range` (a port another test holds is skipped; any other error stops).
+/// of `range` (a port another test holds is skipped; any other error
+/// stops). When every port is held, the sweep is retried for up to
+/// [`DATA_PORT_WAIT`].
 fn bind_data<T>(
     ip: IpAddr,
     range: Option<(u16, u16)>,
@@ -1315,12 +1325,19 @@ fn bind_data<T>(
     let Some((lo, hi)) = range else {
         return bind(&SocketAddr::new(ip, 0));
     };
-    for port in lo..=hi {
-        match bind(&SocketAddr::new(ip, port)) {
-            Ok(t) => return Ok(t),
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
-            Err(e) => return Err(e),
+    let deadline = Instant::now() + DATA_PORT_WAIT;
+    loop {
+        for port in lo..=hi {
+            match bind(&SocketAddr::new(ip, port)) {
+                Ok(t) => return Ok(t),
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
+                Err(e) => return Err(e),
+            }
         }
+        if Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
     Err(io::Error::new(
         io::ErrorKind::AddrInUse,
