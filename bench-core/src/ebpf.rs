@@ -1117,29 +1117,59 @@ mod tests {
         assert_eq!(again.runq.map_or(0, |h| h.len()), runq.len());
     }
 
+    /// A 1 MiB file in the crate's own directory (a real disk: O_DIRECT,
+    /// not a tmpfs), open for O_DIRECT reads.
+    struct DirectFile {
+        _dir: tempfile::TempDir,
+        f: std::fs::File,
+        buf: Vec<u8>,
+    }
+
+    impl DirectFile {
+        fn new() -> Self {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+            let path = dir.path().join("f");
+            std::fs::File::create(&path)
+                .unwrap()
+                .write_all(&vec![7u8; 1 << 20])
+                .unwrap();
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(&path)
+                .unwrap();
+            Self {
+                _dir: dir,
+                f,
+                buf: vec![0u8; 8192],
+            }
+        }
+
+        /// `n` 4 KiB reads, each of a block of the file in turn.
+        fn reads(&mut self, n: u64) {
+            use std::os::unix::fs::FileExt;
+            // A 4 KiB-aligned slice of the buffer: O_DIRECT needs it.
+            let off = self.buf.as_ptr().align_offset(4096);
+            for i in 0..n {
+                self.f
+                    .read_at(&mut self.buf[off..off + 4096], (i % 256) * 4096)
+                    .unwrap();
+            }
+        }
+    }
+
     /// Both forms of the block probe (raw tracepoints where kernel BTF is,
     /// classic otherwise) count this process's own O_DIRECT reads on the
     /// build disk, under the same device. Root only.
     #[test]
     fn both_block_probes_count_direct_reads_where_root() {
-        use std::io::Write;
-        use std::os::unix::fs::{FileExt, OpenOptionsExt};
         if std::env::var_os("SKUBENCH_PRIVILEGED_TESTS").is_none() {
             return;
         }
         let _g = ATTACH.lock().unwrap_or_else(|e| e.into_inner());
-        // The crate's own directory: a real disk (O_DIRECT), not a tmpfs.
-        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
-        let path = dir.path().join("f");
-        std::fs::File::create(&path)
-            .unwrap()
-            .write_all(&vec![7u8; 1 << 20])
-            .unwrap();
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(&path)
-            .unwrap();
+        let mut f = DirectFile::new();
         let block = Probes {
             block: true,
             ..Probes::default()
@@ -1158,13 +1188,7 @@ mod tests {
             assert_eq!(e.block_is_stamped(), stamped);
             e.attach(block).unwrap();
             e.mark().unwrap();
-            // 4 KiB-aligned buffer: O_DIRECT needs it.
-            let mut buf = vec![0u8; 8192];
-            let off = buf.as_ptr().align_offset(4096);
-            for i in 0..200u64 {
-                f.read_at(&mut buf[off..off + 4096], (i % 256) * 4096)
-                    .unwrap();
-            }
+            f.reads(200);
             let h = e.collect(block).unwrap();
             assert_eq!(h.block_raw, raw);
             assert_eq!(h.block_stamped, stamped);
@@ -1193,8 +1217,6 @@ mod tests {
     /// and the result says why. Root only.
     #[test]
     fn the_stamp_form_falls_back_to_the_pair_when_completions_are_unstamped() {
-        use std::io::Write;
-        use std::os::unix::fs::{FileExt, OpenOptionsExt};
         if std::env::var_os("SKUBENCH_PRIVILEGED_TESTS").is_none() {
             return;
         }
@@ -1204,37 +1226,19 @@ mod tests {
             eprintln!("no stamp form here (no kernel BTF or no io_start_time_ns): nothing to fall back from");
             return;
         }
-        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
-        let path = dir.path().join("f");
-        std::fs::File::create(&path)
-            .unwrap()
-            .write_all(&vec![7u8; 1 << 20])
-            .unwrap();
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(&path)
-            .unwrap();
-        let mut buf = vec![0u8; 8192];
-        let off = buf.as_ptr().align_offset(4096);
-        let mut reads = |n: u64| {
-            for i in 0..n {
-                f.read_at(&mut buf[off..off + 4096], (i % 256) * 4096)
-                    .unwrap();
-            }
-        };
+        let mut f = DirectFile::new();
         let block = Probes {
             block: true,
             ..Probes::default()
         };
         e.attach(block).unwrap();
-        reads(100); // the warm-up: every completion unstamped
+        f.reads(100); // the warm-up: every completion unstamped
         e.mark().unwrap();
         assert!(
             !e.block_is_stamped() && e.block_is_raw(),
             "still the stamp form after an unstamped warm-up"
         );
-        reads(200);
+        f.reads(200);
         let h = e.collect(block).unwrap();
         assert!(!h.block_stamped && h.block_raw);
         let why = h.block_fallback.expect("the fallback is reported");
